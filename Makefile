@@ -1,0 +1,139 @@
+# expose: make, make check, make demo, make bench, make install.
+#
+# make                  builds bin/expose bin/exposed bin/expose-edge bin/exposectl
+# make SAN=address,undefined BUILD=build-san BIN=build-san/bin
+#                       the same with sanitizers, in their own directory
+# make check            unit tests, then end-to-end tests, plain and sanitized
+# make demo             the whole system on loopback
+# make deps             installs the Debian packages the build and tests need
+
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+SBINDIR   ?= $(PREFIX)/sbin
+BINDIR    ?= $(PREFIX)/bin
+MANDIR    ?= $(PREFIX)/share/man
+DOCDIR    ?= $(PREFIX)/share/doc/expose
+UNITDIR   ?= $(PREFIX)/lib/systemd/system
+
+BUILD     ?= build
+BIN       ?= bin
+SAN       ?=
+CC        ?= cc
+PKG_CONFIG ?= pkg-config
+PYTHON    ?= /usr/bin/python3
+
+LLHTTP_SRC ?= /usr/share/llhttp
+LLHTTP_INC ?= /usr/share/include/llhttp
+
+CFLAGS    ?= -O2 -g
+WARN      := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic -Werror \
+             -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+ifeq ($(SAN),)
+HARDEN    := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+LDHARDEN  := -pie -Wl,-z,relro,-z,now
+else
+HARDEN    := -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all -fPIE
+LDHARDEN  := -fsanitize=$(SAN) -pie
+CFLAGS    := -O1 -g
+endif
+
+PKGS      := libwebsockets libsodium sqlite3
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+ALL_CFLAGS = $(WARN) $(HARDEN) $(CFLAGS) -iquote lib -iquote $(BUILD) -I$(LLHTTP_INC) $(PKG_CFLAGS)
+
+LWS_LIBS    = $(shell $(PKG_CONFIG) --libs libwebsockets 2>/dev/null || echo -lwebsockets)
+SODIUM_LIBS = $(shell $(PKG_CONFIG) --libs libsodium 2>/dev/null || echo -lsodium)
+SQLITE_LIBS = $(shell $(PKG_CONFIG) --libs sqlite3 2>/dev/null || echo -lsqlite3)
+
+LIB_SRC   := $(wildcard lib/*.c)
+LIB_OBJ   := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o) $(BUILD)/sql.o
+LLHTTP_OBJ := $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o
+LIBEXPOSE := $(BUILD)/libexpose.a
+LIBLLHTTP := $(BUILD)/libllhttp.a
+
+PROGS     := expose exposed expose-edge exposectl
+PROG_BINS := $(PROGS:%=$(BIN)/%)
+
+# What each program links beyond libexpose.
+LIBS_expose      = $(LIBLLHTTP) $(LWS_LIBS) $(SODIUM_LIBS)
+LIBS_exposed     = $(LWS_LIBS) $(SODIUM_LIBS) $(SQLITE_LIBS)
+LIBS_expose-edge = $(LIBLLHTTP) $(SQLITE_LIBS)
+LIBS_exposectl   = $(SODIUM_LIBS) $(SQLITE_LIBS)
+
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+UNIT_LIBS = $(LIBEXPOSE) $(LIBLLHTTP) -lcmocka $(SODIUM_LIBS) $(SQLITE_LIBS)
+
+.PHONY: all clean check check-unit check-e2e check-san demo bench deps \
+        install uninstall lint man-lint
+.SUFFIXES:
+
+all: $(PROG_BINS)
+
+# Each program: cmd/<name>/*.c
+define prog_rule
+$(1)_SRC := $$(wildcard cmd/$(1)/*.c)
+$(1)_OBJ := $$($(1)_SRC:cmd/$(1)/%.c=$(BUILD)/cmd/$(1)/%.o)
+$(BIN)/$(1): $$($(1)_OBJ) $(LIBEXPOSE) $(LIBLLHTTP)
+	@mkdir -p $$(@D)
+	$(CC) $(LDHARDEN) $(LDFLAGS) -o $$@ $$($(1)_OBJ) $(LIBEXPOSE) $$(LIBS_$(1)) -lm
+endef
+$(foreach p,$(PROGS),$(eval $(call prog_rule,$(p))))
+
+$(BUILD)/cmd/%.o: cmd/%.c lib/*.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -iquote cmd/$(firstword $(subst /, ,$*)) -MMD -c -o $@ $<
+
+$(BUILD)/lib/%.o: lib/%.c lib/*.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/sql.c: sql/sql2c $(sort $(wildcard sql/*.sql))
+	@mkdir -p $(@D)
+	sql/sql2c $(sort $(wildcard sql/*.sql)) > $@
+
+$(BUILD)/sql.o: $(BUILD)/sql.c
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBEXPOSE): $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+# llhttp, built from the C sources Debian ships in node-llhttp.
+$(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -g $(filter -fsanitize% -fno-omit% -fPIE,$(HARDEN)) -I$(LLHTTP_INC) -c -o $@ $<
+
+$(LIBLLHTTP): $(LLHTTP_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIBEXPOSE) $(LIBLLHTTP)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(LDHARDEN) -o $@ $< $(UNIT_LIBS) -lm
+
+-include $(wildcard $(BUILD)/cmd/*/*.d)
+
+# --- tests ---
+
+DEPS_MISSING = $(shell tests/deps.sh --missing 2>/dev/null)
+
+deps:
+	@tests/deps.sh --install
+
+check: deps
+	@tests/check.sh
+
+check-unit: $(UNIT_BINS)
+	@tests/run-unit.sh $(UNIT_BINS)
+
+units: $(UNIT_BINS)
+
+demo: deps all
+	@tests/demo.sh
+
+bench: deps all
+	@tests/bench/run.sh
+
+clean:
+	rm -rf build build-san bin

@@ -1,0 +1,79 @@
+/*
+ * expose-edge: one public connection, from its first byte to its close.
+ */
+#ifndef EXPOSE_EDGE_H
+#define EXPOSE_EDGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "http_req.h"
+#include "http_resp.h"
+#include "bounds.h"
+#include "sock.h"
+
+struct edge_config {
+	const char *registry;     /* path of the registry database */
+	const char *domain;       /* tunnels are NAME.DOMAIN */
+	const char *proto;        /* "http" or "https": X-Forwarded-Proto */
+};
+
+/* A request whose response has not ended yet. */
+struct pending {
+	int64_t start_ms;
+	bool is_head;
+	bool upgrade;
+	bool answered;            /* a byte of its response went out */
+	size_t bytes;             /* response bytes sent */
+	char method[16];
+	char path[256];
+};
+
+struct edge {
+	const struct edge_config *cfg;
+	int in_fd;                /* the visitor: stdin (inetd) or fd 3 (systemd) */
+	int out_fd;
+	int broker_fd;            /* -1 until the first request is routed */
+	char peer[SOCK_ADDR_TEXT_BYTES];
+	int peer_port;
+	char name[NAME_MAX_BYTES + 1];  /* the tunnel, set by the first request */
+
+	struct http_req req;
+	struct http_resp resp;
+	struct buf in;            /* read from the visitor, not yet parsed */
+	struct buf to_broker;
+	struct buf to_visitor;
+	struct buf reply;         /* the broker's reply line, until complete */
+	bool replied;
+
+	struct pending queue[PIPELINE_MAX_REQUESTS];
+	int queue_head, queue_len;
+
+	bool raw;                 /* after a 101: bytes both ways, no parsing */
+	bool upgrade_wait;        /* an upgrade request waits for its response */
+	bool visitor_eof;
+	bool broker_eof;
+	bool closing;             /* read no more; exit once to_visitor is out */
+	int error_status;         /* an error to answer once the queue drains */
+	const char *error_detail;
+	char error_text[256];
+
+	int64_t head_deadline_ms; /* the head being read must be complete by then */
+	int64_t last_read_ms;     /* last byte from the visitor */
+	int64_t close_deadline_ms;
+};
+
+int64_t edge_now_ms(void);
+
+/* The whole life of a connection; returns the exit status. */
+int edge_run(struct edge *e);
+
+/* route.c: look the name up and connect to its broker. */
+enum route_result { ROUTE_OK, ROUTE_NO_TUNNEL, ROUTE_NO_REGISTRY, ROUTE_NO_BROKER };
+enum route_result route_connect(struct edge *e, const char *name);
+
+/* Queues the edge's own error response and ends the connection after it. */
+void edge_fail(struct edge *e, int status, const char *detail);
+
+#endif

@@ -1,0 +1,257 @@
+/*
+ * Local connections: each stream the broker opens becomes one TCP
+ * connection to the app.  Bytes flow both ways under the stream's credit;
+ * a refused connect becomes a RST that the edge turns into a 502 page.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "log.h"
+
+/* Bytes written to the app per writeable callback. */
+#define LOCAL_WRITE_BYTES (64 * 1024)
+
+struct cstream *
+local_find(struct client *c, uint32_t id)
+{
+	struct map_node *n = map_find(&c->streams, &id, sizeof id);
+
+	return n ? map_entry(n, struct cstream, node) : NULL;
+}
+
+static void
+unlink_stream(struct cstream *cs)
+{
+	map_remove(&cs->c->streams, &cs->node);
+	mux_stream_free(&cs->m);
+	if (cs->wsi) {
+		lws_set_opaque_user_data(cs->wsi, NULL);
+		lws_set_timeout(cs->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+		cs->wsi = NULL;
+	}
+}
+
+void
+local_close(struct cstream *cs)
+{
+	unlink_stream(cs);
+	free(cs);
+}
+
+static void
+close_one(struct map_node *n, void *ctx)
+{
+	local_close(map_entry(n, struct cstream, node));
+}
+
+void
+local_close_all(struct client *c)
+{
+	map_each(&c->streams, close_one, NULL);
+}
+
+struct cstream *
+local_open(struct client *c, uint32_t id, struct target *t, const char *peer)
+{
+	struct lws_client_connect_info ci;
+	struct cstream *cs = calloc(1, sizeof *cs);
+
+	if (cs == NULL)
+		return NULL;
+	cs->c = c;
+	cs->t = t;
+	cs->key = id;
+	mux_stream_init(&c->mux, &cs->m, id);
+	if (map_insert(&c->streams, &cs->node, &cs->key, sizeof cs->key) == -1) {
+		mux_stream_free(&cs->m);
+		free(cs);
+		return NULL;
+	}
+	memset(&ci, 0, sizeof ci);
+	ci.context = c->ctx;
+	ci.vhost = c->vh;
+	ci.address = t->host;
+	ci.port = t->port;
+	ci.method = "RAW";
+	ci.protocol = "expose-local";
+	ci.local_protocol_name = "expose-local";
+	ci.opaque_user_data = cs;
+	/* No pwsi: lws would write to it after the stream is freed. */
+	log_debug("stream open id=%u from=%s to=%s", id, peer, t->label);
+	/* A refusal may be reported inside the call: refused() defers to us. */
+	c->opening = cs;
+	cs->wsi = lws_client_connect_via_info(&ci);
+	if (cs->wsi == NULL)
+		cs->failed = true;
+	c->opening = NULL;
+	if (cs->failed) {
+		mux_reset(&c->mux, cs->key, CODE_REFUSED, t->label);
+		cs->wsi = NULL;
+		local_close(cs);
+		return NULL;
+	}
+	return cs;
+}
+
+/* Nothing listens on the target: the edge shows a 502 page saying so. */
+static void
+refused(struct cstream *cs, const char *why)
+{
+	struct client *c = cs->c;
+
+	log_warn("nothing answered on %s (%s): is the app running?", cs->t->label,
+	         why ? why : "refused");
+	cs->wsi = NULL;
+	if (c->opening == cs) {
+		cs->failed = true;
+		return;
+	}
+	mux_reset(&c->mux, cs->key, CODE_REFUSED, cs->t->label);
+	local_close(cs);
+}
+
+static void
+pause_local(struct cstream *cs)
+{
+	if (!cs->paused && cs->wsi) {
+		cs->paused = true;
+		lws_rx_flow_control(cs->wsi, 0);
+	}
+}
+
+void
+local_on_window(struct cstream *cs)
+{
+	if (cs->paused && cs->wsi && mux_stream_want(&cs->m) > 0) {
+		cs->paused = false;
+		lws_rx_flow_control(cs->wsi, 1);
+	}
+}
+
+int
+local_on_data(struct cstream *cs, const uint8_t *p, size_t n)
+{
+	if (mux_stream_recv(&cs->m, p, n) == -1)
+		return -1;
+	if (cs->wsi && cs->connected)
+		lws_callback_on_writable(cs->wsi);
+	return 0;
+}
+
+void
+local_on_fin(struct cstream *cs)
+{
+	cs->m.fin_in = true;
+	if (cs->wsi && cs->connected)
+		lws_callback_on_writable(cs->wsi);
+}
+
+static int
+local_writeable(struct cstream *cs)
+{
+	size_t n = buf_len(&cs->m.in);
+
+	if (n > LOCAL_WRITE_BYTES)
+		n = LOCAL_WRITE_BYTES;
+	if (n > 0) {
+		if (lws_write(cs->wsi, (unsigned char *)(uintptr_t)buf_data(&cs->m.in), n,
+		              LWS_WRITE_RAW) < (int)n)
+			return -1;
+		mux_stream_drained(&cs->m, n);
+	}
+	if (buf_len(&cs->m.in) > 0)
+		lws_callback_on_writable(cs->wsi);
+	else if (cs->m.fin_in)
+		shutdown(lws_get_socket_fd(cs->wsi), SHUT_WR);
+	return 0;
+}
+
+static void
+local_rx(struct cstream *cs, const uint8_t *p, size_t n)
+{
+	if (mux_stream_send(&cs->m, p, n) == -1) {
+		mux_reset(&cs->c->mux, cs->key, CODE_PROTOCOL, "local buffer overrun");
+		local_close(cs);
+		return;
+	}
+	if (mux_stream_want(&cs->m) == 0)
+		pause_local(cs);
+}
+
+/* The app closed: FIN follows the bytes still queued, then the stream goes. */
+static void
+local_closed(struct cstream *cs)
+{
+	cs->wsi = NULL;
+	cs->local_closed = true;
+	if (cs->m.fin_sent) {
+		local_close(cs);
+		return;
+	}
+	mux_stream_fin(&cs->m);
+}
+
+int
+local_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+               void *in, size_t len)
+{
+	struct cstream *cs = lws_get_opaque_user_data(wsi);
+
+	switch (reason) {
+	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+		if (cs) {
+			lws_set_opaque_user_data(wsi, NULL);
+			refused(cs, in);
+		}
+		return 0;
+	case LWS_CALLBACK_RAW_CONNECTED:
+		if (cs == NULL)
+			return -1;
+		cs->connected = true;
+		if (buf_len(&cs->m.in) > 0 || cs->m.fin_in)
+			lws_callback_on_writable(wsi);
+		return 0;
+	case LWS_CALLBACK_RAW_RX:
+		if (cs)
+			local_rx(cs, in, len);
+		return 0;
+	case LWS_CALLBACK_RAW_WRITEABLE:
+		return cs ? local_writeable(cs) : -1;
+	case LWS_CALLBACK_RAW_CLOSE:
+		if (cs) {
+			lws_set_opaque_user_data(wsi, NULL);
+			local_closed(cs);
+		}
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+bool
+local_probe(const struct target *t)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai, *a;
+	char port[8];
+	bool up = false;
+	int fd;
+
+	snprintf(port, sizeof port, "%d", t->port);
+	if (getaddrinfo(t->host, port, &hints, &ai) != 0)
+		return false;
+	for (a = ai; a && !up; a = a->ai_next) {
+		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0);
+		if (fd == -1)
+			continue;
+		up = connect(fd, a->ai_addr, a->ai_addrlen) == 0;
+		close(fd);
+	}
+	freeaddrinfo(ai);
+	return up;
+}

@@ -1,0 +1,295 @@
+/*
+ * expose: makes local ports public.  `expose --server ws://HOST:PORT 3000`
+ * prints a public URL on stdout; requests to it reach localhost:3000.
+ * Everything else (the request log, warnings) goes to stderr.  See expose(1).
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "log.h"
+#include "name.h"
+
+#define EX_USAGE 64
+#define EX_SOFTWARE 70
+#define EX_CONFIG 78
+
+/* Every read is at most this; a websocket frame batch fits one read. */
+#define CLIENT_IO_BYTES (64 * 1024)
+
+struct client *client;
+
+static const struct lws_protocols protocols[] = {
+	{ FRAME_SUBPROTOCOL, tunnel_callback, 0, CLIENT_IO_BYTES, 0, NULL,
+	  MESSAGE_MAX_BYTES + 16 },
+	{ "expose-local", local_callback, 0, 0, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 },
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: expose [--server URL] [-v] [--name NAME] PORT|HOST:PORT ...\n"
+	    "Makes local ports public; prints one URL a line on stdout.\n"
+	    "  --server URL   the expose server, ws://HOST:PORT (or EXPOSE_SERVER)\n"
+	    "  --name NAME    the name for the next PORT (default: a random name)\n"
+	    "  -v, --verbose  log each stream\n");
+}
+
+/* "ws://host:port/path" or "wss://...". */
+static int
+parse_server(const char *text, struct server_url *u)
+{
+	const char *p, *host, *slash, *colon;
+	size_t hlen;
+
+	memset(u, 0, sizeof *u);
+	if (strncmp(text, "ws://", 5) == 0) {
+		p = text + 5;
+		u->port = 80;
+	} else if (strncmp(text, "wss://", 6) == 0) {
+		p = text + 6;
+		u->tls = true;
+		u->port = 443;
+	} else {
+		return -1;
+	}
+	host = p;
+	slash = strchr(host, '/');
+	if (slash == NULL)
+		slash = host + strlen(host);
+	colon = memchr(host, ':', (size_t)(slash - host));
+	hlen = (size_t)((colon ? colon : slash) - host);
+	if (hlen == 0 || hlen >= sizeof u->host)
+		return -1;
+	memcpy(u->host, host, hlen);
+	if (colon) {
+		char *end;
+		long port = strtol(colon + 1, &end, 10);
+		if (end != slash || port < 1 || port > 65535)
+			return -1;
+		u->port = (int)port;
+	}
+	snprintf(u->path, sizeof u->path, "%s", *slash ? slash : "/");
+	return 0;
+}
+
+/* "3000" or "HOST:3000": what a tunnel forwards to. */
+static int
+parse_target(const char *text, struct target *t)
+{
+	const char *colon = strrchr(text, ':'), *port = colon ? colon + 1 : text;
+	char *end;
+	long p = strtol(port, &end, 10);
+
+	if (*port == '\0' || *end != '\0' || p < 1 || p > 65535)
+		return -1;
+	t->port = (int)p;
+	if (colon) {
+		size_t hlen = (size_t)(colon - text);
+		if (hlen == 0 || hlen >= sizeof t->host)
+			return -1;
+		memcpy(t->host, text, hlen);
+		t->host[hlen] = '\0';
+		snprintf(t->label, sizeof t->label, "%.*s:%d", (int)hlen, text, t->port);
+	} else {
+		snprintf(t->host, sizeof t->host, "127.0.0.1");
+		snprintf(t->label, sizeof t->label, "localhost:%d", t->port);
+	}
+	return 0;
+}
+
+static int
+parse_args(int argc, char **argv, struct client *c)
+{
+	static const struct option opts[] = {
+		{ "server", required_argument, NULL, 's' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *name = NULL, *why;
+	int ch;
+
+	/* Leading '-': ports come back in order, so --name applies to the next. */
+	while ((ch = getopt_long(argc, argv, "-s:n:vh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 's': c->server_text = optarg; break;
+		case 'n':
+			if ((why = name_invalid_reason(optarg)) != NULL) {
+				log_err("--name %s: %s", optarg, why);
+				return -1;
+			}
+			name = optarg;
+			break;
+		case 'v': log_init("expose", LOG_DEBUG); break;
+		case 'h': usage(stdout); exit(0);
+		case 1:
+			if (c->ntargets == TUNNELS_PER_CLIENT_MAX) {
+				log_err("at most %d ports at once", TUNNELS_PER_CLIENT_MAX);
+				return -1;
+			}
+			if (parse_target(optarg, &c->targets[c->ntargets]) == -1) {
+				log_err("'%s': not a port (give PORT or HOST:PORT, e.g. 3000)", optarg);
+				return -1;
+			}
+			if (name)
+				snprintf(c->targets[c->ntargets].want, NAME_MAX_BYTES + 1, "%s", name);
+			name = NULL;
+			c->ntargets++;
+			break;
+		default: usage(stderr); return -1;
+		}
+	}
+	if (c->ntargets == 0) {
+		usage(stderr);
+		return -1;
+	}
+	if (name)
+		log_warn("--name %s: no port follows it; ignored", name);
+	return 0;
+}
+
+static int
+setup_server(struct client *c)
+{
+	if (c->server_text == NULL)
+		c->server_text = getenv("EXPOSE_SERVER");
+	if (c->server_text == NULL || *c->server_text == '\0') {
+		log_err("no server: give --server ws://HOST:PORT or set EXPOSE_SERVER");
+		return -1;
+	}
+	if (parse_server(c->server_text, &c->server) == -1) {
+		log_err("--server %s: not a ws:// or wss:// URL", c->server_text);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+setup_identity(struct client *c)
+{
+	char path[4096];
+	const char *why = "unknown error";
+
+	if (identity_init() == -1) {
+		log_err("libsodium cannot start");
+		return -1;
+	}
+	if (identity_default_path(path, sizeof path) == -1) {
+		log_err("no place for the key: set HOME or XDG_CONFIG_HOME");
+		return -1;
+	}
+	if (identity_load_or_create(&c->id, path, &why) == -1) {
+		log_err("key %s: %s", path, why);
+		return -1;
+	}
+	identity_fingerprint(c->id.pk, c->fp);
+	log_debug("key %s fingerprint %s", path, c->fp);
+	return 0;
+}
+
+static void
+lws_log(int level, const char *line)
+{
+	char copy[512];
+
+	snprintf(copy, sizeof copy, "%s", line);
+	copy[strcspn(copy, "\n")] = '\0';
+	log_debug("lws: %s", copy);
+}
+
+static int
+setup_context(struct client *c)
+{
+	struct lws_context_creation_info info;
+
+	lws_set_log_level(LLL_ERR, lws_log);
+	memset(&info, 0, sizeof info);
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = protocols;
+	info.pt_serv_buf_size = CLIENT_IO_BYTES;
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	c->ctx = lws_create_context(&info);
+	if (c->ctx == NULL)
+		return -1;
+	c->vh = lws_get_vhost_by_name(c->ctx, "default");
+	return 0;
+}
+
+static void
+on_signal(int sig)
+{
+	if (client->stopping)
+		_exit(130);    /* a second Ctrl-C: now */
+	client->stopping = 1;
+	if (client->ctx)
+		lws_cancel_service(client->ctx);
+}
+
+static void
+warn_if_down(struct client *c)
+{
+	int i;
+
+	for (i = 0; i < c->ntargets; i++)
+		if (!local_probe(&c->targets[i]))
+			log_warn("nothing is listening on %s yet; requests will get a 502 "
+			         "page until it is", c->targets[i].label);
+}
+
+static void
+run(struct client *c)
+{
+	tunnel_connect(c);
+	while (!c->done) {
+		if (lws_service(c->ctx, 0) < 0)
+			break;
+		if (c->stopping && !c->closing) {
+			c->closing = true;
+			if (c->ws)
+				lws_callback_on_writable(c->ws);
+			else
+				c->done = true;
+		}
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct client c;
+
+	log_init("expose", LOG_INFO);
+	client = &c;
+	tunnel_init(&c);
+	map_init(&c.streams);
+	if (parse_args(argc, argv, &c) == -1)
+		return EX_USAGE;
+	if (setup_server(&c) == -1)
+		return EX_CONFIG;
+	if (setup_identity(&c) == -1)
+		return EX_CONFIG;
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	if (setup_context(&c) == -1) {
+		log_err("cannot start libwebsockets");
+		return EX_SOFTWARE;
+	}
+	warn_if_down(&c);
+	run(&c);
+	lws_context_destroy(c.ctx);
+	local_close_all(&c);
+	map_free(&c.streams);
+	mux_free(&c.mux);
+	frame_decoder_free(&c.dec);
+	identity_wipe(&c.id);
+	return c.exit_code;
+}

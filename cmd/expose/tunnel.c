@@ -1,0 +1,415 @@
+/*
+ * The client's websocket to the broker: connect, prove the key, bind the
+ * tunnels, carry streams, and reconnect with capped, jittered backoff
+ * when the connection drops, asking for the same names again.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client.h"
+#include "log.h"
+
+/* sysexits */
+#define EX_UNAVAILABLE 69
+#define EX_NOPERM 77
+
+static uint8_t write_buf[LWS_PRE + MESSAGE_MAX_BYTES];
+#define TUNNEL_WRITES_PER_CALLBACK 16
+
+static const lws_retry_bo_t keepalive = {
+	.secs_since_valid_ping = PING_INTERVAL_S,
+	.secs_since_valid_hangup = PING_HANGUP_S,
+};
+
+int64_t
+client_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void reconnect_now(lws_sorted_usec_list_t *sul);
+
+static void
+mux_wake(struct mux *m)
+{
+	if (client->ws)
+		lws_callback_on_writable(client->ws);
+}
+
+static void
+mux_sent(struct mux_stream *ms)
+{
+	local_on_window((struct cstream *)(void *)ms);
+}
+
+static void
+mux_finished(struct mux_stream *ms)
+{
+	struct cstream *cs = (struct cstream *)(void *)ms;
+
+	if (cs->local_closed)
+		local_close(cs);
+}
+
+void
+tunnel_init(struct client *c)
+{
+	mux_init(&c->mux);
+	c->mux.wake = mux_wake;
+	c->mux.sent = mux_sent;
+	c->mux.finished = mux_finished;
+	frame_decoder_init(&c->dec);
+}
+
+/* Waits, then connects again: base doubling to a cap, +-25% jitter. */
+static void
+schedule_reconnect(struct client *c, const char *why)
+{
+	uint32_t jitter;
+	int delay;
+
+	if (c->stopping || c->done)
+		return;
+	if (c->connected_ms && client_now_ms() - c->connected_ms >= RECONNECT_STABLE_MS)
+		c->backoff_ms = 0;
+	c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : RECONNECT_MIN_MS;
+	if (c->backoff_ms > RECONNECT_MAX_MS)
+		c->backoff_ms = RECONNECT_MAX_MS;
+	identity_random(&jitter, sizeof jitter);
+	delay = c->backoff_ms * 3 / 4 + (int)(jitter % (uint32_t)(c->backoff_ms / 2 + 1));
+	c->connected_ms = 0;
+	log_warn("%s %s: %s; retrying in %.1fs", c->ever_connected ?
+	         "lost the connection to" : "cannot reach", c->server_text, why,
+	         delay / 1000.0);
+	lws_sul_schedule(c->ctx, 0, &c->reconnect, reconnect_now,
+	                 (lws_usec_t)delay * LWS_US_PER_MS);
+}
+
+int
+tunnel_connect(struct client *c)
+{
+	struct lws_client_connect_info ci;
+
+	memset(&ci, 0, sizeof ci);
+	ci.context = c->ctx;
+	ci.vhost = c->vh;
+	ci.address = c->server.host;
+	ci.port = c->server.port;
+	ci.path = c->server.path;
+	ci.host = c->server.host;
+	ci.origin = c->server.host;
+	ci.protocol = FRAME_SUBPROTOCOL;
+	ci.local_protocol_name = FRAME_SUBPROTOCOL;
+	ci.retry_and_idle_policy = &keepalive;
+	ci.ssl_connection = c->server.tls ? LCCSCF_USE_SSL : 0;
+	c->authed = false;
+	c->ws = lws_client_connect_via_info(&ci);
+	if (c->ws == NULL) {
+		schedule_reconnect(c, "cannot start a connection");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+reconnect_now(lws_sorted_usec_list_t *sul)
+{
+	struct client *c = client;
+
+	if (!c->stopping && c->ws == NULL)
+		tunnel_connect(c);
+}
+
+/* Tunnel i is stream i + 1 in BIND, BOUND, ERROR and OPEN: 0 is the session. */
+static void
+send_bind(struct client *c, int i)
+{
+	struct target *t = &c->targets[i];
+	/* After a reconnect, ask for the name we had. */
+	const char *name = t->name[0] ? t->name : t->want;
+	char text[256];
+	int n;
+
+	n = snprintf(text, sizeof text, "%s%s%starget=%s\n", name[0] ? "name=" : "",
+	             name, name[0] ? "\n" : "", t->label);
+	t->bound = false;
+	mux_control(&c->mux, FRAME_BIND, (uint32_t)i + 1, text, (size_t)n);
+}
+
+static void
+send_binds(struct client *c)
+{
+	int i;
+
+	for (i = 0; i < c->ntargets; i++)
+		send_bind(c, i);
+}
+
+static int
+on_challenge(struct client *c, const uint8_t *p, size_t len)
+{
+	uint8_t auth[IDENTITY_PK_BYTES + IDENTITY_SIG_BYTES];
+	char server[DOMAIN_MAX_BYTES + 1];
+	size_t slen;
+
+	if (c->authed || len < 1 + IDENTITY_NONCE_BYTES || p[0] != FRAME_VERSION)
+		return -1;
+	slen = len - 1 - IDENTITY_NONCE_BYTES;
+	if (slen > DOMAIN_MAX_BYTES)
+		return -1;
+	memcpy(server, p + 1 + IDENTITY_NONCE_BYTES, slen);
+	server[slen] = '\0';
+	memcpy(auth, c->id.pk, IDENTITY_PK_BYTES);
+	identity_sign_challenge(&c->id, p + 1, server, FRAME_VERSION,
+	                        auth + IDENTITY_PK_BYTES);
+	mux_control(&c->mux, FRAME_AUTH, 0, auth, sizeof auth);
+	c->authed = true;
+	send_binds(c);
+	return 0;
+}
+
+/* "key=value" lines of a BOUND frame. */
+static void
+bound_field(const uint8_t *p, size_t len, const char *key, char *out, size_t size)
+{
+	char text[FRAME_CONTROL_MAX_BYTES + 1], *v, *end;
+	size_t klen = strlen(key);
+
+	memcpy(text, p, len);
+	text[len] = '\0';
+	for (v = text; v && *v; v = end ? end + 1 : NULL) {
+		end = strchr(v, '\n');
+		if (end)
+			*end = '\0';
+		if (strncmp(v, key, klen) == 0 && v[klen] == '=') {
+			snprintf(out, size, "%s", v + klen + 1);
+			return;
+		}
+	}
+}
+
+static int
+on_bound(struct client *c, uint32_t index, const uint8_t *p, size_t len)
+{
+	struct target *t;
+	char url[URL_BYTES] = "", name[NAME_MAX_BYTES + 1] = "";
+
+	if (index == 0 || index > (uint32_t)c->ntargets)
+		return -1;
+	t = &c->targets[index - 1];
+	bound_field(p, len, "url", url, sizeof url);
+	bound_field(p, len, "name", name, sizeof name);
+	if (url[0] == '\0' || name[0] == '\0')
+		return -1;
+	t->bound = true;
+	if (t->printed && strcmp(url, t->url) == 0) {
+		log_info("reconnected: %s -> %s", t->url, t->label);
+		return 0;
+	}
+	if (t->printed)
+		log_warn("the tunnel to %s has a new URL: %s (the old name was taken)",
+		         t->label, url);
+	snprintf(t->url, sizeof t->url, "%s", url);
+	snprintf(t->name, sizeof t->name, "%s", name);
+	/* stdout carries the URLs only, one a line, for scripts. */
+	printf("%s\n", t->url);
+	fflush(stdout);
+	t->printed = true;
+	log_info("forwarding %s -> %s", t->url, t->label);
+	return 0;
+}
+
+static void
+stop(struct client *c, int code)
+{
+	c->exit_code = code;
+	c->stopping = 1;
+	c->done = true;
+}
+
+static int
+on_error(struct client *c, uint32_t index, const uint8_t *p, size_t len)
+{
+	struct target *t;
+	uint16_t code;
+	int mlen;
+
+	if (len < 2)
+		return -1;
+	code = (uint16_t)(p[0] << 8 | p[1]);
+	mlen = (int)(len - 2 > 300 ? 300 : len - 2);
+	if (index == 0) {
+		/* About the whole connection; the server closes it next. */
+		log_err("the server ended the connection: %.*s", mlen, (const char *)p + 2);
+		if (code == CODE_AUTH || code == CODE_REPLACED || code == CODE_KICKED)
+			stop(c, code == CODE_AUTH ? EX_NOPERM : EX_UNAVAILABLE);
+		return 0;
+	}
+	if (index > (uint32_t)c->ntargets)
+		return -1;
+	t = &c->targets[index - 1];
+	if (code == CODE_REPLACED) {
+		log_err("another expose with the same key took %s", t->name);
+		stop(c, EX_UNAVAILABLE);
+		return 0;
+	}
+	if (code == CODE_NAME_TAKEN && t->want[0] == '\0' && t->name[0]) {
+		/* Our random name went to someone else while we were away. */
+		t->name[0] = '\0';
+		send_bind(c, index - 1);
+		return 0;
+	}
+	log_err("%.*s", mlen, (const char *)p + 2);
+	stop(c, code == CODE_INTERNAL ? EX_UNAVAILABLE : EX_NOPERM);
+	return 0;
+}
+
+static int
+on_open(struct client *c, uint32_t id, const uint8_t *p, size_t len)
+{
+	char peer[PREAMBLE_MAX_BYTES + 1];
+	uint32_t index;
+
+	if (len < 4 || len - 4 > PREAMBLE_MAX_BYTES || local_find(c, id))
+		return -1;
+	index = frame_get32(p);
+	if (index == 0 || index > (uint32_t)c->ntargets)
+		return -1;
+	memcpy(peer, p + 4, len - 4);
+	peer[len - 4] = '\0';
+	local_open(c, id, &c->targets[index - 1], peer);
+	return 0;
+}
+
+static int
+on_control(void *ctx, uint8_t type, uint32_t id, const uint8_t *p, size_t len)
+{
+	struct client *c = ctx;
+	struct cstream *cs;
+
+	switch (type) {
+	case FRAME_CHALLENGE: return on_challenge(c, p, len);
+	case FRAME_BOUND: return on_bound(c, id, p, len);
+	case FRAME_ERROR: return on_error(c, id, p, len);
+	case FRAME_OPEN: return on_open(c, id, p, len);
+	case FRAME_FIN:
+	case FRAME_RST:
+	case FRAME_WINDOW:
+		break;
+	default:
+		return -1;
+	}
+	cs = local_find(c, id);
+	if (cs == NULL)
+		return 0;    /* already gone here */
+	if (type == FRAME_FIN)
+		local_on_fin(cs);
+	else if (type == FRAME_RST)
+		local_close(cs);
+	else if (len != 4 || mux_stream_window(&cs->m, frame_get32(p)) == -1)
+		return -1;
+	else
+		local_on_window(cs);
+	return 0;
+}
+
+static int
+on_data(void *ctx, uint32_t id, const uint8_t *p, size_t n)
+{
+	struct cstream *cs = local_find(ctx, id);
+
+	return cs ? local_on_data(cs, p, n) : 0;
+}
+
+static const struct frame_handlers handlers = {
+	.data = on_data,
+	.control = on_control,
+};
+
+static int
+tunnel_write(struct client *c, struct lws *wsi)
+{
+	size_t n;
+	int i;
+
+	if (c->stopping) {
+		lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)"bye", 3);
+		return -1;
+	}
+	for (i = 0; i < TUNNEL_WRITES_PER_CALLBACK; i++) {
+		n = mux_fill(&c->mux, write_buf + LWS_PRE, MESSAGE_MAX_BYTES);
+		if (n == 0)
+			break;
+		if (lws_write(wsi, write_buf + LWS_PRE, n, LWS_WRITE_BINARY) < (int)n)
+			return -1;
+		if (lws_send_pipe_choked(wsi))
+			break;
+	}
+	if (mux_pending(&c->mux))
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+/* The websocket is gone: its streams go, and we try again. */
+static void
+tunnel_lost(struct client *c, const char *why)
+{
+	c->ws = NULL;
+	c->authed = false;
+	local_close_all(c);
+	mux_free(&c->mux);
+	frame_decoder_free(&c->dec);
+	tunnel_init(c);
+	if (c->stopping) {
+		c->done = true;
+		return;
+	}
+	schedule_reconnect(c, why);
+}
+
+int
+tunnel_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                void *in, size_t len)
+{
+	struct client *c = client;
+	char why[256];
+
+	switch (reason) {
+	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+		snprintf(why, sizeof why, "%s", in ? (const char *)in : "connection failed");
+		if (wsi == c->ws)
+			tunnel_lost(c, why);
+		return 0;
+	case LWS_CALLBACK_CLIENT_ESTABLISHED:
+		c->ever_connected = true;
+		c->connected_ms = client_now_ms();
+		return 0;
+	case LWS_CALLBACK_CLIENT_RECEIVE:
+		if (frame_feed(&c->dec, in, len, &handlers, c) == -1) {
+			log_err("the server broke the protocol: %s",
+			        c->dec.error ? c->dec.error : "bad frame");
+			return -1;
+		}
+		if (c->done)
+			return -1;
+		return 0;
+	case LWS_CALLBACK_CLIENT_WRITEABLE:
+		return tunnel_write(c, wsi);
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		if (len > 2)
+			log_warn("the server closed the connection: %.*s", (int)len - 2,
+			         (const char *)in + 2);
+		return 0;
+	case LWS_CALLBACK_CLIENT_CLOSED:
+		if (wsi == c->ws)
+			tunnel_lost(c, "connection closed");
+		return 0;
+	default:
+		return 0;
+	}
+}

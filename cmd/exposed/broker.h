@@ -1,0 +1,130 @@
+/*
+ * exposed: the broker.  One libwebsockets event loop holds the clients'
+ * websockets (session.c), the edges' Unix connections (stream.c), the
+ * table of live tunnels and their registry rows (tunnel.c).
+ *
+ * Ownership: the broker owns sessions; a session owns its tunnels and
+ * its streams.  Closing a session, in one place (session_close), deletes
+ * its rows, resets its streams and frees all it owned.
+ */
+#ifndef EXPOSE_BROKER_H
+#define EXPOSE_BROKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libwebsockets.h>
+
+#include "buf.h"
+#include "frame.h"
+#include "identity.h"
+#include "bounds.h"
+#include "map.h"
+#include "mux.h"
+#include "sock.h"
+
+struct broker_config {
+	const char *domain;       /* tunnels are NAME.DOMAIN */
+	int public_port;          /* the port in public URLs */
+	const char *scheme;       /* "http" or "https" */
+	const char *listen;       /* ADDR:PORT for clients */
+	const char *socket;       /* the edges' Unix socket */
+	const char *registry;
+	int verbose;
+};
+
+struct broker {
+	const struct broker_config *cfg;
+	struct lws_context *ctx;
+	struct lws_vhost *vh_ws;
+	struct lws_vhost *vh_edge;
+	struct registry *reg;
+	char socket_path[108];    /* what edges connect to, as recorded */
+	bool own_socket;          /* we made the socket file: unlink it at exit */
+	struct map names;         /* name -> struct tunnel */
+	struct session *sessions; /* every client websocket */
+	unsigned nsessions;
+	unsigned ntunnels;
+	unsigned nstreams;
+	volatile int stopping;
+};
+
+struct tunnel {
+	struct map_node node;     /* in broker.names */
+	struct session *s;
+	uint32_t index;           /* the client's number for it, from 1 */
+	unsigned nstreams;
+	int64_t since;
+	char name[NAME_MAX_BYTES + 1];
+	char url[DOMAIN_MAX_BYTES + 80];
+	char target[128];
+};
+
+struct session {
+	struct broker *b;
+	struct lws *wsi;
+	struct session *prev, *next;
+	struct mux mux;
+	struct frame_decoder dec;
+	int64_t id;               /* matches its registry rows */
+	uint8_t nonce[IDENTITY_NONCE_BYTES];
+	bool authed;
+	bool closing;             /* close once the queued frames are out */
+	uint8_t pk[IDENTITY_PK_BYTES];
+	char key[IDENTITY_PK_TEXT_BYTES];
+	char fp[IDENTITY_FP_BYTES];
+	char addr[SOCK_ADDR_TEXT_BYTES];
+	struct tunnel *tunnels[TUNNELS_PER_CLIENT_MAX];
+	struct map streams;       /* id -> struct stream */
+	uint32_t next_stream;
+	uint16_t close_code;
+	char close_reason[120];
+};
+
+struct stream {
+	struct mux_stream m;
+	struct map_node node;     /* in session.streams */
+	uint32_t key;             /* the stream id, as the map's key */
+	struct session *s;        /* NULL once its session is gone */
+	struct tunnel *t;
+	struct lws *wsi;          /* the edge's connection */
+	struct buf preamble;      /* the OPEN line, until complete */
+	bool opened;
+	bool replied;             /* our reply line went to the edge */
+	bool paused;              /* edge reads stopped for lack of credit */
+	bool kill;                /* close the edge at its next writeable */
+	char error[96];           /* reply with this error, then close */
+};
+
+extern struct broker *broker;
+
+/* session.c */
+int session_callback(struct lws *wsi, enum lws_callback_reasons reason,
+                     void *user, void *in, size_t len);
+void session_close(struct session *s, uint16_t code, const char *why);
+void session_kill_all(struct broker *b);
+struct stream *session_stream(struct session *s, uint32_t id);
+
+/* stream.c */
+int stream_callback(struct lws *wsi, enum lws_callback_reasons reason,
+                    void *user, void *in, size_t len);
+/* The session is going: reset the stream and close its edge. */
+void stream_detach(struct stream *st);
+/* Frames from the client for a stream. */
+int stream_on_data(struct stream *st, const uint8_t *p, size_t n);
+void stream_on_fin(struct stream *st);
+void stream_on_rst(struct stream *st, uint16_t code, const char *msg, size_t len);
+void stream_on_window(struct stream *st);
+
+/* tunnel.c */
+int tunnel_bind(struct session *s, uint32_t index, const uint8_t *p, size_t len);
+/* Drops a session's tunnels: their rows go and their names are free. */
+void tunnel_unbind_all(struct session *s);
+struct tunnel *tunnel_find(struct broker *b, const char *name);
+
+/* listen.c */
+int listen_setup(struct broker *b);
+int listen_callback(struct lws *wsi, enum lws_callback_reasons reason,
+                    void *user, void *in, size_t len);
+
+#endif

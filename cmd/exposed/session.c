@@ -1,0 +1,290 @@
+/*
+ * The client side of the broker: one session per client websocket.  The
+ * handshake (CHALLENGE, AUTH), tunnel requests (BIND), and the frames of
+ * the streams multiplexed over it (expose(7)).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "log.h"
+#include "registry.h"
+
+/* A message: LWS_PRE bytes of room for lws, then a batch of frames. */
+static uint8_t write_buf[LWS_PRE + MESSAGE_MAX_BYTES];
+/* Messages written per writeable callback, so one client can't starve others. */
+#define SESSION_WRITES_PER_CALLBACK 16
+
+static struct session *
+session_of_mux(struct mux *m)
+{
+	return (struct session *)(void *)((char *)m - offsetof(struct session, mux));
+}
+
+static void
+session_wake(struct mux *m)
+{
+	struct session *s = session_of_mux(m);
+
+	if (s->wsi)
+		lws_callback_on_writable(s->wsi);
+}
+
+static void
+stream_has_room(struct mux_stream *ms)
+{
+	stream_on_window((struct stream *)(void *)ms);
+}
+
+struct stream *
+session_stream(struct session *s, uint32_t id)
+{
+	struct map_node *n = map_find(&s->streams, &id, sizeof id);
+
+	return n ? map_entry(n, struct stream, node) : NULL;
+}
+
+static void
+send_error(struct session *s, uint32_t stream, uint16_t code, const char *msg)
+{
+	uint8_t p[2 + 200];
+	size_t n = strlen(msg);
+
+	if (n > sizeof p - 2)
+		n = sizeof p - 2;
+	p[0] = (uint8_t)(code >> 8);
+	p[1] = (uint8_t)code;
+	memcpy(p + 2, msg, n);
+	mux_control(&s->mux, FRAME_ERROR, stream, p, 2 + n);
+}
+
+void
+session_close(struct session *s, uint16_t code, const char *why)
+{
+	if (s->closing)
+		return;
+	s->closing = true;
+	s->close_code = code;
+	snprintf(s->close_reason, sizeof s->close_reason, "%s", why);
+	send_error(s, 0, code, why);
+	/* If the client does not read its error, close anyway. */
+	lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, 2);
+}
+
+static int
+session_open(struct lws *wsi)
+{
+	struct session *s = calloc(1, sizeof *s);
+	uint8_t challenge[1 + IDENTITY_NONCE_BYTES + DOMAIN_MAX_BYTES];
+	size_t dlen = strlen(broker->cfg->domain);
+	int port;
+
+	if (s == NULL)
+		return -1;
+	s->b = broker;
+	s->wsi = wsi;
+	mux_init(&s->mux);
+	s->mux.wake = session_wake;
+	s->mux.sent = stream_has_room;
+	frame_decoder_init(&s->dec);
+	map_init(&s->streams);
+	identity_random(&s->id, sizeof s->id);
+	s->id &= INT64_MAX;
+	identity_random(s->nonce, sizeof s->nonce);
+	if (sock_peer(lws_get_socket_fd(wsi), s->addr, sizeof s->addr, &port) == -1)
+		snprintf(s->addr, sizeof s->addr, "unknown");
+	lws_set_opaque_user_data(wsi, s);
+
+	s->next = broker->sessions;
+	if (broker->sessions)
+		broker->sessions->prev = s;
+	broker->sessions = s;
+	broker->nsessions++;
+
+	challenge[0] = FRAME_VERSION;
+	memcpy(challenge + 1, s->nonce, IDENTITY_NONCE_BYTES);
+	memcpy(challenge + 1 + IDENTITY_NONCE_BYTES, broker->cfg->domain, dlen);
+	mux_control(&s->mux, FRAME_CHALLENGE, 0, challenge, 1 + IDENTITY_NONCE_BYTES + dlen);
+	lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, HANDSHAKE_TIMEOUT_S);
+	log_debug("client connected addr=%s", s->addr);
+	return 0;
+}
+
+static void
+detach_stream(struct map_node *n, void *ctx)
+{
+	stream_detach(map_entry(n, struct stream, node));
+}
+
+/* The websocket is gone: everything the session owned goes with it. */
+static void
+session_free(struct session *s)
+{
+	struct broker *b = s->b;
+
+	tunnel_unbind_all(s);
+	map_each(&s->streams, detach_stream, NULL);
+	map_free(&s->streams);
+	mux_free(&s->mux);
+	frame_decoder_free(&s->dec);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		b->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	b->nsessions--;
+	if (s->authed)
+		log_info("client down key=%s addr=%s%s%s", s->fp, s->addr,
+		         s->close_reason[0] ? " reason=" : "", s->close_reason);
+	free(s);
+}
+
+static int
+on_auth(struct session *s, const uint8_t *p, size_t len)
+{
+	if (s->authed || len != IDENTITY_PK_BYTES + IDENTITY_SIG_BYTES) {
+		session_close(s, CODE_PROTOCOL, "malformed AUTH");
+		return 0;
+	}
+	if (identity_verify_challenge(p, s->nonce, broker->cfg->domain, FRAME_VERSION,
+	                              p + IDENTITY_PK_BYTES) == -1) {
+		log_info("handshake refused addr=%s reason=bad signature", s->addr);
+		session_close(s, CODE_AUTH, "the signature does not verify");
+		return 0;
+	}
+	memcpy(s->pk, p, IDENTITY_PK_BYTES);
+	identity_pk_text(s->pk, s->key);
+	identity_fingerprint(s->pk, s->fp);
+	/* A nonce signs one handshake only. */
+	memset(s->nonce, 0, sizeof s->nonce);
+	s->authed = true;
+	lws_set_timeout(s->wsi, NO_PENDING_TIMEOUT, 0);
+	log_info("client up key=%s addr=%s", s->fp, s->addr);
+	return 0;
+}
+
+static int
+on_data(void *ctx, uint32_t id, const uint8_t *p, size_t n)
+{
+	struct session *s = ctx;
+	struct stream *st;
+
+	if (!s->authed)
+		return -1;
+	st = session_stream(s, id);
+	if (st == NULL)
+		return 0;    /* a stream we already reset: its bytes are moot */
+	return stream_on_data(st, p, n);
+}
+
+static int
+on_control(void *ctx, uint8_t type, uint32_t id, const uint8_t *p, size_t len)
+{
+	struct session *s = ctx;
+	struct stream *st;
+
+	if (type == FRAME_AUTH)
+		return on_auth(s, p, len);
+	if (!s->authed || s->closing)
+		return s->closing ? 0 : -1;
+	if (type == FRAME_BIND)
+		return tunnel_bind(s, id, p, len);
+	if (type != FRAME_FIN && type != FRAME_RST && type != FRAME_WINDOW)
+		return -1;
+	st = session_stream(s, id);
+	if (st == NULL)
+		return 0;
+	switch (type) {
+	case FRAME_FIN:
+		stream_on_fin(st);
+		return 0;
+	case FRAME_RST:
+		if (len < 2)
+			return -1;
+		stream_on_rst(st, (uint16_t)(p[0] << 8 | p[1]), (const char *)p + 2, len - 2);
+		return 0;
+	default:
+		if (len != 4 || mux_stream_window(&st->m, frame_get32(p)) == -1)
+			return -1;
+		stream_on_window(st);
+		return 0;
+	}
+}
+
+static const struct frame_handlers handlers = {
+	.data = on_data,
+	.control = on_control,
+};
+
+static int
+session_write(struct session *s)
+{
+	size_t n;
+	int i;
+
+	for (i = 0; i < SESSION_WRITES_PER_CALLBACK; i++) {
+		n = mux_fill(&s->mux, write_buf + LWS_PRE, MESSAGE_MAX_BYTES);
+		if (n == 0)
+			break;
+		if (lws_write(s->wsi, write_buf + LWS_PRE, n, LWS_WRITE_BINARY) < (int)n)
+			return -1;
+		if (lws_send_pipe_choked(s->wsi))
+			break;
+	}
+	if (mux_pending(&s->mux)) {
+		lws_callback_on_writable(s->wsi);
+		return 0;
+	}
+	if (s->closing) {
+		lws_close_reason(s->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+		                 (unsigned char *)s->close_reason, strlen(s->close_reason));
+		return -1;
+	}
+	return 0;
+}
+
+int
+session_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                 void *in, size_t len)
+{
+	struct session *s = lws_get_opaque_user_data(wsi);
+
+	switch (reason) {
+	case LWS_CALLBACK_ESTABLISHED:
+		return session_open(wsi);
+	case LWS_CALLBACK_RECEIVE:
+		if (s == NULL)
+			return -1;
+		if (frame_feed(&s->dec, in, len, &handlers, s) == -1) {
+			log_info("protocol error key=%s addr=%s reason=%s",
+			         s->authed ? s->fp : "-", s->addr,
+			         s->dec.error ? s->dec.error : "bad frame");
+			if (s->dec.error == NULL)
+				s->dec.error = "bad frame";
+			session_close(s, CODE_PROTOCOL, s->dec.error);
+		}
+		return 0;
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return s ? session_write(s) : -1;
+	case LWS_CALLBACK_CLOSED:
+		if (s) {
+			lws_set_opaque_user_data(wsi, NULL);
+			s->wsi = NULL;
+			session_free(s);
+		}
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+void
+session_kill_all(struct broker *b)
+{
+	struct session *s;
+
+	for (s = b->sessions; s; s = s->next)
+		if (s->wsi)
+			lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}

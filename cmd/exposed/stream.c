@@ -1,0 +1,295 @@
+/*
+ * The edge side of the broker: one Unix connection per public connection.
+ * The edge sends an OPEN line naming the tunnel; the broker opens a
+ * stream on that tunnel's session, answers "EXPOSE/1 OK" once the client
+ * sends the first response bytes (or an error line if it cannot), and
+ * relays bytes both ways under the stream's credit (expose(7)).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "log.h"
+
+/* Bytes written to the edge per writeable callback. */
+#define STREAM_WRITE_BYTES (64 * 1024)
+/* An edge must send its OPEN line within this. */
+#define STREAM_PREAMBLE_TIMEOUT_S 10
+
+static void
+stream_pause(struct stream *st)
+{
+	if (!st->paused && st->wsi) {
+		st->paused = true;
+		lws_rx_flow_control(st->wsi, 0);
+	}
+}
+
+static void
+stream_resume(struct stream *st)
+{
+	if (st->paused && st->wsi && mux_stream_want(&st->m) > 0) {
+		st->paused = false;
+		lws_rx_flow_control(st->wsi, 1);
+	}
+}
+
+/* Takes the stream off its session and tunnel. */
+static void
+stream_unlink(struct stream *st)
+{
+	struct session *s = st->s;
+
+	if (s == NULL)
+		return;
+	map_remove(&s->streams, &st->node);
+	mux_stream_free(&st->m);
+	if (st->t)
+		st->t->nstreams--;
+	s->b->nstreams--;
+	st->s = NULL;
+	st->t = NULL;
+}
+
+void
+stream_detach(struct stream *st)
+{
+	stream_unlink(st);
+	if (st->wsi)
+		lws_set_timeout(st->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+/* Answers the edge with an error line, then closes. */
+static void
+stream_refuse(struct stream *st, const char *error)
+{
+	snprintf(st->error, sizeof st->error, "%s", error);
+	lws_callback_on_writable(st->wsi);
+}
+
+static void
+stream_open(struct stream *st, struct tunnel *t, const char *peer)
+{
+	struct session *s = t->s;
+	uint8_t p[4 + PREAMBLE_MAX_BYTES];
+	size_t plen = strlen(peer);
+
+	if (++s->next_stream == 0)
+		s->next_stream = 1;
+	st->key = s->next_stream;
+	st->s = s;
+	st->t = t;
+	mux_stream_init(&s->mux, &st->m, st->key);
+	if (map_insert(&s->streams, &st->node, &st->key, sizeof st->key) == -1) {
+		mux_stream_free(&st->m);
+		st->s = NULL;
+		st->t = NULL;
+		stream_refuse(st, "internal");
+		return;
+	}
+	t->nstreams++;
+	s->b->nstreams++;
+	st->opened = true;
+	frame_put32(p, t->index);
+	memcpy(p + 4, peer, plen);
+	mux_control(&s->mux, FRAME_OPEN, st->key, p, 4 + plen);
+}
+
+/* "EXPOSE/1 OPEN name addr port proto": which tunnel, and who asks. */
+static void
+stream_preamble(struct stream *st, const uint8_t *in, size_t len)
+{
+	const uint8_t *nl = memchr(in, '\n', len);
+	size_t take = nl ? (size_t)(nl - in) + 1 : len;
+	char line[PREAMBLE_MAX_BYTES + 1], name[NAME_MAX_BYTES + 1];
+	int peer_at = 0;
+	struct tunnel *t;
+
+	if (buf_append(&st->preamble, in, take) == -1) {
+		stream_refuse(st, "protocol");
+		return;
+	}
+	if (nl == NULL)
+		return;
+	snprintf(line, sizeof line, "%.*s", (int)buf_len(&st->preamble) - 1,
+	         (const char *)buf_data(&st->preamble));
+	buf_free(&st->preamble);
+	if (sscanf(line, "EXPOSE/1 OPEN %63s %n", name, &peer_at) != 1 || peer_at == 0) {
+		stream_refuse(st, "protocol");
+		return;
+	}
+	t = tunnel_find(broker, name);
+	if (t == NULL || t->s->closing) {
+		stream_refuse(st, "gone");
+		return;
+	}
+	if (t->nstreams >= STREAMS_PER_TUNNEL_MAX) {
+		stream_refuse(st, "limit");
+		return;
+	}
+	lws_set_timeout(st->wsi, NO_PENDING_TIMEOUT, 0);
+	stream_open(st, t, line + peer_at);
+	if (st->s && len > take && mux_stream_send(&st->m, in + take, len - take) == -1)
+		stream_detach(st);
+	else if (st->s && mux_stream_want(&st->m) == 0)
+		stream_pause(st);
+}
+
+static void
+stream_rx(struct stream *st, const uint8_t *in, size_t len)
+{
+	if (!st->opened) {
+		if (!st->error[0])
+			stream_preamble(st, in, len);
+		return;
+	}
+	if (st->s == NULL)
+		return;          /* its session is gone; the close is coming */
+	if (mux_stream_send(&st->m, in, len) == -1) {
+		mux_reset(&st->s->mux, st->key, CODE_PROTOCOL, "edge overran its window");
+		stream_detach(st);
+		return;
+	}
+	if (mux_stream_want(&st->m) == 0)
+		stream_pause(st);
+}
+
+static int
+write_line(struct stream *st, const char *line)
+{
+	size_t n = strlen(line);
+
+	return lws_write(st->wsi, (unsigned char *)(uintptr_t)line, n, LWS_WRITE_RAW) < (int)n ? -1 : 0;
+}
+
+static int
+stream_writeable(struct stream *st)
+{
+	char line[PREAMBLE_MAX_BYTES];
+	size_t n;
+
+	if (st->error[0] && !st->replied) {
+		snprintf(line, sizeof line, "EXPOSE/1 ERR %s\n", st->error);
+		st->replied = true;
+		write_line(st, line);
+		return -1;
+	}
+	if (st->kill || st->s == NULL)
+		return -1;
+	if (!st->replied) {
+		if (write_line(st, "EXPOSE/1 OK\n") == -1)
+			return -1;
+		st->replied = true;
+	}
+	n = buf_len(&st->m.in);
+	if (n > STREAM_WRITE_BYTES)
+		n = STREAM_WRITE_BYTES;
+	if (n > 0) {
+		if (lws_write(st->wsi, (unsigned char *)(uintptr_t)buf_data(&st->m.in), n,
+		              LWS_WRITE_RAW) < (int)n)
+			return -1;
+		mux_stream_drained(&st->m, n);
+	}
+	if (buf_len(&st->m.in) > 0) {
+		lws_callback_on_writable(st->wsi);
+		return 0;
+	}
+	/* The app is done and every byte went out: the edge may go. */
+	return st->m.fin_in ? -1 : 0;
+}
+
+int
+stream_on_data(struct stream *st, const uint8_t *p, size_t n)
+{
+	if (mux_stream_recv(&st->m, p, n) == -1)
+		return -1;    /* past the credit we granted: a protocol error */
+	if (st->wsi)
+		lws_callback_on_writable(st->wsi);
+	return 0;
+}
+
+void
+stream_on_fin(struct stream *st)
+{
+	st->m.fin_in = true;
+	if (st->wsi)
+		lws_callback_on_writable(st->wsi);
+}
+
+void
+stream_on_rst(struct stream *st, uint16_t code, const char *msg, size_t len)
+{
+	char error[96];
+
+	stream_unlink(st);
+	if (st->replied) {
+		st->kill = true;
+		lws_callback_on_writable(st->wsi);
+		return;
+	}
+	if (code == CODE_REFUSED)
+		snprintf(error, sizeof error, "refused %.*s", (int)(len < 64 ? len : 64), msg);
+	else
+		snprintf(error, sizeof error, "%s", code == CODE_LIMIT ? "limit" : "closed");
+	stream_refuse(st, error);
+}
+
+void
+stream_on_window(struct stream *st)
+{
+	stream_resume(st);
+}
+
+static int
+stream_adopt(struct lws *wsi)
+{
+	struct stream *st = calloc(1, sizeof *st);
+
+	if (st == NULL)
+		return -1;
+	st->wsi = wsi;
+	buf_init(&st->preamble, PREAMBLE_MAX_BYTES);
+	lws_set_opaque_user_data(wsi, st);
+	lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, STREAM_PREAMBLE_TIMEOUT_S);
+	return 0;
+}
+
+static void
+stream_closed(struct stream *st)
+{
+	if (st->s) {
+		/* The edge went first: tell the client. */
+		mux_reset(&st->s->mux, st->key, CODE_CLOSED, "edge closed");
+		stream_unlink(st);
+	}
+	buf_free(&st->preamble);
+	free(st);
+}
+
+int
+stream_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                void *in, size_t len)
+{
+	struct stream *st = lws_get_opaque_user_data(wsi);
+
+	switch (reason) {
+	case LWS_CALLBACK_RAW_ADOPT:
+		return stream_adopt(wsi);
+	case LWS_CALLBACK_RAW_RX:
+		if (st)
+			stream_rx(st, in, len);
+		return 0;
+	case LWS_CALLBACK_RAW_WRITEABLE:
+		return st ? stream_writeable(st) : -1;
+	case LWS_CALLBACK_RAW_CLOSE:
+		if (st) {
+			lws_set_opaque_user_data(wsi, NULL);
+			st->wsi = NULL;
+			stream_closed(st);
+		}
+		return 0;
+	default:
+		return 0;
+	}
+}

@@ -1,0 +1,82 @@
+/*
+ * Every limit and timeout in expose, with its unit in its name and a line
+ * on why it has that value.  Config files and flags override the ones that
+ * an operator may want to tune; the rest are protocol constants.
+ *
+ * (Named bounds.h, not limits.h: a project header called limits.h shadows
+ * the C library's through GCC's #include_next <limits.h>.)
+ */
+#ifndef EXPOSE_BOUNDS_H
+#define EXPOSE_BOUNDS_H
+
+/* --- the edge: one public connection --- */
+
+/* A request head larger than this gets 431.  32 KiB holds every real
+ * browser head (cookies included) with room to spare; ngrok allows 1 MB. */
+#define HEAD_MAX_BYTES (32 * 1024)
+/* More header fields than this gets 431.  Browsers send about 20. */
+#define HEAD_MAX_FIELDS 100
+/* A request target longer than this gets 414.  RFC 9112 section 3
+ * recommends accepting at least 8000 octets. */
+#define URI_MAX_BYTES (16 * 1024)
+/* The whole head of a request must arrive within this (slowloris). */
+#define HEAD_TIMEOUT_MS 15000
+/* An idle keep-alive connection is closed after this. */
+#define IDLE_TIMEOUT_MS 60000
+/* A request body that stalls this long between two reads ends the
+ * connection. */
+#define BODY_TIMEOUT_MS 60000
+/* How long the edge lingers draining input after an error response, so
+ * that the client reads the response instead of a reset. */
+#define LINGER_TIMEOUT_MS 2000
+/* Requests read ahead of their responses (pipelining depth). */
+#define PIPELINE_MAX_REQUESTS 16
+/* The edge's read size on either socket. */
+#define EDGE_IO_BYTES (64 * 1024)
+/* Bytes the edge holds toward one side before it stops reading the other. */
+#define EDGE_QUEUE_MAX_BYTES (256 * 1024)
+/* The broker must answer an edge's OPEN within this. */
+#define EDGE_BROKER_TIMEOUT_MS 10000
+/* SQLite busy timeout for the edge's read-only lookup. */
+#define REGISTRY_BUSY_TIMEOUT_MS 1000
+
+/* --- the tunnel protocol --- */
+
+/* Largest payload of one frame.  Large frames amortise per-frame costs;
+ * the whole frame must fit one send() of the broker's buffers. */
+#define FRAME_PAYLOAD_MAX_BYTES (64 * 1024)
+/* Largest websocket message a peer may send: a batch of frames. */
+#define MESSAGE_MAX_BYTES (FRAME_PAYLOAD_MAX_BYTES + 64)
+/* Credit each side of a stream starts with.  Bounds the bytes in flight
+ * (and so the memory) per stream and direction. */
+#define STREAM_WINDOW_BYTES (256 * 1024)
+/* A receiver returns credit once it has drained this much. */
+#define STREAM_WINDOW_UPDATE_BYTES (64 * 1024)
+/* Tunnels one client may open over its websocket. */
+#define TUNNELS_PER_CLIENT_MAX 16
+/* Streams open at once on one tunnel; past it the edge answers 503. */
+#define STREAMS_PER_TUNNEL_MAX 1024
+/* Longest line of the edge-to-broker preamble. */
+#define PREAMBLE_MAX_BYTES 512
+/* The client must complete its handshake within this. */
+#define HANDSHAKE_TIMEOUT_S 10
+/* Websocket ping after this much silence, hang up after that much. */
+#define PING_INTERVAL_S 15
+#define PING_HANGUP_S 45
+
+/* --- names --- */
+
+/* A DNS label. */
+#define NAME_MAX_BYTES 63
+/* Bytes of a domain name. */
+#define DOMAIN_MAX_BYTES 253
+
+/* --- the client --- */
+
+/* Reconnect backoff: starts here, doubles, is capped, gets jitter. */
+#define RECONNECT_MIN_MS 500
+#define RECONNECT_MAX_MS 30000
+/* A connection that lasted this long resets the backoff. */
+#define RECONNECT_STABLE_MS 10000
+
+#endif

@@ -1,0 +1,45 @@
+/*
+ * Responses from the app, observed: the edge passes their bytes through
+ * unchanged, and watches them (llhttp) to know where each response ends,
+ * its status (for the access log), whether the connection stays open,
+ * and whether an upgrade was accepted (101): only then does the edge
+ * switch to relaying raw bytes.
+ */
+#ifndef EXPOSE_HTTP_RESP_H
+#define EXPOSE_HTTP_RESP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <llhttp.h>
+
+enum http_resp_event {
+	HTTP_RESP_MORE,      /* all bytes taken */
+	HTTP_RESP_INTERIM,   /* a 1xx other than 101 ended; the final one follows */
+	HTTP_RESP_COMPLETE,  /* a final response ended */
+	HTTP_RESP_UPGRADED,  /* a 101 ended: what follows is another protocol */
+	HTTP_RESP_ERROR,     /* the app sent something that is not HTTP */
+};
+
+struct http_resp {
+	llhttp_t parser;
+	llhttp_settings_t settings;
+	bool head_request;   /* the response being read answers a HEAD */
+	bool started;        /* a byte of the current response arrived */
+	bool complete;
+	int status;          /* of the response that just ended */
+	bool keep_alive;     /* of the response that just ended */
+	const char *reason;  /* on error */
+};
+
+void http_resp_init(struct http_resp *r);
+/* Says whether the next response answers a HEAD request. */
+void http_resp_expect(struct http_resp *r, bool head_request);
+/* Watches n bytes; *used says how many were looked at before the event. */
+enum http_resp_event http_resp_feed(struct http_resp *r, const uint8_t *p,
+                                    size_t n, size_t *used);
+/* The app closed its side: ends a response delimited by the close. */
+enum http_resp_event http_resp_finish(struct http_resp *r);
+
+#endif

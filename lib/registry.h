@@ -1,0 +1,61 @@
+/*
+ * The registry: a SQLite database of live tunnels (see sql/).  The broker
+ * is its only writer; edges and exposectl read it.  Only this file knows
+ * it is SQLite, so moving to a replicated engine touches one file.
+ */
+#ifndef EXPOSE_REGISTRY_H
+#define EXPOSE_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct registry;
+
+struct registry_tunnel {
+	const char *name;
+	const char *broker;    /* the broker's edge socket */
+	int64_t session;
+	const char *key;
+	const char *addr;
+	const char *url;
+	const char *target;
+	int64_t since;
+};
+
+/* Opens the registry.  The writer creates it, brings its schema up to
+ * date and keeps its WAL files for readers; readers only read.  NULL with
+ * *why set on failure. */
+struct registry *registry_open_writer(const char *path, const char **why);
+struct registry *registry_open_reader(const char *path, const char **why);
+void registry_close(struct registry *r);
+/* The last error from SQLite, for messages. */
+const char *registry_error(struct registry *r);
+
+/* The edge: the socket of the broker holding name.  1 found, 0 no such
+ * tunnel, -1 error. */
+int registry_lookup(struct registry *r, const char *name, char *socket,
+                    size_t size);
+
+/* A broker starts: sweeps the rows of brokers that are gone and of any
+ * earlier broker on the same socket, then records itself.  Returns the
+ * number of tunnel rows swept, or -1. */
+int registry_broker_start(struct registry *r, const char *socket, int pid);
+/* A broker stops: deletes its tunnels and itself. */
+int registry_broker_stop(struct registry *r, const char *socket);
+
+/* Adds a tunnel.  If the name is taken by the same key, the row moves to
+ * the new session (a client that reconnects takes its name back at
+ * once).  1 added, 0 taken by another key, -1 error. */
+int registry_tunnel_add(struct registry *r, const struct registry_tunnel *t);
+/* Deletes name only while it still belongs to session. */
+int registry_tunnel_remove(struct registry *r, const char *name, int64_t session);
+
+/* Calls fn for each live tunnel, oldest first; stops early if fn returns
+ * non-zero.  -1 on error. */
+int registry_list(struct registry *r,
+                  int (*fn)(void *ctx, const struct registry_tunnel *t),
+                  void *ctx);
+/* Live tunnel rows in all, or -1. */
+int registry_count(struct registry *r);
+
+#endif
