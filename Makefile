@@ -64,8 +64,7 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_LIBS = $(LIBEXPOSE) $(LIBLLHTTP) -lcmocka $(SODIUM_LIBS) $(SQLITE_LIBS)
 
-.PHONY: all clean check check-unit check-e2e check-san demo bench deps \
-        install uninstall lint man-lint
+.PHONY: all clean check units demo bench deps install uninstall
 .SUFFIXES:
 
 all: $(PROG_BINS)
@@ -102,7 +101,7 @@ $(LIBEXPOSE): $(LIB_OBJ)
 # llhttp, built from the C sources Debian ships in node-llhttp.
 $(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c
 	@mkdir -p $(@D)
-	$(CC) -O2 -g $(filter -fsanitize% -fno-omit% -fPIE,$(HARDEN)) -I$(LLHTTP_INC) -c -o $@ $<
+	$(CC) -O2 -g -DLLHTTP_STRICT_MODE=1 $(filter -fsanitize% -fno-omit% -fPIE,$(HARDEN)) -I$(LLHTTP_INC) -c -o $@ $<
 
 $(LIBLLHTTP): $(LLHTTP_OBJ)
 	rm -f $@
@@ -116,16 +115,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBEXPOSE) $(LIBLLHTTP)
 
 # --- tests ---
 
-DEPS_MISSING = $(shell tests/deps.sh --missing 2>/dev/null)
-
 deps:
 	@tests/deps.sh --install
 
 check: deps
 	@tests/check.sh
-
-check-unit: $(UNIT_BINS)
-	@tests/run-unit.sh $(UNIT_BINS)
 
 units: $(UNIT_BINS)
 

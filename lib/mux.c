@@ -7,6 +7,8 @@
 
 /* Queued control frames past this mean the peer stopped reading. */
 #define MUX_CONTROL_MAX_BYTES (1024 * 1024)
+/* A message is not topped up with a data frame smaller than this. */
+#define MUX_MIN_DATA_BYTES 4096
 /* out may hold a little more than the credit: one local read. */
 #define MUX_OUT_MAX_BYTES (STREAM_WINDOW_BYTES + FRAME_PAYLOAD_MAX_BYTES)
 
@@ -197,6 +199,8 @@ mux_fill_control(struct mux *m, uint8_t *dst, size_t cap)
 			break;
 		used += flen;
 	}
+	if (used == 0)
+		return 0;
 	memcpy(dst, p, used);
 	buf_consume(&m->control, used);
 	return used;
@@ -247,7 +251,7 @@ mux_fill(struct mux *m, uint8_t *dst, size_t cap)
 {
 	size_t used = mux_fill_control(m, dst, cap), n;
 
-	while (m->head && used < cap) {
+	while (m->head && cap - used >= FRAME_HEADER_BYTES + MUX_MIN_DATA_BYTES) {
 		n = mux_fill_stream(m, dst + used, cap - used);
 		if (n == 0)
 			break;

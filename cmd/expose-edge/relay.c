@@ -26,6 +26,17 @@ edge_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Queues bytes for a side.  The loop reads only when there is room, so a
+ * full buffer here is a bug: say so and end the connection. */
+static void
+queue(struct edge *e, struct buf *b, const void *p, size_t n)
+{
+	if (buf_append(b, p, n) == -1) {
+		log_err("edge queue overflow name=%s (a bug: please report it)", e->name);
+		e->closing = true;
+	}
+}
+
 static struct pending *
 oldest(struct edge *e)
 {
@@ -208,7 +219,7 @@ go_raw(struct edge *e)
 	e->raw = true;
 	e->upgrade_wait = false;
 	/* What the visitor sent after the upgrade request is the new protocol. */
-	buf_append(&e->to_broker, buf_data(&e->in), buf_len(&e->in));
+	queue(e, &e->to_broker, buf_data(&e->in), buf_len(&e->in));
 	buf_consume(&e->in, buf_len(&e->in));
 }
 
@@ -252,7 +263,7 @@ relay_response(struct edge *e, const uint8_t *p, size_t n)
 	size_t used;
 
 	if (e->raw) {
-		buf_append(&e->to_visitor, p, n);
+		queue(e, &e->to_visitor, p, n);
 		return;
 	}
 	while (n > 0 && !e->raw) {
@@ -271,7 +282,7 @@ relay_response(struct edge *e, const uint8_t *p, size_t n)
 			e->closing = true;
 			return;
 		}
-		buf_append(&e->to_visitor, p, used);
+		queue(e, &e->to_visitor, p, used);
 		q->answered = q->answered || used > 0;
 		q->bytes += used;
 		p += used;
@@ -282,7 +293,7 @@ relay_response(struct edge *e, const uint8_t *p, size_t n)
 			return;
 	}
 	if (n > 0)
-		buf_append(&e->to_visitor, p, n);    /* raw after a 101 */
+		queue(e, &e->to_visitor, p, n);    /* raw after a 101 */
 }
 
 /* The broker's first line: the stream is open, or why not. */
@@ -396,7 +407,7 @@ read_visitor(struct edge *e)
 	}
 	e->last_read_ms = edge_now_ms();
 	if (e->raw) {
-		buf_append(&e->to_broker, buf_data(&e->in), buf_len(&e->in));
+		queue(e, &e->to_broker, buf_data(&e->in), buf_len(&e->in));
 		buf_consume(&e->in, buf_len(&e->in));
 	}
 }
@@ -419,7 +430,7 @@ want_visitor_read(const struct edge *e)
 	if (e->closing || e->visitor_eof || e->error_status)
 		return false;
 	if (e->raw)
-		return buf_len(&e->to_broker) < EDGE_QUEUE_MAX_BYTES;
+		return buf_room(&e->to_broker) >= EDGE_IO_BYTES;
 	return buf_len(&e->in) < EDGE_IO_BYTES && !e->upgrade_wait &&
 	       buf_room(&e->to_broker) >= FEED_ROOM_BYTES;
 }

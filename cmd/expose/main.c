@@ -151,8 +151,15 @@ parse_args(int argc, char **argv, struct client *c)
 		usage(stderr);
 		return -1;
 	}
-	if (name)
-		log_warn("--name %s: no port follows it; ignored", name);
+	if (name) {
+		/* `expose 3000 --name web` names the port before it. */
+		struct target *last = &c->targets[c->ntargets - 1];
+		if (last->want[0]) {
+			log_err("--name %s: no port follows it", name);
+			return -1;
+		}
+		snprintf(last->want, NAME_MAX_BYTES + 1, "%s", name);
+	}
 	return 0;
 }
 

@@ -202,7 +202,7 @@ tunnel_bind(struct session *s, uint32_t index, const uint8_t *p, size_t len)
 	t->s = s;
 	t->index = index;
 	t->since = (int64_t)time(NULL);
-	snprintf(t->name, sizeof t->name, "%s", name);
+	snprintf(t->name, sizeof t->name, "%.63s", name);
 	snprintf(t->target, sizeof t->target, "%s", target[0] ? target : "-");
 	make_url(b, t->name, t->url, sizeof t->url);
 

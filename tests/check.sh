@@ -1,0 +1,67 @@
+#!/bin/sh
+# make check: builds plain and sanitized (ASan, UBSan, LeakSanitizer),
+# runs the unit tests on both, the end-to-end tests on the sanitized
+# build, and the memory tests on the plain one.  Ends with
+# "N passed, N failed"; exits non-zero if anything failed or was skipped.
+set -u
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-/usr/bin/python3}
+JOBS=${JOBS:-2}
+SAN_MAKE="SAN=address,undefined BUILD=build-san BIN=build-san/bin"
+mkdir -p build
+
+echo "== build"
+make -s -j"$JOBS" all units || exit 1
+make -s -j"$JOBS" $SAN_MAKE all units || exit 1
+
+passed=0
+failed=0
+
+echo "== unit tests (plain and sanitized)"
+for t in build/tests/test_* build-san/tests/test_*; do
+	[ -x "$t" ] || continue
+	out=$("$t" 2>&1)
+	rc=$?
+	p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p')
+	f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p')
+	p=${p:-0}
+	f=${f:-0}
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		f=1    # crashed, or a sanitizer stopped it
+	fi
+	if [ "$f" -ne 0 ]; then
+		printf '%s\n' "$out" | grep -E 'ERROR|FAILED|Sanitizer|runtime error' | head -20
+	fi
+	echo "$t: $p passed, $f failed"
+	passed=$((passed + p))
+	failed=$((failed + f))
+done
+
+junit_counts() {
+	"$PYTHON" - "$1" <<'PY'
+import sys, xml.etree.ElementTree as ET
+try:
+    root = ET.parse(sys.argv[1]).getroot()
+except Exception:
+    print("0 1"); sys.exit()
+suites = [root] if root.tag == "testsuite" else list(root)
+t = sum(int(s.get("tests", 0)) for s in suites)
+bad = sum(int(s.get(k, 0)) for s in suites for k in ("failures", "errors", "skipped"))
+print(t - bad, bad)
+PY
+}
+
+run_e2e() {    # name, marker, bin
+	echo "== end-to-end tests: $1"
+	EXPOSE_BIN="$3" EXPOSE_RELEASE_BIN=bin "$PYTHON" -m pytest -q -p no:cacheprovider \
+		-m "$2" --junitxml="build/e2e-$1.xml" tests/e2e
+	set -- $(junit_counts "build/e2e-$1.xml")
+	passed=$((passed + $1))
+	failed=$((failed + $2))
+}
+
+run_e2e sanitized "not release" build-san/bin
+run_e2e release "release" bin
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

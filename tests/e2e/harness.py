@@ -1,0 +1,333 @@
+"""The real programs, started for a test and stopped after it.
+
+Every piece is the real one: exposed, expose-edge under
+systemd-socket-activate, expose, and a Node app.  Readiness is waited for
+(sd_notify READY=1, the launcher's "Listening" line, the client's URL on
+stdout, the app's "listening" line), never slept for.
+"""
+import json
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+# The binaries under test: the sanitizer build in make check, else bin/.
+BIN = os.path.abspath(os.environ.get("EXPOSE_BIN", os.path.join(ROOT, "bin")))
+# Memory and speed are measured on the release build.
+RELEASE_BIN = os.path.abspath(os.environ.get("EXPOSE_RELEASE_BIN", os.path.join(ROOT, "bin")))
+APP_JS = os.path.join(ROOT, "tests", "e2e", "app.js")
+
+READY_TIMEOUT_S = 20
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+def free_port():
+    """A port nothing listens on now (the kernel's pick)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout=READY_TIMEOUT_S, what="condition"):
+    """Polls predicate until it returns something true; fails after timeout."""
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
+def wait_in_file(path, pattern, timeout=READY_TIMEOUT_S):
+    regex = re.compile(pattern)
+
+    def found():
+        try:
+            with open(path, errors="replace") as f:
+                return regex.search(f.read())
+        except FileNotFoundError:
+            return None
+    return wait_for(found, timeout, f"/{pattern}/ in {path}")
+
+
+def read_line(pipe, timeout=READY_TIMEOUT_S):
+    """One line from a pipe, or TimeoutError."""
+    deadline = time.monotonic() + timeout
+    data = b""
+    fd = pipe.fileno()
+    while not data.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"no line within {timeout}s (got {data!r})")
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            continue
+        chunk = os.read(fd, 1)
+        if not chunk:
+            raise EOFError(f"pipe closed (got {data!r})")
+        data += chunk
+    return data.decode().rstrip("\n")
+
+
+def proc_status(pid):
+    """VmRSS and VmHWM of a process, in KiB."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                key, value = line.split(":")
+                out[key] = int(value.split()[0])
+    return out
+
+
+def sanitizer_findings(path):
+    try:
+        with open(path, errors="replace") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return []
+    return [line for line in text.splitlines() if any(m in line for m in SANITIZER_MARKS)]
+
+
+class Process:
+    """A started program with its stderr in a log file."""
+
+    def __init__(self, argv, log, env=None, stdout=subprocess.DEVNULL):
+        self.argv = argv
+        self.log = log
+        self.logf = open(log, "ab")
+        self.proc = subprocess.Popen(argv, stdout=stdout, stderr=self.logf, env=env,
+                                     stdin=subprocess.DEVNULL)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def send(self, sig):
+        if self.alive():
+            self.proc.send_signal(sig)
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        """Stops it and returns its exit status."""
+        self.send(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+            raise AssertionError(f"{self.argv[0]} did not stop within {timeout}s")
+        finally:
+            self.logf.close()
+        return rc
+
+    def kill(self):
+        self.send(signal.SIGKILL)
+        self.proc.wait()
+        self.logf.close()
+
+    def text(self):
+        with open(self.log, errors="replace") as f:
+            return f.read()
+
+
+def sanitizer_env():
+    env = dict(os.environ)
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=23")
+    env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+    return env
+
+
+class App:
+    """The Node app behind the tunnel."""
+
+    def __init__(self, tmp):
+        self.proc = Process(["node", APP_JS, "0"], os.path.join(tmp, "app.log"),
+                            stdout=subprocess.PIPE)
+        line = read_line(self.proc.proc.stdout)
+        self.port = int(line.split()[1])
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def requests(self):
+        import urllib.request
+        with urllib.request.urlopen(self.url("/__log"), timeout=10) as r:
+            return json.loads(r.read())
+
+    def reset(self):
+        import urllib.request
+        urllib.request.urlopen(self.url("/__reset"), timeout=10).read()
+
+    def stop(self):
+        self.proc.stop()
+
+
+class Broker:
+    """exposed, ready once it tells NOTIFY_SOCKET READY=1."""
+
+    def __init__(self, tmp, domain="localhost", public_port=80, bin_dir=None,
+                 registry=None, socket_path=None, ws_port=None, extra=()):
+        self.tmp = tmp
+        self.bin = bin_dir or BIN
+        self.domain = domain
+        self.public_port = public_port
+        self.ws_port = ws_port or free_port()
+        self.socket = socket_path or os.path.join(tmp, "broker.sock")
+        self.registry = registry or os.path.join(tmp, "registry.db")
+        self.log = os.path.join(tmp, "broker.log")
+        self.argv = [os.path.join(self.bin, "exposed"), "--domain", domain,
+                     "--public-port", str(public_port),
+                     "--listen", f"127.0.0.1:{self.ws_port}", "--socket", self.socket,
+                     "--registry", self.registry, *extra]
+        self.start()
+
+    def start(self):
+        notify = os.path.join(self.tmp, f"notify-{time.monotonic_ns()}.sock")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(notify)
+        env = sanitizer_env()
+        env["NOTIFY_SOCKET"] = notify
+        self.proc = Process(self.argv, self.log, env=env)
+        try:
+            deadline = time.monotonic() + READY_TIMEOUT_S
+            while True:
+                sock.settimeout(max(0.05, deadline - time.monotonic()))
+                try:
+                    msg = sock.recv(4096).decode()
+                except socket.timeout:
+                    if not self.proc.alive():
+                        raise AssertionError(f"exposed exited: {self.proc.text()}")
+                    if time.monotonic() > deadline:
+                        raise TimeoutError("exposed never said READY=1")
+                    continue
+                if "READY=1" in msg:
+                    break
+        finally:
+            sock.close()
+            os.unlink(notify)
+
+    @property
+    def server(self):
+        return f"ws://127.0.0.1:{self.ws_port}"
+
+    def stop(self):
+        rc = self.proc.stop()
+        assert rc == 0, f"exposed exited {rc}:\n{self.proc.text()[-3000:]}"
+
+    def kill(self):
+        self.proc.kill()
+
+    def rows(self):
+        """Live tunnel rows, as exposectl lists them."""
+        out = subprocess.run([os.path.join(self.bin, "exposectl"), "--registry",
+                              self.registry, "list"], capture_output=True, text=True,
+                             check=True, env=sanitizer_env())
+        return [line.split() for line in out.stdout.splitlines()]
+
+
+class Edge:
+    """expose-edge under systemd-socket-activate, one process per connection."""
+
+    def __init__(self, tmp, broker, bin_dir=None, port=None, inetd=True, extra=()):
+        self.port = port or free_port()
+        self.log = os.path.join(tmp, f"edge-{self.port}.log")
+        mode = ["--inetd"] if inetd else []
+        argv = ["systemd-socket-activate", *mode, "-a", "-l", f"127.0.0.1:{self.port}",
+                os.path.join(bin_dir or BIN, "expose-edge"), "--registry",
+                broker.registry, "--domain", broker.domain, *extra]
+        self.proc = Process(argv, self.log, env=sanitizer_env())
+        wait_in_file(self.log, r"Listening on 127\.0\.0\.1:%d" % self.port)
+
+    def stop(self):
+        self.proc.stop()
+
+    def accesses(self):
+        with open(self.log, errors="replace") as f:
+            return [line for line in f if "expose-edge: access " in line]
+
+
+class Client:
+    """expose, ready once its URL is on stdout."""
+
+    def __init__(self, tmp, server, *args, key_dir=None, bin_dir=None, wait_url=True,
+                 nurls=1, env_extra=None):
+        self.key_dir = key_dir or os.path.join(tmp, f"key-{time.monotonic_ns()}")
+        env = sanitizer_env()
+        env["XDG_CONFIG_HOME"] = self.key_dir
+        env.update(env_extra or {})
+        self.log = os.path.join(tmp, f"client-{time.monotonic_ns()}.log")
+        argv = [os.path.join(bin_dir or BIN, "expose")]
+        if server:
+            argv += ["--server", server]
+        self.proc = Process(argv + [str(a) for a in args], self.log, env=env,
+                            stdout=subprocess.PIPE)
+        self.urls = []
+        if wait_url:
+            for _ in range(nurls):
+                self.urls.append(read_line(self.proc.proc.stdout))
+
+    @property
+    def url(self):
+        return self.urls[0]
+
+    @property
+    def host(self):
+        return re.match(r"https?://([^/]+)/", self.url).group(1)
+
+    def next_line(self, timeout=READY_TIMEOUT_S):
+        return read_line(self.proc.proc.stdout, timeout)
+
+    def stop(self, sig=signal.SIGINT):
+        return self.proc.stop(sig)
+
+    def kill(self):
+        self.proc.kill()
+
+    def text(self):
+        return self.proc.text()
+
+
+def http_raw(port, data, timeout=10, read_until_close=True):
+    """Sends raw bytes to 127.0.0.1:port and returns all bytes read until
+    the server closes (or timeout)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        chunks = []
+        deadline = time.monotonic() + timeout
+        while True:
+            s.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                chunk = s.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if not read_until_close:
+                break
+        return b"".join(chunks)
+
+
+def status_of(response):
+    m = re.match(rb"HTTP/1\.[01] (\d{3})", response)
+    return int(m.group(1)) if m else None
+
+
+def curl(*args, timeout=60):
+    """Runs curl; returns (status code, body bytes)."""
+    out = subprocess.run(["curl", "-s", "-S", "-o", "-", "-w", "\n%{http_code}",
+                          "--max-time", str(timeout), *args],
+                         capture_output=True, timeout=timeout + 10)
+    body, _, code = out.stdout.rpartition(b"\n")
+    return int(code or 0), body

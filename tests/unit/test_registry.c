@@ -1,0 +1,131 @@
+/* The registry: rows by session, takeover by the same key, sweeping. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "registry.h"
+
+static char dir[] = "/tmp/expose-unit-XXXXXX";
+static char path[256];
+
+static int
+setup(void **state)
+{
+	char cmd[300];
+
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(path, sizeof path, "%s/registry.db", dir);
+	(void)cmd;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[300];
+
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static struct registry_tunnel
+row(const char *name, const char *broker, int64_t session, const char *key)
+{
+	struct registry_tunnel t = {
+		.name = name, .broker = broker, .session = session, .key = key,
+		.addr = "192.0.2.1", .url = "http://x/", .target = "localhost:3000",
+		.since = 1,
+	};
+	return t;
+}
+
+static void
+test_add_lookup_remove(void **state)
+{
+	const char *why = NULL;
+	struct registry *w = registry_open_writer(path, &why), *r;
+	struct registry_tunnel t = row("app", "/run/b.sock", 1, "K1");
+	char sock[108];
+
+	assert_non_null(w);
+	assert_true(registry_broker_start(w, "/run/b.sock", getpid()) >= 0);
+	assert_int_equal(registry_tunnel_add(w, &t), 1);
+	r = registry_open_reader(path, &why);
+	assert_non_null(r);
+	assert_int_equal(registry_lookup(r, "app", sock, sizeof sock), 1);
+	assert_string_equal(sock, "/run/b.sock");
+	assert_int_equal(registry_lookup(r, "nope", sock, sizeof sock), 0);
+	/* Another key cannot take the name. */
+	t = row("app", "/run/b.sock", 2, "K2");
+	assert_int_equal(registry_tunnel_add(w, &t), 0);
+	/* The same key can, and the old session's delete then does nothing. */
+	t = row("app", "/run/b.sock", 3, "K1");
+	assert_int_equal(registry_tunnel_add(w, &t), 1);
+	assert_int_equal(registry_tunnel_remove(w, "app", 1), 0);
+	assert_int_equal(registry_lookup(r, "app", sock, sizeof sock), 1);
+	assert_int_equal(registry_tunnel_remove(w, "app", 3), 0);
+	assert_int_equal(registry_lookup(r, "app", sock, sizeof sock), 0);
+	registry_close(r);
+	registry_broker_stop(w, "/run/b.sock");
+	registry_close(w);
+}
+
+static void
+test_start_sweeps_dead_brokers(void **state)
+{
+	const char *why = NULL;
+	struct registry *w = registry_open_writer(path, &why);
+	struct registry_tunnel t;
+	int dead_pid;
+
+	assert_non_null(w);
+	/* A broker row for a pid that no longer exists, with a tunnel. */
+	dead_pid = fork();
+	if (dead_pid == 0)
+		_exit(0);
+	waitpid(dead_pid, NULL, 0);
+	assert_true(registry_broker_start(w, "/run/dead.sock", dead_pid) >= 0);
+	t = row("old", "/run/dead.sock", 9, "K9");
+	assert_int_equal(registry_tunnel_add(w, &t), 1);
+	/* And rows of an earlier broker on our own socket. */
+	t = row("mine", "/run/me.sock", 8, "K8");
+	assert_int_equal(registry_tunnel_add(w, &t), 1);
+	assert_int_equal(registry_broker_start(w, "/run/me.sock", getpid()), 2);
+	assert_int_equal(registry_count(w), 0);
+	registry_close(w);
+}
+
+static void
+test_reader_of_missing_registry_fails(void **state)
+{
+	const char *why = NULL;
+	char sock[108];
+	struct registry *r = registry_open_reader("/nonexistent/registry.db", &why);
+
+	if (r != NULL) {
+		assert_int_equal(registry_lookup(r, "x", sock, sizeof sock), -1);
+		registry_close(r);
+	} else {
+		assert_non_null(why);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_add_lookup_remove),
+		cmocka_unit_test(test_start_sweeps_dead_brokers),
+		cmocka_unit_test(test_reader_of_missing_registry_fails),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
