@@ -60,9 +60,11 @@
 #define PREAMBLE_MAX_BYTES 512
 /* The client must complete its handshake within this. */
 #define HANDSHAKE_TIMEOUT_S 10
-/* Websocket ping after this much silence, hang up after that much. */
+/* Websocket ping after this much silence; hang up after PING_HANGUP_FACTOR
+ * times as much (three pings unanswered). */
 #define PING_INTERVAL_S 15
-#define PING_HANGUP_S 45
+#define PING_HANGUP_FACTOR 3
+#define PING_HANGUP_S (PING_INTERVAL_S * PING_HANGUP_FACTOR)
 
 /* --- names --- */
 

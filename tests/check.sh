@@ -37,6 +37,15 @@ for t in build/tests/test_* build-san/tests/test_*; do
 	failed=$((failed + f))
 done
 
+echo "== man pages (mandoc -Tlint)"
+for m in man/*.[0-9]; do
+	if mandoc -Tlint -W warning "$m"; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+	fi
+done
+
 junit_counts() {
 	"$PYTHON" - "$1" <<'PY'
 import sys, xml.etree.ElementTree as ET

@@ -30,6 +30,7 @@ struct broker_config {
 	const char *listen;       /* ADDR:PORT for clients */
 	const char *socket;       /* the edges' Unix socket */
 	const char *registry;
+	int ping_interval_s;      /* ping a silent client after this */
 	int verbose;
 };
 

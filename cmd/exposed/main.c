@@ -31,10 +31,8 @@
 
 struct broker *broker;
 
-static const lws_retry_bo_t keepalive = {
-	.secs_since_valid_ping = PING_INTERVAL_S,
-	.secs_since_valid_hangup = PING_HANGUP_S,
-};
+/* Pings a silent client, and hangs up on one that stays silent. */
+static lws_retry_bo_t keepalive;
 
 /* Plain HTTP to the client port gets lws's 404; a websocket without our
  * subprotocol is refused. */
@@ -65,7 +63,8 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: exposed [--domain DOMAIN] [--public-port N] [--scheme http|https]\n"
-	    "               [--listen ADDR:PORT] [--socket PATH] [--registry PATH] [-v]\n");
+	    "               [--listen ADDR:PORT] [--socket PATH] [--registry PATH]\n"
+	    "               [--ping-interval SECONDS] [-v]\n");
 }
 
 static int
@@ -78,6 +77,7 @@ parse_args(int argc, char **argv, struct broker_config *c)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "registry", required_argument, NULL, 'r' },
+		{ "ping-interval", required_argument, NULL, 'P' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -85,7 +85,7 @@ parse_args(int argc, char **argv, struct broker_config *c)
 	char *end;
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "d:p:S:l:s:r:vh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "d:p:S:l:s:r:P:vh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'd': c->domain = optarg; break;
 		case 'p':
@@ -96,6 +96,13 @@ parse_args(int argc, char **argv, struct broker_config *c)
 			}
 			break;
 		case 'S': c->scheme = optarg; break;
+		case 'P':
+			c->ping_interval_s = (int)strtol(optarg, &end, 10);
+			if (*end || c->ping_interval_s < 1 || c->ping_interval_s > 3600) {
+				log_err("--ping-interval %s: give seconds, 1 to 3600", optarg);
+				return -1;
+			}
+			break;
 		case 'l': c->listen = optarg; break;
 		case 's': c->socket = optarg; break;
 		case 'r': c->registry = optarg; break;
@@ -146,6 +153,8 @@ context_create(struct broker *b)
 	info.vhost_name = "clients";
 	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
 	info.protocols = ws_protocols;
+	keepalive.secs_since_valid_ping = (uint16_t)b->cfg->ping_interval_s;
+	keepalive.secs_since_valid_hangup = (uint16_t)(b->cfg->ping_interval_s * PING_HANGUP_FACTOR);
 	info.retry_and_idle_policy = &keepalive;
 	b->vh_ws = lws_create_vhost(b->ctx, &info);
 
@@ -232,6 +241,7 @@ main(int argc, char **argv)
 		.listen = DEFAULT_LISTEN,
 		.socket = DEFAULT_SOCKET,
 		.registry = DEFAULT_REGISTRY,
+		.ping_interval_s = PING_INTERVAL_S,
 	};
 	struct broker b;
 	int rc = 0;

@@ -158,3 +158,20 @@ def test_malformed_frame_closes_session(stack):
     assert got is not None and got[0] == 3
     c = stack.expose_app()
     assert stack.get(c.url + "hello") == (200, b"hello")
+
+
+def test_silent_client_hung_up_on_within_ping_budget(tmp):
+    from conftest import Stack
+    s = Stack(tmp, broker_extra=("--ping-interval", "1"))
+    try:
+        relay = HalfOpenRelay(s.broker.ws_port)
+        c = s.client(s.app.port, server=f"ws://127.0.0.1:{relay.port}")
+        assert len(s.broker.rows()) == 1
+        relay.freeze()     # a network cut: nothing flows, nothing closes
+        harness.wait_for(lambda: s.broker.rows() == [], timeout=15,
+                         what="the broker to hang up on a silent client")
+        assert s.get(c.url)[0] == 404
+        relay.close()
+        c.kill()
+    finally:
+        s.close()

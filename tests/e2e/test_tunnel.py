@@ -180,3 +180,15 @@ def test_100_tunnels_on_one_broker(stack):
     for c in clients:
         c.stop()
     assert stack.broker.rows() == []
+
+
+def test_edge_on_fd3_as_systemd_passes_it(stack, tmp):
+    # systemd Accept=yes: the connection is fd 3 and LISTEN_FDS=1.
+    edge = harness.Edge(tmp, stack.broker, inetd=False)
+    try:
+        c = stack.expose_app()
+        url = c.url.replace(f":{stack.edge_port}/", f":{edge.port}/")
+        assert stack.get(url + "hello") == (200, b"hello")
+        assert any("status=200" in line for line in edge.accesses())
+    finally:
+        edge.stop()
