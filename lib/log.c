@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 static const char *prog = "expose";
@@ -13,8 +14,9 @@ log_init(const char *progname, enum log_level max)
 {
 	prog = progname;
 	level_max = max;
-	/* A person at a terminal does not need the journald prefix. */
-	with_prefix = !isatty(STDERR_FILENO);
+	/* The <N> prefix is for journald, which says it is there by setting
+	 * JOURNAL_STREAM; people and scripts reading stderr get plain lines. */
+	with_prefix = getenv("JOURNAL_STREAM") != NULL;
 }
 
 void

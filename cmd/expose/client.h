@@ -14,6 +14,7 @@
 #include "bounds.h"
 #include "buf.h"
 #include "frame.h"
+
 #include "identity.h"
 #include "map.h"
 #include "mux.h"
@@ -46,6 +47,8 @@ struct client {
 	struct lws *ws;
 	struct server_url server;
 	const char *server_text;
+	const char *config;           /* -f FILE */
+	char conf_server[512];        /* server = ... from the config file */
 	struct identity id;
 	char fp[IDENTITY_FP_BYTES];
 	struct target targets[TUNNELS_PER_CLIENT_MAX];
@@ -78,6 +81,7 @@ struct cstream {
 	bool paused;
 	bool local_closed;
 	bool failed;                  /* the connect failed while being made */
+	struct http_watch *watch;     /* for the request log; NULL if none */
 };
 
 extern struct client *client;

@@ -12,7 +12,19 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "http_watch.h"
 #include "log.h"
+
+/* One line per request on stderr: method, path, status, time, bytes. */
+static void
+log_exchange(void *ctx, const struct http_exchange *x)
+{
+	struct cstream *cs = ctx;
+	double kib = (double)x->response_bytes / 1024.0;
+
+	log_info("%s %s %d %lldms %.1fKiB %s", x->method, x->path, x->status,
+	         (long long)(x->end_ms - x->start_ms), kib, cs->t->label);
+}
 
 /* Bytes written to the app per writeable callback. */
 #define LOCAL_WRITE_BYTES (64 * 1024)
@@ -41,6 +53,7 @@ void
 local_close(struct cstream *cs)
 {
 	unlink_stream(cs);
+	http_watch_free(cs->watch);
 	free(cs);
 }
 
@@ -67,6 +80,7 @@ local_open(struct client *c, uint32_t id, struct target *t, const char *peer)
 	cs->c = c;
 	cs->t = t;
 	cs->key = id;
+	cs->watch = http_watch_new(client_now_ms, log_exchange, cs);
 	mux_stream_init(&c->mux, &cs->m, id);
 	if (map_insert(&c->streams, &cs->node, &cs->key, sizeof cs->key) == -1) {
 		mux_stream_free(&cs->m);
@@ -139,6 +153,7 @@ local_on_data(struct cstream *cs, const uint8_t *p, size_t n)
 {
 	if (mux_stream_recv(&cs->m, p, n) == -1)
 		return -1;
+	http_watch_request(cs->watch, p, n);
 	if (cs->wsi && cs->connected)
 		lws_callback_on_writable(cs->wsi);
 	return 0;
@@ -175,6 +190,7 @@ local_writeable(struct cstream *cs)
 static void
 local_rx(struct cstream *cs, const uint8_t *p, size_t n)
 {
+	http_watch_response(cs->watch, p, n);
 	if (mux_stream_send(&cs->m, p, n) == -1) {
 		mux_reset(&cs->c->mux, cs->key, CODE_PROTOCOL, "local buffer overrun");
 		local_close(cs);
@@ -190,6 +206,7 @@ local_closed(struct cstream *cs)
 {
 	cs->wsi = NULL;
 	cs->local_closed = true;
+	http_watch_close(cs->watch);
 	if (cs->m.fin_sent) {
 		local_close(cs);
 		return;

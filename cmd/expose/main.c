@@ -3,6 +3,7 @@
  * prints a public URL on stdout; requests to it reach localhost:3000.
  * Everything else (the request log, warnings) goes to stderr.  See expose(1).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "conf.h"
 #include "log.h"
 #include "name.h"
 
@@ -34,8 +36,9 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: expose [--server URL] [-v] [--name NAME] PORT|HOST:PORT ...\n"
+	    "usage: expose [-f FILE] [--server URL] [-v] [--name NAME] PORT|HOST:PORT ...\n"
 	    "Makes local ports public; prints one URL a line on stdout.\n"
+	    "  -f FILE        the config file (default $XDG_CONFIG_HOME/expose/expose.conf)\n"
 	    "  --server URL   the expose server, ws://HOST:PORT (or EXPOSE_SERVER)\n"
 	    "  --name NAME    the name for the next PORT (default: a random name)\n"
 	    "  -v, --verbose  log each stream\n");
@@ -108,6 +111,7 @@ static int
 parse_args(int argc, char **argv, struct client *c)
 {
 	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'f' },
 		{ "server", required_argument, NULL, 's' },
 		{ "name", required_argument, NULL, 'n' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -118,8 +122,9 @@ parse_args(int argc, char **argv, struct client *c)
 	int ch;
 
 	/* Leading '-': ports come back in order, so --name applies to the next. */
-	while ((ch = getopt_long(argc, argv, "-s:n:vh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "-f:s:n:vh", opts, NULL)) != -1) {
 		switch (ch) {
+		case 'f': c->config = optarg; break;
 		case 's': c->server_text = optarg; break;
 		case 'n':
 			if ((why = name_invalid_reason(optarg)) != NULL) {
@@ -163,13 +168,55 @@ parse_args(int argc, char **argv, struct client *c)
 	return 0;
 }
 
+/* Settings from the config file; flags and the environment win. */
+static int
+conf_set(void *ctx, const char *key, const char *value, char *why, size_t size)
+{
+	struct client *c = ctx;
+
+	if (strcmp(key, "server") == 0) {
+		snprintf(c->conf_server, sizeof c->conf_server, "%s", value);
+		return 0;
+	}
+	snprintf(why, size, "unknown key '%s' (known: server)", key);
+	return -1;
+}
+
+static int
+load_config(struct client *c)
+{
+	char path[4096], err[CONF_ERROR_BYTES];
+	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	bool optional = c->config == NULL;
+
+	if (optional) {
+		if (xdg && *xdg)
+			snprintf(path, sizeof path, "%s/expose/expose.conf", xdg);
+		else if (home && *home)
+			snprintf(path, sizeof path, "%s/.config/expose/expose.conf", home);
+		else
+			return 0;
+	} else {
+		snprintf(path, sizeof path, "%s", c->config);
+	}
+	if (conf_read(path, conf_set, c, err, sizeof err) == 0)
+		return 0;
+	if (optional && errno == ENOENT)
+		return 0;
+	log_err("%s", err);
+	return -1;
+}
+
 static int
 setup_server(struct client *c)
 {
 	if (c->server_text == NULL)
 		c->server_text = getenv("EXPOSE_SERVER");
+	if ((c->server_text == NULL || *c->server_text == '\0') && c->conf_server[0])
+		c->server_text = c->conf_server;
 	if (c->server_text == NULL || *c->server_text == '\0') {
-		log_err("no server: give --server ws://HOST:PORT or set EXPOSE_SERVER");
+		log_err("no server: give --server ws://HOST:PORT, set EXPOSE_SERVER, "
+		        "or put 'server = ws://HOST:PORT' in expose.conf");
 		return -1;
 	}
 	if (parse_server(c->server_text, &c->server) == -1) {
@@ -279,6 +326,8 @@ main(int argc, char **argv)
 	map_init(&c.streams);
 	if (parse_args(argc, argv, &c) == -1)
 		return EX_USAGE;
+	if (load_config(&c) == -1)
+		return EX_CONFIG;
 	if (setup_server(&c) == -1)
 		return EX_CONFIG;
 	if (setup_identity(&c) == -1)

@@ -134,7 +134,7 @@ def test_client_without_server_one_line(tmp):
     out = subprocess.run([os.path.join(harness.BIN, "expose"), "3000"],
                          capture_output=True, text=True, env=env)
     assert out.returncode == 78
-    assert "no server: give --server ws://HOST:PORT or set EXPOSE_SERVER" in out.stderr
+    assert "no server: give --server ws://HOST:PORT, set EXPOSE_SERVER" in out.stderr
 
 
 def test_client_bad_name_one_line(tmp):
@@ -150,3 +150,27 @@ def test_server_from_environment(stack):
     c = stack.client(stack.app.port, server=None,
                      env_extra={"EXPOSE_SERVER": stack.broker.server})
     assert stack.get(c.url + "hello") == (200, b"hello")
+
+
+def test_server_from_config_file(stack, tmp):
+    keys = f"{tmp}/conf-keys"
+    os.makedirs(f"{keys}/expose")
+    with open(f"{keys}/expose/expose.conf", "w") as f:
+        f.write(f"# where my tunnels live\nserver = {stack.broker.server}\n")
+    c = stack.client(stack.app.port, server=None, key_dir=keys)
+    assert stack.get(c.url + "hello") == (200, b"hello")
+
+
+def test_bad_config_file_names_file_and_line(tmp):
+    conf = f"{tmp}/bad.conf"
+    with open(conf, "w") as f:
+        f.write("server = ws://127.0.0.1:1\nsever = typo\n")
+    env = harness.sanitizer_env()
+    env["XDG_CONFIG_HOME"] = tmp
+    out = subprocess.run([os.path.join(harness.BIN, "expose"), "-f", conf, "3000"],
+                         capture_output=True, text=True, env=env)
+    assert out.returncode == 78
+    assert out.stderr.strip() == f"expose: {conf}:2: unknown key 'sever' (known: server)"
+    out = subprocess.run([os.path.join(harness.BIN, "expose"), "-f", f"{tmp}/none.conf",
+                          "3000"], capture_output=True, text=True, env=env)
+    assert out.returncode == 78 and "none.conf: No such file or directory" in out.stderr
