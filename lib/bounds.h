@@ -16,6 +16,11 @@
 #define HEAD_MAX_BYTES (32 * 1024)
 /* More header fields than this gets 431.  Browsers send about 20. */
 #define HEAD_MAX_FIELDS 100
+/* What head-max-bytes and fields-max may be set to at most. */
+#define HEAD_MAX_BYTES_CAP (256 * 1024)
+#define HEAD_FIELDS_CAP 256
+/* Chunk extensions are dropped; more than this of them gets 400. */
+#define CHUNK_EXT_MAX_BYTES 4096
 /* A request target longer than this gets 414.  RFC 9112 section 3
  * recommends accepting at least 8000 octets. */
 #define URI_MAX_BYTES (16 * 1024)

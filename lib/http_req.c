@@ -32,12 +32,28 @@ parser_start(struct http_req *r)
 	r->parser.data = r;
 }
 
-void
-http_req_init(struct http_req *r)
+static int
+on_chunk_extension(llhttp_t *p, const char *at, size_t len)
 {
+	struct http_req *r = p->data;
+
+	/* Extensions are dropped, but a flood of them is refused. */
+	r->chunk_ext += len;
+	return r->chunk_ext > CHUNK_EXT_MAX_BYTES ? -1 : 0;
+}
+
+void
+http_req_init(struct http_req *r, const struct http_limits *limits)
+{
+	size_t head_max = limits ? limits->head_max_bytes : HEAD_MAX_BYTES;
+	size_t fields_max = limits ? limits->fields_max : HEAD_MAX_FIELDS;
+
 	memset(r, 0, sizeof *r);
-	buf_init(&r->head, HEAD_MAX_BYTES);
 	llhttp_settings_init(&r->settings);
+	buf_init(&r->head, head_max < HEAD_MAX_BYTES_CAP ? head_max : HEAD_MAX_BYTES_CAP);
+	r->fields_max = fields_max < HEAD_FIELDS_CAP ? fields_max : HEAD_FIELDS_CAP;
+	r->settings.on_chunk_extension_name = on_chunk_extension;
+	r->settings.on_chunk_extension_value = on_chunk_extension;
 	r->settings.on_headers_complete = on_headers_complete;
 	r->settings.on_message_complete = on_message_complete;
 	r->settings.on_body = on_body;
@@ -119,6 +135,7 @@ on_chunk_header(llhttp_t *p)
 	char line[32];
 	int n;
 
+	r->chunk_ext = 0;
 	if (p->content_length == 0) {
 		r->last_chunk = true;    /* trailers follow; they are dropped */
 		return 0;
@@ -215,7 +232,7 @@ scan_field(struct http_req *r, const char *base, const char *p, const char *eol)
 	for (v = colon + 1; v < eol; v++)
 		if (!is_value_char((unsigned char)*v))
 			return fail(r, 400, "control character in a header field");
-	if (r->nfields == HEAD_MAX_FIELDS)
+	if (r->nfields == r->fields_max)
 		return fail(r, 431, "too many header fields");
 	for (v = colon + 1; v < eol && (*v == ' ' || *v == '\t'); v++)
 		;
@@ -332,13 +349,40 @@ any_field_has(const struct http_req *r, const char *name, const char *token)
 	return false;
 }
 
+/* The codings of a Transfer-Encoding value, as a list: empty elements
+ * ignored, OWS trimmed (RFC 9110 5.6.1).  Returns how many, and whether
+ * the last is chunked and whether chunked appears before it. */
+static size_t
+te_codings(const char *v, size_t len, bool *last_chunked, bool *early_chunked)
+{
+	size_t i = 0, start, end, n = 0;
+
+	*last_chunked = *early_chunked = false;
+	while (i < len) {
+		start = i;
+		while (i < len && v[i] != ',')
+			i++;
+		end = i++;
+		while (start < end && (v[start] == ' ' || v[start] == '\t'))
+			start++;
+		while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
+			end--;
+		if (end == start)
+			continue;
+		if (*last_chunked)
+			*early_chunked = true;
+		*last_chunked = end - start == 7 && strncasecmp(v + start, "chunked", 7) == 0;
+		n++;
+	}
+	return n;
+}
+
 static enum http_req_event
 check_framing(struct http_req *r)
 {
 	const struct http_field *te = NULL;
-	size_t nte = field_count(r, "transfer-encoding", &te);
-	const char *v;
-	size_t len;
+	size_t nte = field_count(r, "transfer-encoding", &te), ncodings;
+	bool last_chunked, early_chunked;
 
 	if (field_count(r, "content-length", NULL) > 1)
 		return fail(r, 400, "several Content-Length fields");
@@ -350,14 +394,57 @@ check_framing(struct http_req *r)
 		return fail(r, 400, "both Content-Length and Transfer-Encoding");
 	if (r->info.minor == 0)
 		return fail(r, 400, "Transfer-Encoding in an HTTP/1.0 request");
-	v = field_value(r, te);
-	len = te->value_len;
-	if (len == 7 && strncasecmp(v, "chunked", 7) == 0)
-		return HTTP_REQ_MORE;
-	if (len > 7 && strncasecmp(v + len - 7, "chunked", 7) == 0 &&
-	    (v[len - 8] == ',' || v[len - 8] == ' '))
+	ncodings = te_codings(field_value(r, te), te->value_len, &last_chunked, &early_chunked);
+	if (!last_chunked || early_chunked)
+		return fail(r, 400, "Transfer-Encoding does not end in one chunked");
+	if (ncodings > 1)
 		return fail(r, 501, "transfer codings other than chunked are not supported");
-	return fail(r, 400, "Transfer-Encoding does not end in chunked");
+	/* Our reading and llhttp's must agree, or the body's end is ambiguous. */
+	if (!r->chunked)
+		return fail(r, 400, "ambiguous Transfer-Encoding");
+	return HTTP_REQ_MORE;
+}
+
+/* Underscore spellings of fields that frame, route or vouch for a request:
+ * servers that map '-' and '_' to one name would take them for the real
+ * ones. */
+static enum http_req_event
+check_twins(struct http_req *r)
+{
+	static const char *const guarded[] = {
+		"content-length", "transfer-encoding", "host", "connection", "upgrade",
+		"expect", "te", "trailer", "authorization", "x-forwarded-for",
+		"x-forwarded-host", "x-forwarded-proto", "x-forwarded-port", "x-real-ip",
+		"forwarded",
+	};
+	char norm[32];
+	size_t i, j, k;
+
+	for (i = 0; i < r->nfields; i++) {
+		const struct http_field *f = &r->fields[i];
+		const char *name = field_name(r, f);
+		if (f->name_len >= sizeof norm || !memchr(name, '_', f->name_len))
+			continue;
+		for (j = 0; j < f->name_len; j++)
+			norm[j] = name[j] == '_' ? '-' : (char)((name[j] >= 'A' && name[j] <= 'Z') ?
+			          name[j] + 32 : name[j]);
+		norm[f->name_len] = '\0';
+		for (k = 0; k < sizeof guarded / sizeof guarded[0]; k++)
+			if (strcmp(norm, guarded[k]) == 0)
+				return fail(r, 400, "an underscore spelling of a framing or forwarding field");
+	}
+	return HTTP_REQ_MORE;
+}
+
+static enum http_req_event
+check_expect(struct http_req *r)
+{
+	size_t len;
+	const char *v = http_req_field(r, "expect", &len);
+
+	if (v == NULL || (len == 12 && strncasecmp(v, "100-continue", 12) == 0))
+		return HTTP_REQ_MORE;
+	return fail(r, 417, "the only expectation supported is 100-continue");
 }
 
 /* Absolute-form targets must name the Host; they go on as origin-form. */
@@ -413,7 +500,11 @@ check_head(struct http_req *r)
 		return fail(r, 400, "several Host fields");
 	r->info.host = field_value(r, host);
 	r->info.host_len = host->value_len;
+	if ((ev = check_twins(r)) != HTTP_REQ_MORE)
+		return ev;
 	if ((ev = check_framing(r)) != HTTP_REQ_MORE)
+		return ev;
+	if ((ev = check_expect(r)) != HTTP_REQ_MORE)
 		return ev;
 	if ((ev = check_target(r)) != HTTP_REQ_MORE)
 		return ev;
@@ -550,6 +641,8 @@ read_body(struct http_req *r, const uint8_t *p, size_t n, size_t *used,
 		*used += (size_t)(llhttp_get_error_pos(&r->parser) - (const char *)p);
 		return message_done(r);
 	}
+	if (err == HPE_USER && r->chunk_ext > CHUNK_EXT_MAX_BYTES)
+		return fail(r, 400, "chunk extensions too long");
 	if (err == HPE_USER)
 		return fail(r, 500, "edge buffer full");
 	return fail(r, 400, llhttp_get_error_reason(&r->parser) ?

@@ -48,14 +48,22 @@ struct http_req_head {
 	bool is_head;              /* HEAD: its response has no body */
 };
 
+/* Limits an operator may set (expose.conf: head-max-bytes, fields-max). */
+struct http_limits {
+	size_t head_max_bytes;     /* at most HEAD_MAX_BYTES_CAP */
+	size_t fields_max;         /* at most HEAD_FIELDS_CAP */
+};
+
 struct http_req {
 	llhttp_t parser;
 	llhttp_settings_t settings;
 	struct buf head;           /* the raw head being read */
 	size_t scanned;            /* bytes of head checked for line endings */
 	int state;
-	struct http_field fields[HEAD_MAX_FIELDS];
+	struct http_field fields[HEAD_FIELDS_CAP];
 	size_t nfields;
+	size_t fields_max;
+	size_t chunk_ext;          /* bytes of extensions on the current chunk */
 	struct http_req_head info;
 	bool chunked;
 	bool last_chunk;
@@ -65,7 +73,8 @@ struct http_req {
 	const char *reason;        /* on error: why, for logs and the page */
 };
 
-void http_req_init(struct http_req *r);
+/* limits NULL: the defaults of bounds.h. */
+void http_req_init(struct http_req *r, const struct http_limits *limits);
 void http_req_free(struct http_req *r);
 
 /* Takes bytes from the visitor; *used says how many it took.  Body bytes

@@ -13,10 +13,12 @@
 #include "bounds.h"
 #include "sock.h"
 
+#include "settings.h"
+
 struct edge_config {
-	const char *registry;     /* path of the registry database */
-	const char *domain;       /* tunnels are NAME.DOMAIN */
+	struct settings set;      /* expose.conf and flags: registry, domain, limits */
 	const char *proto;        /* "http" or "https": X-Forwarded-Proto */
+	const char *error;        /* the config is broken: answer 503, log this */
 };
 
 /* A request whose response has not ended yet. */

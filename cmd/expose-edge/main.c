@@ -13,37 +13,46 @@
 
 #include "edge.h"
 #include "log.h"
+#include "conf.h"
 #include "name.h"
 
-#define DEFAULT_REGISTRY "/var/lib/expose/registry.db"
-#define DEFAULT_DOMAIN "localhost"
 #define EX_USAGE 64
 
 static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: expose-edge [--registry PATH] [--domain DOMAIN] [--proto http|https]\n"
+	    "usage: expose-edge [-f FILE] [--registry PATH] [--domain DOMAIN] [--proto http|https]\n"
+	    "                   [--head-timeout MS] [--idle-timeout MS] [--body-timeout MS]\n"
+	    "                   [--head-max-bytes N] [--fields-max N]\n"
 	    "Serves one public connection (on stdin/stdout, or fd 3 with LISTEN_FDS=1).\n");
 }
 
+/* Flags; settings go through the same table as expose.conf. */
 static int
-parse_args(int argc, char **argv, struct edge_config *cfg)
+parse_args(int argc, char **argv, struct edge_config *cfg, const char **file,
+           struct settings_flags *flags)
 {
 	static const struct option opts[] = {
-		{ "registry", required_argument, NULL, 'r' },
-		{ "domain", required_argument, NULL, 'd' },
+		{ "config", required_argument, NULL, 'f' },
 		{ "proto", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "registry", required_argument, NULL, 'S' },
+		{ "domain", required_argument, NULL, 'S' },
+		{ "head-timeout", required_argument, NULL, 'S' },
+		{ "idle-timeout", required_argument, NULL, 'S' },
+		{ "body-timeout", required_argument, NULL, 'S' },
+		{ "head-max-bytes", required_argument, NULL, 'S' },
+		{ "fields-max", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c;
+	int c, index;
 
-	while ((c = getopt_long(argc, argv, "r:d:p:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:p:h", opts, &index)) != -1) {
 		switch (c) {
-		case 'r': cfg->registry = optarg; break;
-		case 'd': cfg->domain = optarg; break;
+		case 'f': *file = optarg; break;
 		case 'p': cfg->proto = optarg; break;
+		case 'S': settings_flag(flags, opts[index].name, optarg); break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
@@ -54,10 +63,6 @@ parse_args(int argc, char **argv, struct edge_config *cfg)
 	}
 	if (strcmp(cfg->proto, "http") != 0 && strcmp(cfg->proto, "https") != 0) {
 		log_err("--proto %s: must be http or https", cfg->proto);
-		return -1;
-	}
-	if (strlen(cfg->domain) == 0 || strlen(cfg->domain) > DOMAIN_MAX_BYTES) {
-		log_err("--domain '%s': not a domain name", cfg->domain);
 		return -1;
 	}
 	return 0;
@@ -85,10 +90,15 @@ take_connection(struct edge *e)
 static void
 edge_init(struct edge *e, const struct edge_config *cfg)
 {
+	struct http_limits limits = {
+		.head_max_bytes = (size_t)cfg->set.head_max_bytes,
+		.fields_max = (size_t)cfg->set.fields_max,
+	};
+
 	memset(e, 0, sizeof *e);
 	e->cfg = cfg;
 	e->broker_fd = -1;
-	http_req_init(&e->req);
+	http_req_init(&e->req, &limits);
 	http_resp_init(&e->resp);
 	buf_init(&e->in, 2 * EDGE_IO_BYTES);
 	buf_init(&e->to_broker, EDGE_QUEUE_MAX_BYTES);
@@ -111,18 +121,24 @@ edge_free(struct edge *e)
 int
 main(int argc, char **argv)
 {
-	struct edge_config cfg = {
-		.registry = DEFAULT_REGISTRY,
-		.domain = DEFAULT_DOMAIN,
-		.proto = "http",
-	};
+	static struct edge_config cfg = { .proto = "http" };
+	static char err[CONF_ERROR_BYTES];
+	struct settings_flags flags = { .n = 0 };
+	const char *file = NULL;
 	struct edge e;
 	int rc;
 
 	log_init("expose-edge", LOG_INFO);
 	signal(SIGPIPE, SIG_IGN);
-	if (parse_args(argc, argv, &cfg) == -1)
+	if (parse_args(argc, argv, &cfg, &file, &flags) == -1)
 		return EX_USAGE;
+	if (settings_build(&cfg.set, file, &flags, err, sizeof err) == -1) {
+		/* Every visitor would hit this: say it once per connection in the
+		 * log, and give the visitor a 503 rather than a dropped line. */
+		log_err("%s", err);
+		settings_defaults(&cfg.set);
+		cfg.error = err;
+	}
 	edge_init(&e, &cfg);
 	take_connection(&e);
 	rc = edge_run(&e);

@@ -126,7 +126,7 @@ route(struct edge *e)
 	const struct http_req_head *h = &e->req.info;
 	enum host_result hr;
 
-	hr = host_parse(h->host, h->host_len, e->cfg->domain, name, sizeof name);
+	hr = host_parse(h->host, h->host_len, e->cfg->set.domain, name, sizeof name);
 	if (hr == HOST_INVALID) {
 		edge_fail(e, 400, "The Host field is not a valid host name.");
 		return -1;
@@ -191,7 +191,7 @@ parse_requests(struct edge *e)
 		                   &e->to_broker);
 		buf_consume(&e->in, used);
 		if (!was_in_head && http_req_in_head(&e->req))
-			e->head_deadline_ms = edge_now_ms() + HEAD_TIMEOUT_MS;
+			e->head_deadline_ms = edge_now_ms() + e->cfg->set.head_timeout_ms;
 		switch (ev) {
 		case HTTP_REQ_MORE:
 			return;
@@ -447,9 +447,9 @@ next_deadline(const struct edge *e)
 	if (http_req_in_head(&e->req) || (e->queue_len == 0 && e->name[0] == '\0'))
 		return e->head_deadline_ms;
 	if (http_req_in_body(&e->req) && want_visitor_read(e))
-		return e->last_read_ms + BODY_TIMEOUT_MS;
+		return e->last_read_ms + e->cfg->set.body_timeout_ms;
 	if (e->queue_len == 0)
-		return e->last_read_ms + IDLE_TIMEOUT_MS;
+		return e->last_read_ms + e->cfg->set.idle_timeout_ms;
 	return 0;
 }
 
@@ -509,8 +509,11 @@ edge_run(struct edge *e)
 	int64_t deadline, now;
 	int n, timeout, iv = -1, ov = -1, ib = -1;
 
-	e->head_deadline_ms = edge_now_ms() + HEAD_TIMEOUT_MS;
+	e->head_deadline_ms = edge_now_ms() + e->cfg->set.head_timeout_ms;
 	e->last_read_ms = edge_now_ms();
+	if (e->cfg->error)
+		answer(e, 503, "The tunnel service is misconfigured; its operator "
+		               "has been told in its log.");
 	for (;;) {
 		if (finished(e))
 			break;

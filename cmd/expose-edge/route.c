@@ -49,14 +49,14 @@ route_connect(struct edge *e, const char *name)
 	const char *why = NULL;
 	int found, n;
 
-	reg = registry_open_reader(e->cfg->registry, &why);
+	reg = registry_open_reader(e->cfg->set.registry, &why);
 	if (reg == NULL) {
-		log_err("registry %s: %s", e->cfg->registry, why);
+		log_err("registry %s: %s", e->cfg->set.registry, why);
 		return ROUTE_NO_REGISTRY;
 	}
 	found = registry_lookup(reg, name, socket_path, sizeof socket_path);
 	if (found < 0)
-		log_err("registry %s: lookup failed: %s", e->cfg->registry,
+		log_err("registry %s: lookup failed: %s", e->cfg->set.registry,
 		        registry_error(reg));
 	registry_close(reg);
 	if (found < 0)

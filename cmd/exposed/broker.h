@@ -21,16 +21,11 @@
 #include "bounds.h"
 #include "map.h"
 #include "mux.h"
+#include "settings.h"
 #include "sock.h"
 
 struct broker_config {
-	const char *domain;       /* tunnels are NAME.DOMAIN */
-	int public_port;          /* the port in public URLs */
-	const char *scheme;       /* "http" or "https" */
-	const char *listen;       /* ADDR:PORT for clients */
-	const char *socket;       /* the edges' Unix socket */
-	const char *registry;
-	int ping_interval_s;      /* ping a silent client after this */
+	struct settings set;      /* expose.conf and flags (expose.conf(5)) */
 	int verbose;
 };
 

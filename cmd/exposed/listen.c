@@ -75,23 +75,23 @@ listen_setup(struct broker *b)
 
 	if (n > 0)
 		return adopt_passed(b, n);
-	fd = sock_listen_unix(b->cfg->socket, LISTEN_SOCKET_MODE);
+	fd = sock_listen_unix(b->cfg->set.socket, LISTEN_SOCKET_MODE);
 	if (fd == -1) {
 		if (errno == EADDRINUSE)
 			log_err("socket %s: in use by a running broker (stop it, or give "
-			        "this one another --socket)", b->cfg->socket);
+			        "this one another --socket)", b->cfg->set.socket);
 		else
 			log_err("socket %s: %s (check that its directory exists and is "
-			        "writable)", b->cfg->socket, strerror(errno));
+			        "writable)", b->cfg->set.socket, strerror(errno));
 		return -1;
 	}
-	snprintf(b->socket_path, sizeof b->socket_path, "%s", b->cfg->socket);
+	snprintf(b->socket_path, sizeof b->socket_path, "%s", b->cfg->set.socket);
 	b->own_socket = true;
 	if (adopt_listener(b, fd, LISTENER_EDGE) == -1)
 		return -1;
-	fd = sock_listen_tcp(b->cfg->listen);
+	fd = sock_listen_tcp(b->cfg->set.listen);
 	if (fd == -1) {
-		log_err("listen %s: %s (give another --listen ADDR:PORT)", b->cfg->listen,
+		log_err("listen %s: %s (give another --listen ADDR:PORT)", b->cfg->set.listen,
 		        strerror(errno));
 		return -1;
 	}

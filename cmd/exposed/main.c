@@ -11,20 +11,16 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "conf.h"
 #include "log.h"
 #include "registry.h"
-
-#define DEFAULT_DOMAIN "localhost"
-#define DEFAULT_LISTEN "127.0.0.1:4443"
-#define DEFAULT_SOCKET "/run/expose/broker.sock"
-#define DEFAULT_REGISTRY "/var/lib/expose/registry.db"
-#define DEFAULT_PUBLIC_PORT 80
 
 /* sysexits */
 #define EX_USAGE 64
 #define EX_UNAVAILABLE 69
 #define EX_SOFTWARE 70
 #define EX_IOERR 74
+#define EX_CONFIG 78
 
 /* Every read is at most this; a websocket frame batch fits one read. */
 #define BROKER_IO_BYTES (64 * 1024)
@@ -62,51 +58,40 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: exposed [--domain DOMAIN] [--public-port N] [--scheme http|https]\n"
-	    "               [--listen ADDR:PORT] [--socket PATH] [--registry PATH]\n"
-	    "               [--ping-interval SECONDS] [-v]\n");
+	    "usage: exposed [-f FILE] [--check-config] [-v] [--domain DOMAIN] [--public-port N]\n"
+	    "               [--scheme http|https] [--listen ADDR:PORT] [--socket PATH]\n"
+	    "               [--registry PATH] [--ping-interval SECONDS]\n"
+	    "               [--streams-per-tunnel N]\n");
 }
 
+/* Flags; settings go through the same table as expose.conf. */
 static int
-parse_args(int argc, char **argv, struct broker_config *c)
+parse_args(int argc, char **argv, struct broker_config *c, const char **file,
+           struct settings_flags *flags, int *check)
 {
 	static const struct option opts[] = {
-		{ "domain", required_argument, NULL, 'd' },
-		{ "public-port", required_argument, NULL, 'p' },
-		{ "scheme", required_argument, NULL, 'S' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "socket", required_argument, NULL, 's' },
-		{ "registry", required_argument, NULL, 'r' },
-		{ "ping-interval", required_argument, NULL, 'P' },
+		{ "config", required_argument, NULL, 'f' },
+		{ "check-config", no_argument, NULL, 'C' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "domain", required_argument, NULL, 'S' },
+		{ "public-port", required_argument, NULL, 'S' },
+		{ "scheme", required_argument, NULL, 'S' },
+		{ "listen", required_argument, NULL, 'S' },
+		{ "socket", required_argument, NULL, 'S' },
+		{ "registry", required_argument, NULL, 'S' },
+		{ "ping-interval", required_argument, NULL, 'S' },
+		{ "streams-per-tunnel", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char *end;
-	int ch;
+	int ch, index;
 
-	while ((ch = getopt_long(argc, argv, "d:p:S:l:s:r:P:vh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "f:vh", opts, &index)) != -1) {
 		switch (ch) {
-		case 'd': c->domain = optarg; break;
-		case 'p':
-			c->public_port = (int)strtol(optarg, &end, 10);
-			if (*end || c->public_port < 1 || c->public_port > 65535) {
-				log_err("--public-port %s: not a port number", optarg);
-				return -1;
-			}
-			break;
-		case 'S': c->scheme = optarg; break;
-		case 'P':
-			c->ping_interval_s = (int)strtol(optarg, &end, 10);
-			if (*end || c->ping_interval_s < 1 || c->ping_interval_s > 3600) {
-				log_err("--ping-interval %s: give seconds, 1 to 3600", optarg);
-				return -1;
-			}
-			break;
-		case 'l': c->listen = optarg; break;
-		case 's': c->socket = optarg; break;
-		case 'r': c->registry = optarg; break;
+		case 'f': *file = optarg; break;
+		case 'C': *check = 1; break;
 		case 'v': c->verbose = 1; break;
+		case 'S': settings_flag(flags, opts[index].name, optarg); break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
@@ -115,12 +100,20 @@ parse_args(int argc, char **argv, struct broker_config *c)
 		usage(stderr);
 		return -1;
 	}
-	if (strcmp(c->scheme, "http") != 0 && strcmp(c->scheme, "https") != 0) {
-		log_err("--scheme %s: must be http or https", c->scheme);
+	return 0;
+}
+
+static int
+load_settings(struct broker_config *c, const char *file, const struct settings_flags *flags)
+{
+	char err[CONF_ERROR_BYTES];
+
+	if (settings_build(&c->set, file, flags, err, sizeof err) == -1) {
+		log_err("%s", err);
 		return -1;
 	}
-	if (*c->domain == '\0' || strlen(c->domain) > DOMAIN_MAX_BYTES - NAME_MAX_BYTES - 1) {
-		log_err("--domain '%s': not a usable domain name", c->domain);
+	if (strlen(c->set.domain) > DOMAIN_MAX_BYTES - NAME_MAX_BYTES - 1) {
+		log_err("domain '%s': too long for NAME.DOMAIN to fit 253 bytes", c->set.domain);
 		return -1;
 	}
 	return 0;
@@ -153,8 +146,9 @@ context_create(struct broker *b)
 	info.vhost_name = "clients";
 	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
 	info.protocols = ws_protocols;
-	keepalive.secs_since_valid_ping = (uint16_t)b->cfg->ping_interval_s;
-	keepalive.secs_since_valid_hangup = (uint16_t)(b->cfg->ping_interval_s * PING_HANGUP_FACTOR);
+	keepalive.secs_since_valid_ping = (uint16_t)b->cfg->set.ping_interval_s;
+	keepalive.secs_since_valid_hangup =
+		(uint16_t)(b->cfg->set.ping_interval_s * PING_HANGUP_FACTOR);
 	info.retry_and_idle_policy = &keepalive;
 	b->vh_ws = lws_create_vhost(b->ctx, &info);
 
@@ -179,9 +173,9 @@ registry_start(struct broker *b)
 {
 	const char *why = NULL;
 
-	b->reg = registry_open_writer(b->cfg->registry, &why);
+	b->reg = registry_open_writer(b->cfg->set.registry, &why);
 	if (b->reg == NULL) {
-		log_err("registry %s: %s", b->cfg->registry, why);
+		log_err("registry %s: %s", b->cfg->set.registry, why);
 		return -1;
 	}
 	return 0;
@@ -193,7 +187,7 @@ record_self(struct broker *b)
 	int swept = registry_broker_start(b->reg, b->socket_path, (int)getpid());
 
 	if (swept < 0) {
-		log_err("registry %s: cannot record this broker: %s", b->cfg->registry,
+		log_err("registry %s: cannot record this broker: %s", b->cfg->set.registry,
 		        registry_error(b->reg));
 		return -1;
 	}
@@ -205,12 +199,12 @@ record_self(struct broker *b)
 static void
 run(struct broker *b)
 {
-	char status[96];
+	char status[320];
 
-	snprintf(status, sizeof status, "READY=1\nSTATUS=serving %s", b->cfg->domain);
+	snprintf(status, sizeof status, "READY=1\nSTATUS=serving %s", b->cfg->set.domain);
 	sock_notify(status);
-	log_info("ready domain=%s listen=%s socket=%s registry=%s", b->cfg->domain,
-	         b->cfg->listen, b->socket_path, b->cfg->registry);
+	log_info("ready domain=%s listen=%s socket=%s registry=%s", b->cfg->set.domain,
+	         b->cfg->set.listen, b->socket_path, b->cfg->set.registry);
 	while (!b->stopping)
 		if (lws_service(b->ctx, 0) < 0)
 			break;
@@ -223,7 +217,7 @@ shutdown_broker(struct broker *b)
 	if (b->ctx)
 		lws_context_destroy(b->ctx);    /* closes every session and stream */
 	if (b->reg && b->socket_path[0] && registry_broker_stop(b->reg, b->socket_path) == -1)
-		log_err("registry %s: cannot remove this broker: %s", b->cfg->registry,
+		log_err("registry %s: cannot remove this broker: %s", b->cfg->set.registry,
 		        registry_error(b->reg));
 	registry_close(b->reg);
 	map_free(&b->names);
@@ -234,21 +228,21 @@ shutdown_broker(struct broker *b)
 int
 main(int argc, char **argv)
 {
-	struct broker_config cfg = {
-		.domain = DEFAULT_DOMAIN,
-		.public_port = DEFAULT_PUBLIC_PORT,
-		.scheme = "http",
-		.listen = DEFAULT_LISTEN,
-		.socket = DEFAULT_SOCKET,
-		.registry = DEFAULT_REGISTRY,
-		.ping_interval_s = PING_INTERVAL_S,
-	};
+	struct broker_config cfg = { .verbose = 0 };
+	struct settings_flags flags = { .n = 0 };
+	const char *file = NULL;
 	struct broker b;
-	int rc = 0;
+	int rc = 0, check = 0;
 
 	log_init("exposed", LOG_INFO);
-	if (parse_args(argc, argv, &cfg) == -1)
+	if (parse_args(argc, argv, &cfg, &file, &flags, &check) == -1)
 		return EX_USAGE;
+	if (load_settings(&cfg, file, &flags) == -1)
+		return EX_CONFIG;
+	if (check) {
+		settings_print(&cfg.set, STDOUT_FILENO);
+		return 0;
+	}
 	if (cfg.verbose)
 		log_init("exposed", LOG_DEBUG);
 	memset(&b, 0, sizeof b);

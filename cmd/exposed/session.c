@@ -76,7 +76,7 @@ session_open(struct lws *wsi)
 {
 	struct session *s = calloc(1, sizeof *s);
 	uint8_t challenge[1 + IDENTITY_NONCE_BYTES + DOMAIN_MAX_BYTES];
-	size_t dlen = strlen(broker->cfg->domain);
+	size_t dlen = strlen(broker->cfg->set.domain);
 	int port;
 
 	if (s == NULL)
@@ -103,7 +103,7 @@ session_open(struct lws *wsi)
 
 	challenge[0] = FRAME_VERSION;
 	memcpy(challenge + 1, s->nonce, IDENTITY_NONCE_BYTES);
-	memcpy(challenge + 1 + IDENTITY_NONCE_BYTES, broker->cfg->domain, dlen);
+	memcpy(challenge + 1 + IDENTITY_NONCE_BYTES, broker->cfg->set.domain, dlen);
 	mux_control(&s->mux, FRAME_CHALLENGE, 0, challenge, 1 + IDENTITY_NONCE_BYTES + dlen);
 	lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, HANDSHAKE_TIMEOUT_S);
 	log_debug("client connected addr=%s", s->addr);
@@ -147,7 +147,7 @@ on_auth(struct session *s, const uint8_t *p, size_t len)
 		session_close(s, CODE_PROTOCOL, "malformed AUTH");
 		return 0;
 	}
-	if (identity_verify_challenge(p, s->nonce, broker->cfg->domain, FRAME_VERSION,
+	if (identity_verify_challenge(p, s->nonce, broker->cfg->set.domain, FRAME_VERSION,
 	                              p + IDENTITY_PK_BYTES) == -1) {
 		log_info("handshake refused addr=%s reason=bad signature", s->addr);
 		session_close(s, CODE_AUTH, "the signature does not verify");

@@ -124,7 +124,7 @@ stream_preamble(struct stream *st, const uint8_t *in, size_t len)
 		stream_refuse(st, "gone");
 		return;
 	}
-	if (t->nstreams >= STREAMS_PER_TUNNEL_MAX) {
+	if (t->nstreams >= (unsigned)broker->cfg->set.streams_per_tunnel) {
 		stream_refuse(st, "limit");
 		return;
 	}

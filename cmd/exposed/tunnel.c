@@ -74,7 +74,7 @@ parse_bind(const uint8_t *p, size_t len, char *name, size_t nsize, char *target,
 static void
 make_url(struct broker *b, const char *name, char *url, size_t size)
 {
-	const struct broker_config *c = b->cfg;
+	const struct settings *c = &b->cfg->set;
 	int deflt = strcmp(c->scheme, "https") == 0 ? 443 : 80;
 
 	if (c->public_port == deflt)
@@ -212,7 +212,7 @@ tunnel_bind(struct session *s, uint32_t index, const uint8_t *p, size_t len)
 		if (rc == 0)
 			refuse(s, index, CODE_NAME_TAKEN, "name is taken");
 		else {
-			log_err("registry %s: cannot add tunnel: %s", b->cfg->registry,
+			log_err("registry %s: cannot add tunnel: %s", b->cfg->set.registry,
 			        registry_error(b->reg));
 			refuse(s, index, CODE_INTERNAL, "the broker cannot record the tunnel");
 		}
@@ -246,7 +246,7 @@ tunnel_unbind_all(struct session *s)
 		if ((t = s->tunnels[i]) == NULL)
 			continue;
 		if (registry_tunnel_remove(b->reg, t->name, s->id) == -1)
-			log_err("registry %s: cannot delete tunnel %s: %s", b->cfg->registry,
+			log_err("registry %s: cannot delete tunnel %s: %s", b->cfg->set.registry,
 			        t->name, registry_error(b->reg));
 		log_info("tunnel down name=%s key=%s", t->name, s->fp);
 		tunnel_free(b, t);

@@ -101,8 +101,8 @@ def test_client_waits_for_unreachable_server(stack, tmp):
 def test_broker_bad_flag_one_line(tmp):
     out = subprocess.run([os.path.join(harness.BIN, "exposed"), "--public-port", "nope"],
                          capture_output=True, text=True, env=harness.sanitizer_env())
-    assert out.returncode == 64
-    assert "--public-port nope: not a port number" in out.stderr
+    assert out.returncode == 78
+    assert out.stderr == "exposed: --public-port 'nope': want a port, 1 to 65535\n"
 
 
 def test_broker_registry_not_writable(tmp):

@@ -29,7 +29,7 @@ run(const char *input, size_t len, size_t step, struct outcome *o)
 	enum http_req_event ev;
 
 	memset(o, 0, sizeof *o);
-	http_req_init(&r);
+	http_req_init(&r, NULL);
 	buf_init(&out, 1 << 20);
 	while (off < len) {
 		n = step && len - off > step ? step : len - off;
@@ -128,6 +128,35 @@ static const struct reject_case rejects[] = {
 	{ "absolute_ftp", "GET ftp://a.example.com/ HTTP/1.1\r\n" H "\r\n", 400 },
 	{ "relative_target", "GET a/b HTTP/1.1\r\n" H "\r\n", 400 },
 	{ "empty_line_only", "\r\n\r\nGET / HTTP/1.1\r\n\r\n", 400 },
+	{ "te_quoted", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: \"chunked\"\r\n\r\n", 400 },
+	{ "te_chunk", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: chunk\r\n\r\n", 400 },
+	{ "te_param", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: chunked;q=1\r\n\r\n", 400 },
+	{ "te_empty", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: \r\n\r\n", 400 },
+	{ "te_identity", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: identity\r\n\r\n", 400 },
+	{ "te_chunked_identity", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: chunked, identity\r\n\r\n", 400 },
+	{ "te_vtab", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: \x0b" "chunked\r\n\r\n", 400 },
+	{ "te_underscore_twin", "POST / HTTP/1.1\r\n" H "Transfer_Encoding: chunked\r\nContent-Length: 5\r\n\r\nhello", 400 },
+	{ "cl_underscore_twin", "POST / HTTP/1.1\r\n" H "Content_Length: 5\r\n\r\n", 400 },
+	{ "host_underscore_twin", "GET / HTTP/1.1\r\n" H "X_Forwarded_Host: evil\r\n\r\n", 400 },
+	{ "xff_underscore_twin", "GET / HTTP/1.1\r\n" H "X_Forwarded_For: 1.2.3.4\r\n\r\n", 400 },
+	{ "expect_bogus", "POST / HTTP/1.1\r\n" H "Expect: bogus\r\nContent-Length: 0\r\n\r\n", 417 },
+	{ "chunk_size_0x", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n", 400 },
+	{ "chunk_size_plus", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: chunked\r\n\r\n+5\r\nhello\r\n0\r\n\r\n", 400 },
+	{ "chunk_size_space", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: chunked\r\n\r\n 5\r\nhello\r\n0\r\n\r\n", 400 },
+	{ "chunk_spill", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: chunked\r\n\r\n5\r\nhello!!\r\n0\r\n\r\n", 400 },
+	{ "chunk_bare_semicolon", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: chunked\r\n\r\n5;\r\nhello\r\n0\r\n\r\n", 400 },
+	{ "chunk_ext_bare_cr", "POST / HTTP/1.1\r\n" H "Transfer-Encoding: chunked\r\n\r\n5;a\rb\r\nhello\r\n0\r\n\r\n", 400 },
+	{ "version_one_digit", "GET / HTTP/1\r\n" H "\r\n", 400 },
+	{ "version_space", "GET / HTTP/ 1.1\r\n" H "\r\n", 400 },
+	{ "version_leading_zero", "GET / HTTP/01.01\r\n" H "\r\n", 400 },
+	{ "tab_delimiter", "GET\t/ HTTP/1.1\r\n" H "\r\n", 400 },
+	{ "no_target", "GET HTTP/1.1\r\n" H "\r\n", 400 },
+	{ "non_ascii_target", "GET /caf\xc3\xa9 HTTP/1.1\r\n" H "\r\n", 400 },
+	{ "name_with_slash", "GET / HTTP/1.1\r\n" H "X/Y: 1\r\n\r\n", 400 },
+	{ "name_with_quote", "GET / HTTP/1.1\r\n" H "X\"Y: 1\r\n\r\n", 400 },
+	{ "name_non_ascii", "GET / HTTP/1.1\r\n" H "X\xe9: 1\r\n\r\n", 400 },
+	{ "first_field_folded", "GET / HTTP/1.1\r\n X: 1\r\n" H "\r\n", 400 },
+	{ "whitespace_only_line", "GET / HTTP/1.1\r\n" H " \r\n\r\n", 400 },
 };
 
 static void
@@ -210,7 +239,7 @@ test_forwarded_fields(void **state)
 	const char *req = "GET /x?y=1 HTTP/1.1\r\n" H
 	    "X-Forwarded-For: 2.2.2.2\r\nX-Forwarded-Host: evil\r\n"
 	    "X-Forwarded-Proto: https\r\nForwarded: for=1.1.1.1\r\n"
-	    "X_Forwarded_For: 3.3.3.3\r\nX-Real-IP: 4.4.4.4\r\n"
+	    "X-Real-IP: 4.4.4.4\r\n"
 	    "Connection: keep-alive, X-Forwarded-For\r\nAccept: */*\r\n\r\n";
 	struct outcome o;
 
@@ -319,6 +348,80 @@ test_connection_close_stops_reading(void **state)
 }
 
 static void
+test_te_list_forms_accepted(void **state)
+{
+	static const char *const forms[] = { "Chunked", "chunked ", "\tchunked", "CHUNKED" };
+	char req[256];
+	struct outcome o;
+	size_t i;
+
+	for (i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+		snprintf(req, sizeof req, "POST / HTTP/1.1\r\n" H "Transfer-Encoding: %s\r\n\r\n"
+		         "5\r\nhello\r\n0\r\n\r\n", forms[i]);
+		run(req, strlen(req), 0, &o);
+		if (o.status != 0)
+			fail_msg("'%s': status %d", forms[i], o.status);
+		assert_non_null(strstr(o.out, "Transfer-Encoding: chunked\r\n"));
+		assert_non_null(strstr(o.out, "5\r\nhello\r\n0\r\n\r\n"));
+	}
+}
+
+static void
+test_chunk_extension_flood_400(void **state)
+{
+	static char req[CHUNK_EXT_MAX_BYTES + 512];
+	struct outcome o;
+	int n = sprintf(req, "POST / HTTP/1.1\r\n" H "Transfer-Encoding: chunked\r\n\r\n5;a=");
+
+	memset(req + n, 'b', CHUNK_EXT_MAX_BYTES + 1);
+	strcpy(req + n + CHUNK_EXT_MAX_BYTES + 1, "\r\nhello\r\n0\r\n\r\n");
+	run(req, strlen(req), 0, &o);
+	assert_int_equal(o.status, 400);
+}
+
+static void
+test_get_with_body_forwarded_whole(void **state)
+{
+	const char *req = "GET / HTTP/1.1\r\n" H "Content-Length: 5\r\n\r\nhelloGET /x HTTP/1.1\r\n" H "\r\n";
+	struct outcome o;
+
+	run(req, strlen(req), 0, &o);
+	assert_int_equal(o.requests, 2);
+	assert_non_null(strstr(o.out, "\r\n\r\nhelloGET /x HTTP/1.1\r\n"));
+}
+
+static void
+test_trailers_never_merged(void **state)
+{
+	const char *req = "POST / HTTP/1.1\r\n" H "Transfer-Encoding: chunked\r\n\r\n"
+	    "0\r\nHost: evil\r\nContent-Length: 9\r\nAuthorization: x\r\n\r\n";
+	struct outcome o;
+
+	run(req, strlen(req), 0, &o);
+	assert_int_equal(o.status, 0);
+	assert_null(strstr(o.out, "evil"));
+	assert_null(strstr(o.out, "Authorization"));
+}
+
+static void
+test_limits_are_settable(void **state)
+{
+	struct http_limits lim = { .head_max_bytes = 1024, .fields_max = 2 };
+	const char *req = "GET / HTTP/1.1\r\n" H "A: 1\r\nB: 2\r\n\r\n";
+	struct http_req r;
+	struct buf out;
+	size_t used;
+
+	http_req_init(&r, &lim);
+	buf_init(&out, 4096);
+	assert_int_equal(http_req_feed(&r, (const uint8_t *)req, strlen(req), &used, &out),
+	                 HTTP_REQ_ERROR);
+	assert_int_equal(r.status, 431);
+	buf_free(&out);
+	http_req_free(&r);
+}
+
+static void
 test_options_star(void **state)
 {
 	const char *req = "OPTIONS * HTTP/1.1\r\n" H "\r\n";
@@ -358,6 +461,11 @@ main(void)
 		cmocka_unit_test(test_websocket_upgrade_waits),
 		cmocka_unit_test(test_connection_close_stops_reading),
 		cmocka_unit_test(test_options_star),
+		cmocka_unit_test(test_te_list_forms_accepted),
+		cmocka_unit_test(test_chunk_extension_flood_400),
+		cmocka_unit_test(test_get_with_body_forwarded_whole),
+		cmocka_unit_test(test_trailers_never_merged),
+		cmocka_unit_test(test_limits_are_settable),
 		cmocka_unit_test(test_leading_empty_lines_ignored),
 	};
 

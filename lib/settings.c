@@ -1,0 +1,182 @@
+#include "settings.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bounds.h"
+#include "conf.h"
+
+enum kind { K_STRING, K_INT, K_SCHEME };
+
+struct key {
+	const char *name;
+	enum kind kind;
+	size_t offset;
+	size_t size;       /* of a string field */
+	long min, max;     /* of an int field */
+	const char *what;  /* for error messages: what a good value is */
+};
+
+#define STR(name, f, what) { name, K_STRING, offsetof(struct settings, f), \
+	sizeof(((struct settings *)0)->f), 0, 0, what }
+#define INT(name, f, lo, hi, what) { name, K_INT, offsetof(struct settings, f), 0, lo, hi, what }
+
+/* Every key of expose.conf(5); each is also a flag of the same name. */
+static const struct key keys[] = {
+	STR("domain", domain, "a domain name"),
+	INT("public-port", public_port, 1, 65535, "a port, 1 to 65535"),
+	{ "scheme", K_SCHEME, offsetof(struct settings, scheme),
+	  sizeof(((struct settings *)0)->scheme), 0, 0, "http or https" },
+	STR("listen", listen, "ADDR:PORT"),
+	STR("socket", socket, "a Unix socket path"),
+	STR("registry", registry, "a file path"),
+	INT("ping-interval", ping_interval_s, 1, 3600, "seconds, 1 to 3600"),
+	INT("streams-per-tunnel", streams_per_tunnel, 1, 100000, "a count, 1 to 100000"),
+	INT("head-timeout", head_timeout_ms, 100, 600000, "milliseconds, 100 to 600000"),
+	INT("idle-timeout", idle_timeout_ms, 100, 3600000, "milliseconds, 100 to 3600000"),
+	INT("body-timeout", body_timeout_ms, 100, 3600000, "milliseconds, 100 to 3600000"),
+	INT("head-max-bytes", head_max_bytes, 1024, HEAD_MAX_BYTES_CAP, "bytes, 1024 to 262144"),
+	INT("fields-max", fields_max, 1, HEAD_FIELDS_CAP, "a count, 1 to 256"),
+};
+
+static const struct key *
+settings_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		if (strcmp(name, keys[i].name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+void
+settings_defaults(struct settings *s)
+{
+	memset(s, 0, sizeof *s);
+	snprintf(s->domain, sizeof s->domain, "localhost");
+	s->public_port = 80;
+	snprintf(s->scheme, sizeof s->scheme, "http");
+	snprintf(s->listen, sizeof s->listen, "127.0.0.1:4443");
+	snprintf(s->socket, sizeof s->socket, "/run/expose/broker.sock");
+	snprintf(s->registry, sizeof s->registry, "/var/lib/expose/registry.db");
+	s->ping_interval_s = PING_INTERVAL_S;
+	s->streams_per_tunnel = STREAMS_PER_TUNNEL_MAX;
+	s->head_timeout_ms = HEAD_TIMEOUT_MS;
+	s->idle_timeout_ms = IDLE_TIMEOUT_MS;
+	s->body_timeout_ms = BODY_TIMEOUT_MS;
+	s->head_max_bytes = HEAD_MAX_BYTES;
+	s->fields_max = HEAD_MAX_FIELDS;
+}
+
+int
+settings_is_key(const char *key)
+{
+	return settings_find(key) != NULL;
+}
+
+int
+settings_set(struct settings *s, const char *key, const char *value, char *why,
+             size_t why_size)
+{
+	const struct key *k = settings_find(key);
+	const char *flag;
+	long v;
+
+	if (k == NULL) {
+		snprintf(why, why_size, "unknown key '%s' (see expose.conf(5))", key);
+		return -1;
+	}
+	flag = k->name;
+	switch (k->kind) {
+	case K_STRING:
+		if (*value == '\0' || strlen(value) >= k->size) {
+			snprintf(why, why_size, "%s '%s': want %s, at most %zu bytes", flag,
+			         value, k->what, k->size - 1);
+			return -1;
+		}
+		snprintf((char *)s + k->offset, k->size, "%s", value);
+		return 0;
+	case K_SCHEME:
+		if (strcmp(value, "http") != 0 && strcmp(value, "https") != 0) {
+			snprintf(why, why_size, "%s '%s': want %s", flag, value, k->what);
+			return -1;
+		}
+		snprintf((char *)s + k->offset, k->size, "%s", value);
+		return 0;
+	case K_INT:
+		if (conf_int(value, k->min, k->max, &v) == -1) {
+			snprintf(why, why_size, "%s '%s': want %s", flag, value, k->what);
+			return -1;
+		}
+		*(int *)(void *)((char *)s + k->offset) = (int)v;
+		return 0;
+	}
+	return -1;
+}
+
+static int
+load_one(void *ctx, const char *key, const char *value, char *why, size_t size)
+{
+	return settings_set(ctx, key, value, why, size);
+}
+
+int
+settings_load(struct settings *s, const char *path, char *err, size_t err_size)
+{
+	int optional = path == NULL;
+
+	if (optional)
+		path = SETTINGS_DEFAULT_FILE;
+	if (conf_read(path, load_one, s, err, err_size) == 0)
+		return 0;
+	if (optional && errno == ENOENT)
+		return 0;
+	return -1;
+}
+
+void
+settings_print(const struct settings *s, int fd)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		const struct key *k = &keys[i];
+		if (k->kind == K_INT)
+			dprintf(fd, "%s = %d\n", k->name,
+			        *(const int *)(const void *)((const char *)s + k->offset));
+		else
+			dprintf(fd, "%s = %s\n", k->name, (const char *)s + k->offset);
+	}
+}
+
+int
+settings_flag(struct settings_flags *f, const char *key, const char *value)
+{
+	if (f->n == SETTINGS_FLAGS_MAX)
+		return -1;
+	f->key[f->n] = key;
+	f->value[f->n] = value;
+	f->n++;
+	return 0;
+}
+
+int
+settings_build(struct settings *s, const char *path, const struct settings_flags *f,
+               char *err, size_t err_size)
+{
+	char why[CONF_ERROR_BYTES];
+	int i;
+
+	settings_defaults(s);
+	if (settings_load(s, path, err, err_size) == -1)
+		return -1;
+	for (i = 0; f && i < f->n; i++) {
+		if (settings_set(s, f->key[i], f->value[i], why, sizeof why) == -1) {
+			snprintf(err, err_size, "--%s", why);
+			return -1;
+		}
+	}
+	return 0;
+}

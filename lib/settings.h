@@ -1,0 +1,67 @@
+/*
+ * The server's settings: one table of every key of expose.conf(5), with
+ * its default, its bounds and its flag.  exposed, expose-edge and
+ * exposectl read the same file (/etc/expose/expose.conf by default); each
+ * uses the keys it needs.  Flags win over the file.
+ */
+#ifndef EXPOSE_SETTINGS_H
+#define EXPOSE_SETTINGS_H
+
+#include <stddef.h>
+
+#define SETTINGS_DEFAULT_FILE "/etc/expose/expose.conf"
+#define SETTINGS_PATH_BYTES 256
+
+struct settings {
+	/* where tunnels live */
+	char domain[254];
+	int public_port;
+	char scheme[8];
+	/* the broker */
+	char listen[128];
+	char socket[108];
+	char registry[SETTINGS_PATH_BYTES];
+	int ping_interval_s;
+	int streams_per_tunnel;
+	/* the edge */
+	int head_timeout_ms;
+	int idle_timeout_ms;
+	int body_timeout_ms;
+	int head_max_bytes;
+	int fields_max;
+};
+
+/* The defaults (see bounds.h for why each value). */
+void settings_defaults(struct settings *s);
+
+/* Reads a file into s.  path NULL reads the default file if it exists.
+ * -1 with err "FILE:LINE: ..." on an unknown key, a bad value, or a
+ * missing file that was asked for. */
+int settings_load(struct settings *s, const char *path, char *err, size_t err_size);
+
+/* Sets one key from a flag ("--head-timeout 2000" is key head-timeout). */
+int settings_set(struct settings *s, const char *key, const char *value,
+                 char *why, size_t why_size);
+
+/* Whether key is a setting (for programs that map flags onto keys). */
+int settings_is_key(const char *key);
+
+/* Flags seen on the command line, applied after the file so they win. */
+#define SETTINGS_FLAGS_MAX 32
+struct settings_flags {
+	const char *key[SETTINGS_FLAGS_MAX];
+	const char *value[SETTINGS_FLAGS_MAX];
+	int n;
+};
+
+/* Remembers --key value; -1 past SETTINGS_FLAGS_MAX. */
+int settings_flag(struct settings_flags *f, const char *key, const char *value);
+/* Loads the file (path NULL: the default, if it exists), then the flags.
+ * -1 with err set ("FILE:LINE: ..." or "--key 'v': ..."). */
+int settings_build(struct settings *s, const char *path,
+                   const struct settings_flags *f, char *err, size_t err_size);
+
+/* Writes every setting as "key = value" lines (exposed --check-config). */
+void settings_print(const struct settings *s, int fd);
+
+#endif
