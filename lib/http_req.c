@@ -78,12 +78,13 @@ http_req_in_head(const struct http_req *r)
 bool
 http_req_in_body(const struct http_req *r)
 {
-	return r->state == S_BODY;
+	return r->state == S_BODY || (r->state == S_ERROR && r->error_in_body);
 }
 
 static enum http_req_event
 fail(struct http_req *r, int status, const char *reason)
 {
+	r->error_in_body = r->state == S_BODY;
 	r->state = S_ERROR;
 	r->status = status;
 	r->reason = reason;

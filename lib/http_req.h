@@ -70,6 +70,7 @@ struct http_req {
 	bool complete;             /* llhttp finished the message */
 	struct buf *out;           /* canonical bytes go here while feeding */
 	int status;                /* on error: the status to answer */
+	bool error_in_body;        /* the error came after the head was passed on */
 	const char *reason;        /* on error: why, for logs and the page */
 };
 

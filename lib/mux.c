@@ -2,8 +2,9 @@
 
 #include <string.h>
 
-#include "frame.h"
 #include "bounds.h"
+#include "frame.h"
+#include "proto.h"
 
 /* Queued control frames past this mean the peer stopped reading. */
 #define MUX_CONTROL_MAX_BYTES (1024 * 1024)
@@ -113,16 +114,9 @@ mux_control(struct mux *m, uint8_t type, uint32_t stream,
 int
 mux_reset(struct mux *m, uint32_t stream, uint16_t code, const char *msg)
 {
-	uint8_t p[2 + 200];
-	size_t n = msg ? strlen(msg) : 0;
+	uint8_t p[2 + PROTO_MESSAGE_BYTES];
 
-	if (n > sizeof p - 2)
-		n = sizeof p - 2;
-	p[0] = (uint8_t)(code >> 8);
-	p[1] = (uint8_t)code;
-	if (n)
-		memcpy(p + 2, msg, n);
-	return mux_control(m, FRAME_RST, stream, p, 2 + n);
+	return mux_control(m, FRAME_RST, stream, p, proto_code_encode(p, sizeof p, code, msg));
 }
 
 int

@@ -58,6 +58,7 @@ struct edge {
 	bool broker_eof;
 	bool closing;             /* read no more; exit once to_visitor is out */
 	int error_status;         /* an error to answer once the queue drains */
+	int error_owed;           /* queued requests that error answers (0 or 1) */
 	const char *error_detail;
 	char error_text[256];
 

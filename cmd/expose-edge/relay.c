@@ -73,30 +73,35 @@ answer(struct edge *e, int status, const char *detail)
 	struct pending none = { .start_ms = edge_now_ms(), .method = "-", .path = "-" };
 	struct pending *p = oldest(e) ? oldest(e) : &none;
 
-	if (page_error(&e->to_visitor, status, detail, extra) == -1)
+	if (p != &none && p->answered) {
+		/* Its response is under way: the close is all we can say. */
+		pop(e, status);
+	} else if (page_error(&e->to_visitor, status, detail, extra) == -1) {
 		log_warn("no room for a %d page", status);
-	if (p != &none) {
+	} else if (p != &none) {
 		p->bytes = buf_len(&e->to_visitor);
 		pop(e, status);
-	} else {
-		access_line(e, p, status);
 	}
+	if (p == &none)
+		access_line(e, p, status);
 	e->closing = true;
 	e->close_deadline_ms = edge_now_ms() + LINGER_TIMEOUT_MS;
 }
 
+/* An error in the request being read.  Responses owed to earlier
+ * requests go first; this answer after them.  When the error is in a body,
+ * its request was already passed on: it will never be answered by the app,
+ * so it is owed this answer instead. */
 void
 edge_fail(struct edge *e, int status, const char *detail)
 {
-	/* Responses owed to earlier requests go first; this one after them. */
-	if (e->queue_len == 0) {
-		answer(e, status, detail);
-		return;
-	}
 	if (e->error_status == 0) {
 		e->error_status = status;
+		e->error_owed = http_req_in_body(&e->req) ? 1 : 0;
 		snprintf(e->error_text, sizeof e->error_text, "%s", detail);
 	}
+	if (e->queue_len <= e->error_owed)
+		answer(e, e->error_status, e->error_text);
 }
 
 /* --- requests --- */
@@ -250,7 +255,7 @@ on_response_end(struct edge *e, enum http_resp_event ev)
 		e->closing = true;
 		return;
 	}
-	if (e->error_status && e->queue_len == 0)
+	if (e->error_status && e->queue_len <= e->error_owed)
 		answer(e, e->error_status, e->error_text);
 }
 

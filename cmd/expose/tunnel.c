@@ -10,6 +10,7 @@
 
 #include "client.h"
 #include "log.h"
+#include "proto.h"
 
 /* sysexits */
 #define EX_UNAVAILABLE 69
@@ -154,18 +155,13 @@ static int
 on_challenge(struct client *c, const uint8_t *p, size_t len)
 {
 	uint8_t auth[IDENTITY_PK_BYTES + IDENTITY_SIG_BYTES];
-	char server[DOMAIN_MAX_BYTES + 1];
-	size_t slen;
+	struct proto_challenge ch;
 
-	if (c->authed || len < 1 + IDENTITY_NONCE_BYTES || p[0] != FRAME_VERSION)
+	if (c->authed || proto_challenge_decode(p, len, &ch) == -1 ||
+	    ch.version != FRAME_VERSION)
 		return -1;
-	slen = len - 1 - IDENTITY_NONCE_BYTES;
-	if (slen > DOMAIN_MAX_BYTES)
-		return -1;
-	memcpy(server, p + 1 + IDENTITY_NONCE_BYTES, slen);
-	server[slen] = '\0';
 	memcpy(auth, c->id.pk, IDENTITY_PK_BYTES);
-	identity_sign_challenge(&c->id, p + 1, server, FRAME_VERSION,
+	identity_sign_challenge(&c->id, ch.nonce, ch.server, FRAME_VERSION,
 	                        auth + IDENTITY_PK_BYTES);
 	mux_control(&c->mux, FRAME_AUTH, 0, auth, sizeof auth);
 	c->authed = true;
@@ -173,39 +169,17 @@ on_challenge(struct client *c, const uint8_t *p, size_t len)
 	return 0;
 }
 
-/* "key=value" lines of a BOUND frame. */
-static void
-bound_field(const uint8_t *p, size_t len, const char *key, char *out, size_t size)
-{
-	char text[FRAME_CONTROL_MAX_BYTES + 1], *v, *end;
-	size_t klen = strlen(key);
-
-	memcpy(text, p, len);
-	text[len] = '\0';
-	for (v = text; v && *v; v = end ? end + 1 : NULL) {
-		end = strchr(v, '\n');
-		if (end)
-			*end = '\0';
-		if (strncmp(v, key, klen) == 0 && v[klen] == '=') {
-			snprintf(out, size, "%s", v + klen + 1);
-			return;
-		}
-	}
-}
-
 static int
 on_bound(struct client *c, uint32_t index, const uint8_t *p, size_t len)
 {
 	struct target *t;
-	char url[URL_BYTES] = "", name[NAME_MAX_BYTES + 1] = "";
+	char url[URL_BYTES], name[NAME_MAX_BYTES + 1];
 
-	if (index == 0 || index > (uint32_t)c->ntargets)
+	if (index == 0 || index > (uint32_t)c->ntargets ||
+	    proto_kv_get(p, len, "url", url, sizeof url) != 1 ||
+	    proto_kv_get(p, len, "name", name, sizeof name) != 1)
 		return -1;
 	t = &c->targets[index - 1];
-	bound_field(p, len, "url", url, sizeof url);
-	bound_field(p, len, "name", name, sizeof name);
-	if (url[0] == '\0' || name[0] == '\0')
-		return -1;
 	t->bound = true;
 	if (t->printed && strcmp(url, t->url) == 0) {
 		log_info("reconnected: %s -> %s", t->url, t->label);
@@ -236,16 +210,14 @@ static int
 on_error(struct client *c, uint32_t index, const uint8_t *p, size_t len)
 {
 	struct target *t;
+	char msg[PROTO_MESSAGE_BYTES];
 	uint16_t code;
-	int mlen;
 
-	if (len < 2)
+	if (proto_code_decode(p, len, &code, msg) == -1)
 		return -1;
-	code = (uint16_t)(p[0] << 8 | p[1]);
-	mlen = (int)(len - 2 > 300 ? 300 : len - 2);
 	if (index == 0) {
 		/* About the whole connection; the server closes it next. */
-		log_err("the server ended the connection: %.*s", mlen, (const char *)p + 2);
+		log_err("the server ended the connection: %s", msg);
 		if (code == CODE_AUTH || code == CODE_REPLACED || code == CODE_KICKED)
 			stop(c, code == CODE_AUTH ? EX_NOPERM : EX_UNAVAILABLE);
 		return 0;
@@ -264,7 +236,7 @@ on_error(struct client *c, uint32_t index, const uint8_t *p, size_t len)
 		send_bind(c, index - 1);
 		return 0;
 	}
-	log_err("%.*s", mlen, (const char *)p + 2);
+	log_err("%s", msg);
 	stop(c, code == CODE_INTERNAL ? EX_UNAVAILABLE : EX_NOPERM);
 	return 0;
 }
@@ -275,13 +247,9 @@ on_open(struct client *c, uint32_t id, const uint8_t *p, size_t len)
 	char peer[PREAMBLE_MAX_BYTES + 1];
 	uint32_t index;
 
-	if (len < 4 || len - 4 > PREAMBLE_MAX_BYTES || local_find(c, id))
+	if (proto_open_decode(p, len, &index, peer, sizeof peer) == -1 ||
+	    index == 0 || index > (uint32_t)c->ntargets || local_find(c, id))
 		return -1;
-	index = frame_get32(p);
-	if (index == 0 || index > (uint32_t)c->ntargets)
-		return -1;
-	memcpy(peer, p + 4, len - 4);
-	peer[len - 4] = '\0';
 	local_open(c, id, &c->targets[index - 1], peer);
 	return 0;
 }

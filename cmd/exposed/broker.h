@@ -98,6 +98,8 @@ extern struct broker *broker;
 int session_callback(struct lws *wsi, enum lws_callback_reasons reason,
                      void *user, void *in, size_t len);
 void session_close(struct session *s, uint16_t code, const char *why);
+/* Queues ERROR (code, message) on stream 0 or a tunnel number. */
+void session_error(struct session *s, uint32_t stream, uint16_t code, const char *msg);
 void session_kill_all(struct broker *b);
 struct stream *session_stream(struct session *s, uint32_t id);
 
@@ -109,7 +111,7 @@ void stream_detach(struct stream *st);
 /* Frames from the client for a stream. */
 int stream_on_data(struct stream *st, const uint8_t *p, size_t n);
 void stream_on_fin(struct stream *st);
-void stream_on_rst(struct stream *st, uint16_t code, const char *msg, size_t len);
+void stream_on_rst(struct stream *st, uint16_t code, const char *msg);
 void stream_on_window(struct stream *st);
 
 /* tunnel.c */

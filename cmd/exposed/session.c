@@ -8,6 +8,7 @@
 
 #include "broker.h"
 #include "log.h"
+#include "proto.h"
 #include "registry.h"
 
 /* A message: LWS_PRE bytes of room for lws, then a batch of frames. */
@@ -44,18 +45,12 @@ session_stream(struct session *s, uint32_t id)
 	return n ? map_entry(n, struct stream, node) : NULL;
 }
 
-static void
-send_error(struct session *s, uint32_t stream, uint16_t code, const char *msg)
+void
+session_error(struct session *s, uint32_t stream, uint16_t code, const char *msg)
 {
-	uint8_t p[2 + 200];
-	size_t n = strlen(msg);
+	uint8_t p[2 + PROTO_MESSAGE_BYTES];
 
-	if (n > sizeof p - 2)
-		n = sizeof p - 2;
-	p[0] = (uint8_t)(code >> 8);
-	p[1] = (uint8_t)code;
-	memcpy(p + 2, msg, n);
-	mux_control(&s->mux, FRAME_ERROR, stream, p, 2 + n);
+	mux_control(&s->mux, FRAME_ERROR, stream, p, proto_code_encode(p, sizeof p, code, msg));
 }
 
 void
@@ -66,7 +61,7 @@ session_close(struct session *s, uint16_t code, const char *why)
 	s->closing = true;
 	s->close_code = code;
 	snprintf(s->close_reason, sizeof s->close_reason, "%s", why);
-	send_error(s, 0, code, why);
+	session_error(s, 0, code, why);
 	/* If the client does not read its error, close anyway. */
 	lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, 2);
 }
@@ -76,7 +71,7 @@ session_open(struct lws *wsi)
 {
 	struct session *s = calloc(1, sizeof *s);
 	uint8_t challenge[1 + IDENTITY_NONCE_BYTES + DOMAIN_MAX_BYTES];
-	size_t dlen = strlen(broker->cfg->set.domain);
+	size_t n;
 	int port;
 
 	if (s == NULL)
@@ -101,10 +96,9 @@ session_open(struct lws *wsi)
 	broker->sessions = s;
 	broker->nsessions++;
 
-	challenge[0] = FRAME_VERSION;
-	memcpy(challenge + 1, s->nonce, IDENTITY_NONCE_BYTES);
-	memcpy(challenge + 1 + IDENTITY_NONCE_BYTES, broker->cfg->set.domain, dlen);
-	mux_control(&s->mux, FRAME_CHALLENGE, 0, challenge, 1 + IDENTITY_NONCE_BYTES + dlen);
+	n = proto_challenge_encode(challenge, sizeof challenge, FRAME_VERSION, s->nonce,
+	                           broker->cfg->set.domain);
+	mux_control(&s->mux, FRAME_CHALLENGE, 0, challenge, n);
 	lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, HANDSHAKE_TIMEOUT_S);
 	log_debug("client connected addr=%s", s->addr);
 	return 0;
@@ -143,17 +137,19 @@ session_free(struct session *s)
 static int
 on_auth(struct session *s, const uint8_t *p, size_t len)
 {
-	if (s->authed || len != IDENTITY_PK_BYTES + IDENTITY_SIG_BYTES) {
+	const uint8_t *pk, *sig;
+
+	if (s->authed || proto_auth_decode(p, len, &pk, &sig) == -1) {
 		session_close(s, CODE_PROTOCOL, "malformed AUTH");
 		return 0;
 	}
-	if (identity_verify_challenge(p, s->nonce, broker->cfg->set.domain, FRAME_VERSION,
-	                              p + IDENTITY_PK_BYTES) == -1) {
+	if (identity_verify_challenge(pk, s->nonce, broker->cfg->set.domain, FRAME_VERSION,
+	                              sig) == -1) {
 		log_info("handshake refused addr=%s reason=bad signature", s->addr);
 		session_close(s, CODE_AUTH, "the signature does not verify");
 		return 0;
 	}
-	memcpy(s->pk, p, IDENTITY_PK_BYTES);
+	memcpy(s->pk, pk, IDENTITY_PK_BYTES);
 	identity_pk_text(s->pk, s->key);
 	identity_fingerprint(s->pk, s->fp);
 	/* A nonce signs one handshake only. */
@@ -183,6 +179,8 @@ on_control(void *ctx, uint8_t type, uint32_t id, const uint8_t *p, size_t len)
 {
 	struct session *s = ctx;
 	struct stream *st;
+	char msg[PROTO_MESSAGE_BYTES];
+	uint16_t code;
 
 	if (type == FRAME_AUTH)
 		return on_auth(s, p, len);
@@ -200,9 +198,9 @@ on_control(void *ctx, uint8_t type, uint32_t id, const uint8_t *p, size_t len)
 		stream_on_fin(st);
 		return 0;
 	case FRAME_RST:
-		if (len < 2)
+		if (proto_code_decode(p, len, &code, msg) == -1)
 			return -1;
-		stream_on_rst(st, (uint16_t)(p[0] << 8 | p[1]), (const char *)p + 2, len - 2);
+		stream_on_rst(st, code, msg);
 		return 0;
 	default:
 		if (len != 4 || mux_stream_window(&st->m, frame_get32(p)) == -1)

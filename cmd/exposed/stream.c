@@ -218,7 +218,7 @@ stream_on_fin(struct stream *st)
 }
 
 void
-stream_on_rst(struct stream *st, uint16_t code, const char *msg, size_t len)
+stream_on_rst(struct stream *st, uint16_t code, const char *msg)
 {
 	char error[96];
 
@@ -229,7 +229,7 @@ stream_on_rst(struct stream *st, uint16_t code, const char *msg, size_t len)
 		return;
 	}
 	if (code == CODE_REFUSED)
-		snprintf(error, sizeof error, "refused %.*s", (int)(len < 64 ? len : 64), msg);
+		snprintf(error, sizeof error, "refused %.64s", msg);
 	else
 		snprintf(error, sizeof error, "%s", code == CODE_LIMIT ? "limit" : "closed");
 	stream_refuse(st, error);

@@ -12,6 +12,7 @@
 #include "broker.h"
 #include "log.h"
 #include "name.h"
+#include "proto.h"
 #include "registry.h"
 
 /* Random names tried before giving up (a collision is already rare). */
@@ -26,48 +27,21 @@ tunnel_find(struct broker *b, const char *name)
 }
 
 static void
-send_frame(struct session *s, uint8_t type, uint32_t index, uint16_t code,
-           const char *text)
-{
-	uint8_t p[2 + 400];
-	size_t n = strlen(text), off = 0;
-
-	if (type == FRAME_ERROR) {
-		p[0] = (uint8_t)(code >> 8);
-		p[1] = (uint8_t)code;
-		off = 2;
-	}
-	if (n > sizeof p - off)
-		n = sizeof p - off;
-	memcpy(p + off, text, n);
-	mux_control(&s->mux, type, index, p, off + n);
-}
-
-static void
 refuse(struct session *s, uint32_t index, uint16_t code, const char *msg)
 {
 	log_info("tunnel refused key=%s addr=%s reason=\"%s\"", s->fp, s->addr, msg);
-	send_frame(s, FRAME_ERROR, index, code, msg);
+	session_error(s, index, code, msg);
 }
 
-/* Reads "key=value" lines: name= and target=. */
+/* BIND's key=value lines: name= (optional) and target=. */
 static int
 parse_bind(const uint8_t *p, size_t len, char *name, size_t nsize, char *target,
            size_t tsize)
 {
-	char text[FRAME_CONTROL_MAX_BYTES + 1], *line, *save = NULL;
-
-	memcpy(text, p, len);
-	text[len] = '\0';
-	if (memchr(p, '\0', len))
+	if (proto_kv_check(p, len) == -1 ||
+	    proto_kv_get(p, len, "name", name, nsize) == -1 ||
+	    proto_kv_get(p, len, "target", target, tsize) == -1)
 		return -1;
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (strncmp(line, "name=", 5) == 0)
-			snprintf(name, nsize, "%s", line + 5);
-		else if (strncmp(line, "target=", 7) == 0)
-			snprintf(target, tsize, "%s", line + 7);
-		/* Unknown keys are for later versions: ignored. */
-	}
 	return 0;
 }
 
@@ -113,8 +87,8 @@ take_over(struct broker *b, struct tunnel *old)
 	unsigned i, left = 0;
 
 	log_info("tunnel replaced name=%s key=%s old_addr=%s", old->name, os->fp, os->addr);
-	send_frame(os, FRAME_ERROR, old->index, CODE_REPLACED,
-	           "the same key bound this name on a newer connection");
+	session_error(os, old->index, CODE_REPLACED,
+	              "the same key bound this name on a newer connection");
 	tunnel_free(b, old);
 	for (i = 0; i < TUNNELS_PER_CLIENT_MAX; i++)
 		left += os->tunnels[i] != NULL;
@@ -176,11 +150,11 @@ int
 tunnel_bind(struct session *s, uint32_t index, const uint8_t *p, size_t len)
 {
 	struct broker *b = s->b;
-	char name[NAME_MAX_BYTES + 2] = "", target[128] = "", text[512];
+	char name[PROTO_VALUE_BYTES] = "", target[128] = "", text[512];
 	struct tunnel *t, *old;
 	const char *why;
 	uint16_t code;
-	int rc;
+	int rc, n;
 
 	if (index == 0 || index > TUNNELS_PER_CLIENT_MAX || s->tunnels[index - 1] ||
 	    parse_bind(p, len, name, sizeof name, target, sizeof target) == -1)
@@ -228,8 +202,8 @@ tunnel_bind(struct session *s, uint32_t index, const uint8_t *p, size_t len)
 	}
 	s->tunnels[index - 1] = t;
 	b->ntunnels++;
-	snprintf(text, sizeof text, "name=%s\nurl=%s\n", t->name, t->url);
-	send_frame(s, FRAME_BOUND, index, 0, text);
+	n = snprintf(text, sizeof text, "name=%s\nurl=%s\n", t->name, t->url);
+	mux_control(&s->mux, FRAME_BOUND, index, text, (size_t)n);
 	log_info("tunnel up name=%s url=%s key=%s addr=%s target=%s", t->name, t->url,
 	         s->fp, s->addr, t->target);
 	return 0;

@@ -7,7 +7,8 @@
 // (sha256 and length of the body, ?rate=BYTES_PER_S reads slowly),
 // /status/N, /chunked, /sse (events released by /sse-next), /barrier?n=N
 // (answers once N requests wait), /ws (websocket echo), /ws-refuse (an
-// upgrade answered 426), /close (closes without answering), /__log, /__reset.
+// upgrade answered 426), /close (closes without answering), /truncate
+// (promises 1000 bytes, sends 10, drops the connection), /__log, /__reset.
 'use strict';
 const http = require('http');
 const crypto = require('crypto');
@@ -113,6 +114,12 @@ const server = http.createServer((req, res) => {
     return;
   }
   if (path === '/close') { req.socket.destroy(); return; }
+  if (path === '/truncate') {
+    // Promises 1000 bytes, sends 10, then drops the connection.
+    res.writeHead(200, { 'Content-Length': 1000 });
+    res.write('0123456789', () => req.socket.destroy());
+    return;
+  }
   let body = [];
   req.on('data', (d) => body.push(d));
   req.on('end', () => {

@@ -252,6 +252,25 @@ class Edge:
     def stop(self):
         self.proc.stop()
 
+    def children(self):
+        """Edge processes alive now (the launcher's children)."""
+        kids = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.proc.pid and fields[0] != "Z":
+                kids.append(int(entry))
+        return kids
+
+    def wait_idle(self, timeout=30):
+        """Waits until no edge process is left."""
+        wait_for(lambda: not self.children(), timeout, "edge processes to exit")
+
     def accesses(self):
         with open(self.log, errors="replace") as f:
             return [line for line in f if "expose-edge: access " in line]

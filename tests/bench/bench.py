@@ -1,0 +1,963 @@
+#!/usr/bin/python3
+"""make bench: expose measured beside references taken in the same run.
+
+Everything listens on 127.0.0.1 and every load is bounded in time.  Started
+here: an nginx origin (fixed files), nginx as a one-hop reverse proxy to it,
+the Node test app (upload sink and server-sent events), and expose: the
+broker, the edge under systemd-socket-activate --inetd -a, and clients.
+Then wrk and curl drive each, and one table is printed and written to
+build/bench/<timestamp>.txt and .json (compare two runs with
+tests/bench/compare.py A.json B.json).
+
+Readiness is waited for (sd_notify, the launcher's "Listening" line, the
+client's URL line, an HTTP 200 from nginx), never slept for.  On exit,
+normal or not, everything started here is stopped, edges included.
+
+Settings (environment): BENCH_QUICK=1 (3 s loads, smaller counts),
+BENCH_DURATION (s), BENCH_SSE (streams), BENCH_IDLE (e.g. "1000,5000"),
+BENCH_SETUP_RUNS, BENCH_BULK_RUNS, BENCH_OUT (directory), BENCH_RESP (the
+trivial handler, built by run.sh), BENCH_KEEP=1 (keep the scratch directory).
+"""
+import asyncio
+import datetime
+import json
+import os
+import re
+import selectors
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+import harness  # noqa: E402  (read-only use of the end-to-end helpers)
+
+ROOT = harness.ROOT
+BIN = harness.RELEASE_BIN
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+DURATION_S = int(os.environ.get("BENCH_DURATION", "3" if QUICK else "10"))
+SSE_STREAMS = int(os.environ.get("BENCH_SSE", "250" if QUICK else "1000"))
+IDLE_STEPS = [int(x) for x in os.environ.get("BENCH_IDLE", "1000" if QUICK else "1000,5000").split(",") if x]
+SETUP_RUNS = int(os.environ.get("BENCH_SETUP_RUNS", "10"))
+BULK_RUNS = int(os.environ.get("BENCH_BULK_RUNS", "1" if QUICK else "3"))
+OUT_DIR = os.environ.get("BENCH_OUT", os.path.join(ROOT, "build", "bench"))
+RESP = os.environ.get("BENCH_RESP", os.path.join(ROOT, "build", "bench", "resp"))
+LUA = os.path.join(HERE, "report.lua")
+APP_JS = harness.APP_JS
+
+SMALL_BYTES = 1024
+BULK_BYTES = 100 * 1024 * 1024
+BULK_PARALLEL = (1, 8)
+BULK_TIMEOUT_S = 120
+WRK_CONNS = 50
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+# Idle clients are not started past this much MemAvailable left.
+MEM_FLOOR_KIB = 2 * 1024 * 1024
+SPAWN_BATCH = 50
+
+
+# --- /proc ---------------------------------------------------------------
+
+def cpu_seconds(pid):
+    """(own utime+stime, reaped children's cutime+cstime) in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is field 3 (state); utime is field 14.
+    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+    return (utime + stime) / CLK_TCK, (cutime + cstime) / CLK_TCK
+
+
+def status(pid):
+    return harness.proc_status(pid)
+
+
+def pss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return 0
+
+
+def ppid_map():
+    out = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                out[int(name)] = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            pass
+    return out
+
+
+def children(pid):
+    return [p for p, pp in ppid_map().items() if pp == pid]
+
+
+def descendants(pid):
+    pp = ppid_map()
+    out, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        kids = [p for p, q in pp.items() if q == parent]
+        out += kids
+        todo += kids
+    return out
+
+
+def meminfo(key):
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+# --- processes started here, and their cleanup -----------------------------
+
+class Started:
+    """Everything started here, stopped in reverse order on exit."""
+
+    def __init__(self):
+        self.items = []     # (name, Popen, stop signal, launcher?)
+
+    def add(self, name, popen, sig=signal.SIGTERM, launcher=False):
+        self.items.append((name, popen, sig, launcher))
+        return popen
+
+    def forget(self, popen):
+        self.items = [i for i in self.items if i[1] is not popen]
+
+    def stop_all(self):
+        for name, p, sig, launcher in reversed(self.items):
+            if p.poll() is not None:
+                continue
+            if launcher:    # its per-connection children first
+                for kid in children(p.pid):
+                    kill_quiet(kid, signal.SIGKILL)
+            kill_quiet(p.pid, sig)
+        deadline = time.monotonic() + 10
+        for name, p, sig, launcher in reversed(self.items):
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                print(f"bench: {name} did not stop; killing it", file=sys.stderr)
+                p.kill()
+                p.wait()
+        self.items = []
+        # Anything left below us (an edge, an nginx worker): ours, so killed.
+        for pid in descendants(os.getpid()):
+            kill_quiet(pid, signal.SIGKILL)
+        for pid in children(os.getpid()):
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+
+
+def kill_quiet(pid, sig):
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+STARTED = Started()
+
+
+def on_signal(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+# --- servers -------------------------------------------------------------
+
+def http_get(port, path, host="127.0.0.1", timeout=10):
+    """(status, body) of one GET with Connection: close."""
+    raw = harness.http_raw(port, f"GET {path} HTTP/1.1\r\nHost: {host}\r\n"
+                                 f"Connection: close\r\n\r\n".encode(), timeout=timeout)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return harness.status_of(raw), body
+
+
+def wait_http(port, path, host="127.0.0.1", what="server"):
+    def ok():
+        try:
+            return http_get(port, path, host, timeout=2)[0] == 200
+        except OSError:
+            return False
+    harness.wait_for(ok, what=f"{what} answering 200 on {path}")
+
+
+NGINX_COMMON = """
+worker_processes 1;
+daemon off;
+master_process on;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    keepalive_timeout 65;
+    default_type application/octet-stream;
+    client_body_temp_path {prefix}/client_body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+{body}
+}}
+"""
+
+ORIGIN_BODY = """
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        root {www};
+    }}
+"""
+
+# The one-hop reference: keepalive upstreams; /sink goes to the Node app,
+# unbuffered, like the tunnel's uploads.  proxy_max_temp_file_size 0 keeps
+# 100 MiB responses in memory buffers instead of temp files on disk.
+PROXY_BODY = """
+    upstream origin {{ server 127.0.0.1:{origin}; keepalive 64; }}
+    upstream app {{ server 127.0.0.1:{app}; keepalive 16; }}
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host $host;
+        proxy_max_temp_file_size 0;
+        location / {{ proxy_pass http://origin; }}
+        location /sink {{
+            client_max_body_size 0;
+            proxy_request_buffering off;
+            proxy_pass http://app;
+        }}
+    }}
+"""
+
+
+class Nginx:
+    def __init__(self, name, tmp, body):
+        self.name = name
+        self.prefix = os.path.join(tmp, name)
+        os.makedirs(self.prefix)
+        os.chmod(self.prefix, 0o755)
+        self.port = harness.free_port()
+        conf = os.path.join(self.prefix, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_COMMON.format(prefix=self.prefix, body=body.format(port=self.port)))
+        self.log = open(os.path.join(self.prefix, "stderr.log"), "ab")
+        self.proc = STARTED.add(name, subprocess.Popen(
+            ["nginx", "-e", "stderr", "-p", self.prefix, "-c", conf],
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log), signal.SIGTERM)
+
+    def worker(self):
+        kids = children(self.proc.pid)
+        return kids[0] if kids else None
+
+
+class Launched:
+    """A program under systemd-socket-activate --inetd -a, one per connection."""
+
+    def __init__(self, name, tmp, argv, port=None):
+        self.port = port or harness.free_port()
+        self.log = os.path.join(tmp, f"{name}.log")
+        self.proc = harness.Process(["systemd-socket-activate", "--inetd", "-a", "-l",
+                                     f"127.0.0.1:{self.port}", *argv], self.log)
+        STARTED.add(name, self.proc.proc, launcher=True)
+        harness.wait_in_file(self.log, r"Listening on 127\.0\.0\.1:%d" % self.port)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def kids(self):
+        return children(self.pid)
+
+    def wait_kids_gone(self, timeout=30):
+        """Seconds until every per-connection process has exited."""
+        t0 = time.monotonic()
+        harness.wait_for(lambda: not self.kids(), timeout, "per-connection processes to exit")
+        return time.monotonic() - t0
+
+
+def start_client(tmp, server, port, key_dir, name):
+    c = harness.Client(tmp, server, port, key_dir=key_dir, bin_dir=BIN)
+    STARTED.add(name, c.proc.proc, signal.SIGINT)
+    return c
+
+
+# --- load ----------------------------------------------------------------
+
+def wrk(log, label, url, host=None, close=False, duration=None):
+    duration = duration or DURATION_S
+    argv = ["wrk", "-t2", f"-c{WRK_CONNS}", f"-d{duration}s", "--latency", "-s", LUA]
+    if host:
+        argv += ["-H", f"Host: {host}"]
+    if close:
+        argv += ["-H", "Connection: close"]
+    argv.append(url)
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
+    log.write(f"\n=== {label}: {' '.join(argv)}\n{out.stdout}{out.stderr}")
+    m = re.search(r"^BENCH_JSON (\{.*\})$", out.stdout, re.M)
+    if out.returncode != 0 or not m:
+        raise RuntimeError(f"wrk failed for {label}: {out.stderr.strip() or out.stdout[-300:]}")
+    r = json.loads(m.group(1))
+    r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
+    r["errors"] = sum(r[k] for k in ("connect_errors", "read_errors", "write_errors",
+                                     "status_errors", "timeouts"))
+    return r
+
+
+def curl_batch(n, url, host=None, upload=None, tmp=None):
+    """n curls at once; MB/s (1e6 bytes) over the wall time of the batch."""
+    procs = []
+    t0 = time.monotonic()
+    for i in range(n):
+        argv = ["curl", "-sS", "--max-time", str(BULK_TIMEOUT_S),
+                "-w", "%{http_code} %{size_download} %{size_upload}"]
+        if host:
+            argv += ["-H", f"Host: {host}"]
+        if upload:
+            out = os.path.join(tmp, f"upload-{i}.json")
+            argv += ["-T", upload, "-H", "Expect:", "-H",
+                     "Content-Type: application/octet-stream", "-o", out]
+        else:
+            argv += ["-o", "/dev/null"]
+        procs.append(subprocess.Popen(argv + [url], stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, stdin=subprocess.DEVNULL))
+    outs = [p.communicate(timeout=BULK_TIMEOUT_S + 30) for p in procs]
+    wall = time.monotonic() - t0
+    for i, (o, e) in enumerate(outs):
+        code, down, up = o.decode().split()
+        if code != "200":
+            raise RuntimeError(f"curl {url}: HTTP {code} {e.decode().strip()}")
+        if upload:
+            with open(os.path.join(tmp, f"upload-{i}.json")) as f:
+                got = json.load(f)["length"]
+            if int(up) != BULK_BYTES or got != BULK_BYTES:
+                raise RuntimeError(f"upload {url}: sent {up}, sink got {got}")
+        elif int(down) != BULK_BYTES:
+            raise RuntimeError(f"download {url}: got {down} of {BULK_BYTES} bytes")
+    return n * BULK_BYTES / wall / 1e6
+
+
+# --- the benchmark ---------------------------------------------------------
+
+class Bench:
+    def __init__(self, tmp, log):
+        self.tmp = tmp
+        self.log = log
+        self.rows = []          # (section, metric, {column: text}, ratio, target)
+        self.metrics = {}       # name -> {value, unit, better}
+        self.notes = []
+        self.failed = []
+        self.procs = {}         # name -> pid of expose's processes, for the end
+
+    # results
+    def metric(self, name, value, unit, better):
+        self.metrics[name] = {"value": value, "unit": unit, "better": better}
+
+    def row(self, section, metric, ratio="", target="", **cols):
+        self.rows.append((section, metric, cols, ratio, target))
+
+    def note(self, text):
+        self.notes.append(text)
+        print(f"bench: {text}", file=sys.stderr, flush=True)
+
+    def progress(self, text):
+        print(f"bench: {text}", file=sys.stderr, flush=True)
+
+    def scenario(self, name, fn):
+        self.progress(f"--- {name}")
+        t0 = time.monotonic()
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001 - report it, go on with the rest
+            self.failed.append(name)
+            self.note(f"FAILED {name}: {type(e).__name__}: {e}")
+            self.row(name, "FAILED", expose=f"{type(e).__name__}")
+        self.progress(f"    {name}: {time.monotonic() - t0:.1f} s")
+
+    # the stack
+    def start(self):
+        tmp = self.tmp
+        os.chmod(tmp, 0o755)    # nginx's workers run as nobody under root
+        www = os.path.join(tmp, "www")
+        os.makedirs(www)
+        os.chmod(www, 0o755)
+        with open(os.path.join(www, "1k"), "wb") as f:
+            f.write(b"x" * SMALL_BYTES)
+        self.big = os.path.join(www, "100m")
+        with open(self.big, "wb") as f:
+            for _ in range(BULK_BYTES // (1024 * 1024)):
+                f.write(os.urandom(1024 * 1024))
+        for name in os.listdir(www):
+            os.chmod(os.path.join(www, name), 0o644)
+
+        self.progress("starting the origin (nginx), the Node app, the nginx proxy")
+        self.origin = Nginx("nginx-origin", tmp, ORIGIN_BODY.replace("{www}", www))
+        self.app = harness.App(tmp)
+        STARTED.add("app", self.app.proc.proc)
+        self.proxy = Nginx("nginx-proxy", tmp, PROXY_BODY.replace("{origin}", str(self.origin.port))
+                           .replace("{app}", str(self.app.port)))
+        wait_http(self.origin.port, "/1k", what="nginx origin")
+        wait_http(self.proxy.port, "/1k", what="nginx proxy")
+
+        self.progress("starting expose: broker, edge, clients")
+        edge_port = harness.free_port()   # in the URLs the broker hands out
+        self.broker = harness.Broker(tmp, public_port=edge_port, bin_dir=BIN)
+        STARTED.add("exposed", self.broker.proc.proc)
+        self.edge = Launched("edge", tmp, [os.path.join(BIN, "expose-edge"), "--registry",
+                                           self.broker.registry, "--domain", self.broker.domain],
+                             port=edge_port)
+        self.key_dir = os.path.join(tmp, "key")
+        self.client = start_client(tmp, self.broker.server, self.origin.port, self.key_dir,
+                                   "expose (origin)")
+        self.client_app = start_client(tmp, self.broker.server, self.app.port, self.key_dir,
+                                       "expose (app)")
+        self.host = self.client.host
+        self.app_host = self.client_app.host
+        status, body = http_get(self.edge.port, "/1k", self.host)
+        if status != 200 or len(body) != SMALL_BYTES:
+            raise RuntimeError(f"GET /1k through the tunnel: {status}, {len(body)} bytes")
+        wait_http(self.edge.port, "/hello", self.app_host, what="tunnel to the app")
+        self.edge.wait_kids_gone()
+
+        self.progress("starting the trivial handler under the same launcher")
+        self.trivial = Launched("trivial", tmp, [RESP])
+        status, body = http_get(self.trivial.port, "/1k")
+        if status != 200 or len(body) != SMALL_BYTES:
+            raise RuntimeError(f"trivial handler: {status}, {len(body)} bytes")
+        self.procs = {"exposed (broker)": self.broker.proc.pid,
+                      "expose (client -> nginx origin)": self.client.proc.pid,
+                      "expose (client -> Node app)": self.client_app.proc.pid}
+
+    def expose_cpu(self):
+        """CPU seconds so far: broker, both clients, edges (reaped by the launcher)."""
+        return {"broker": cpu_seconds(self.broker.proc.pid)[0],
+                "client": cpu_seconds(self.client.proc.pid)[0] + cpu_seconds(self.client_app.proc.pid)[0],
+                "edges": cpu_seconds(self.edge.pid)[1]}
+
+    def expose_wrk(self, label, close):
+        before = self.expose_cpu()
+        r = wrk(self.log, label, f"http://127.0.0.1:{self.edge.port}/1k", host=self.host, close=close)
+        self.edge.wait_kids_gone()
+        after = self.expose_cpu()
+        r["cpu_us_per_req"] = {k: (after[k] - before[k]) * 1e6 / max(1, r["requests"]) for k in after}
+        return r
+
+    def cpu_row(self, section, key, r):
+        c = r["cpu_us_per_req"]
+        self.row(section, "expose CPU µs/request (edge/broker/client)",
+                 expose=f"{c['edges']:.0f}/{c['broker']:.0f}/{c['client']:.0f}")
+        for k, v in c.items():
+            self.metric(f"{key}.expose.cpu_us_per_req.{k}", round(v, 1), "µs", "lower")
+
+    # scenarios
+    def keepalive(self):
+        sec = f"small GET 1 KiB, keep-alive, wrk -t2 -c{WRK_CONNS} -d{DURATION_S}s"
+        d = wrk(self.log, "keep-alive direct", f"http://127.0.0.1:{self.origin.port}/1k")
+        n = wrk(self.log, "keep-alive nginx", f"http://127.0.0.1:{self.proxy.port}/1k")
+        e = self.expose_wrk("keep-alive expose", close=False)
+        ratio = e["rps"] / n["rps"]
+        added = (e["p99_us"] - d["p99_us"]) / 1000
+        self.row(sec, "requests/s", f"{ratio:.0%} of nginx", ">= 60% of nginx " + met(ratio >= 0.6),
+                 direct=num(d["rps"]), nginx=num(n["rps"]), expose=num(e["rps"]))
+        self.row(sec, "p50 latency ms", direct=ms(d["p50_us"]), nginx=ms(n["p50_us"]),
+                 expose=ms(e["p50_us"]))
+        self.row(sec, "p99 latency ms", f"+{added:.2f} ms vs direct",
+                 "< 2 ms added " + met(added < 2), direct=ms(d["p99_us"]), nginx=ms(n["p99_us"]),
+                 expose=ms(e["p99_us"]))
+        self.errors_row(sec, direct=d, nginx=n, expose=e)
+        self.cpu_row(sec, "keepalive", e)
+        for col, r in (("direct", d), ("nginx", n), ("expose", e)):
+            self.metric(f"keepalive.{col}.rps", round(r["rps"]), "req/s", "higher")
+            self.metric(f"keepalive.{col}.p50_ms", r["p50_us"] / 1000, "ms", "lower")
+            self.metric(f"keepalive.{col}.p99_ms", r["p99_us"] / 1000, "ms", "lower")
+        self.metric("keepalive.ratio_expose_nginx", round(ratio, 3), "x", "higher")
+
+    def newconn(self):
+        sec = f"small GET 1 KiB, new connection per request, -c{WRK_CONNS} -d{DURATION_S}s"
+        d = wrk(self.log, "close direct", f"http://127.0.0.1:{self.origin.port}/1k", close=True)
+        n = wrk(self.log, "close nginx", f"http://127.0.0.1:{self.proxy.port}/1k", close=True)
+        t = wrk(self.log, "close trivial", f"http://127.0.0.1:{self.trivial.port}/1k", close=True)
+        self.trivial.wait_kids_gone()
+        e = self.expose_wrk("close expose", close=True)
+        ratio = e["rps"] / t["rps"]
+        self.row(sec, "connections/s", f"{ratio:.0%} of trivial, {e['rps'] / n['rps']:.1%} of nginx",
+                 ">= 75% of trivial " + met(ratio >= 0.75),
+                 direct=num(d["rps"]), nginx=num(n["rps"]), trivial=num(t["rps"]), expose=num(e["rps"]))
+        self.row(sec, "p50 / p99 latency ms",
+                 direct=f"{ms(d['p50_us'])} / {ms(d['p99_us'])}",
+                 nginx=f"{ms(n['p50_us'])} / {ms(n['p99_us'])}",
+                 trivial=f"{ms(t['p50_us'])} / {ms(t['p99_us'])}",
+                 expose=f"{ms(e['p50_us'])} / {ms(e['p99_us'])}")
+        self.errors_row(sec, direct=d, nginx=n, trivial=t, expose=e)
+        self.cpu_row(sec, "newconn", e)
+        for col, r in (("direct", d), ("nginx", n), ("trivial", t), ("expose", e)):
+            self.metric(f"newconn.{col}.cps", round(r["rps"]), "conn/s", "higher")
+            self.metric(f"newconn.{col}.p99_ms", r["p99_us"] / 1000, "ms", "lower")
+        self.metric("newconn.ratio_expose_trivial", round(ratio, 3), "x", "higher")
+
+    def errors_row(self, sec, **runs):
+        if any(r["errors"] for r in runs.values()):
+            self.row(sec, "wrk errors (conn/read/write/status/timeout)",
+                     **{k: "/".join(str(r[x]) for x in ("connect_errors", "read_errors", "write_errors",
+                                                        "status_errors", "timeouts"))
+                        for k, r in runs.items()})
+
+    def bulk(self):
+        runs = BULK_RUNS
+        sec = f"100 MiB per curl, MB/s (1e6 B/s, wall time incl. curl start, median of {runs})"
+        ups = os.path.join(self.tmp, "uploads")
+        os.makedirs(ups, exist_ok=True)
+        targets = {
+            "download": {"direct": (f"http://127.0.0.1:{self.origin.port}/100m", None),
+                         "nginx": (f"http://127.0.0.1:{self.proxy.port}/100m", None),
+                         "expose": (f"http://127.0.0.1:{self.edge.port}/100m", self.host)},
+            "upload": {"direct": (f"http://127.0.0.1:{self.app.port}/sink", None),
+                       "nginx": (f"http://127.0.0.1:{self.proxy.port}/sink", None),
+                       "expose": (f"http://127.0.0.1:{self.edge.port}/sink", self.app_host)},
+        }
+        for way, cols in targets.items():
+            for n in BULK_PARALLEL:
+                got = {}
+                for col, (url, host) in cols.items():
+                    got[col] = statistics.median(
+                        curl_batch(n, url, host, upload=self.big if way == "upload" else None, tmp=ups)
+                        for _ in range(runs))
+                    if col == "expose":
+                        self.edge.wait_kids_gone()
+                    self.metric(f"bulk.{way}.x{n}.{col}.MBps", round(got[col]), "MB/s", "higher")
+                self.row(sec, f"{way}, {n} at once", f"{got['expose'] / got['direct']:.0%} of direct",
+                         ">= 1000 MB/s " + met(got["expose"] >= 1000),
+                         direct=num(got["direct"]), nginx=num(got["nginx"]), expose=num(got["expose"]))
+        self.note("uploads go to the Node app's /sink (tests/e2e/app.js: it sha256-hashes the body), "
+                  "directly, through nginx and through expose; downloads are a 100 MiB file from the nginx origin")
+
+    def sse(self):
+        n = SSE_STREAMS
+        sec = f"{n} concurrent slow streams (SSE), held through the tunnel"
+        b0 = status(self.broker.proc.pid)["VmRSS"]
+        c0 = status(self.client_app.proc.pid)["VmRSS"]
+        res = asyncio.run(self.sse_hold(n))
+        self.row(sec, "streams open (first event received)", expose=f"{res['open']} of {n} in {res['open_s']:.1f} s")
+        self.row(sec, "broker RSS MiB (before -> held)", expose=f"{mib(b0)} -> {mib(res['broker'])}")
+        self.row(sec, "client RSS MiB (before -> held)", expose=f"{mib(c0)} -> {mib(res['client'])}")
+        self.row(sec, "expose-edge processes (RSS avg KiB, PSS total MiB)",
+                 expose=f"{res['edges']} ({res['edge_rss_avg']:.0f}, {mib(res['edge_pss'])})")
+        self.row(sec, "one event to every stream, ms", expose=f"{res['fanout_ms']:.0f} ({res['got_next']} got it)")
+        self.row(sec, "edges left after closing (s to exit)",
+                 expose=f"{len(self.edge.kids())} ({res['gone_s']:.1f} s)")
+        self.row(sec, "broker RSS MiB after", expose=mib(status(self.broker.proc.pid)["VmRSS"]))
+        self.metric("sse.broker_rss_held_kib", res["broker"], "KiB", "lower")
+        self.metric("sse.broker_rss_growth_kib", res["broker"] - b0, "KiB", "lower")
+        self.metric("sse.client_rss_held_kib", res["client"], "KiB", "lower")
+        self.metric("sse.client_rss_growth_kib", res["client"] - c0, "KiB", "lower")
+        self.metric("sse.edge_rss_avg_kib", round(res["edge_rss_avg"]), "KiB", "lower")
+        self.metric("sse.fanout_ms", round(res["fanout_ms"], 1), "ms", "lower")
+        if res["open"] != n:
+            raise RuntimeError(f"only {res['open']} of {n} streams opened: {res['errors'][:3]}")
+
+    async def sse_hold(self, n):
+        port, host = self.edge.port, self.app_host
+        conns, errors = [], []
+        sem = asyncio.Semaphore(64)
+        req = f"GET /sse HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode()
+
+        async def open_one():
+            async with sem:
+                try:
+                    r, w = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 20)
+                    w.write(req)
+                    await asyncio.wait_for(r.readuntil(b"data: first\n\n"), 30)
+                    conns.append((r, w))
+                except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as e:
+                    errors.append(repr(e))
+
+        t0 = time.monotonic()
+        await asyncio.gather(*(open_one() for _ in range(n)))
+        res = {"open": len(conns), "open_s": time.monotonic() - t0, "errors": errors}
+        res["broker"] = status(self.broker.proc.pid)["VmRSS"]
+        res["client"] = status(self.client_app.proc.pid)["VmRSS"]
+        kids = self.edge.kids()
+        rss = []
+        for pid in kids:
+            try:
+                rss.append(status(pid)["VmRSS"])
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+        res["edges"] = len(kids)
+        res["edge_rss_avg"] = sum(rss) / len(rss) if rss else 0
+        res["edge_pss"] = sum(pss_kib(p) for p in kids)
+
+        # One event to all: /sse-next on the app writes to every stream.
+        got = 0
+
+        async def next_one(r):
+            nonlocal got
+            try:
+                await asyncio.wait_for(r.readuntil(b"data: next\n\n"), 30)
+                got += 1
+            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
+                pass
+        t0 = time.monotonic()
+        await asyncio.get_running_loop().run_in_executor(
+            None, lambda: urllib.request.urlopen(self.app.url("/sse-next"), timeout=10).read())
+        await asyncio.gather(*(next_one(r) for r, _ in conns))
+        res["fanout_ms"] = (time.monotonic() - t0) * 1000
+        res["got_next"] = got
+
+        for _, w in conns:
+            w.close()
+        await asyncio.gather(*(w.wait_closed() for _, w in conns), return_exceptions=True)
+        res["gone_s"] = self.edge.wait_kids_gone(timeout=60)
+        return res
+
+    def setup_time(self):
+        runs = SETUP_RUNS
+        sec = f"tunnel setup (key already made), median of {runs}"
+        to_url, to_answer = [], []
+        for i in range(runs):
+            log = os.path.join(self.tmp, f"setup-{i}.log")
+            env = dict(os.environ, XDG_CONFIG_HOME=self.key_dir)
+            t0 = time.monotonic()
+            with open(log, "ab") as lf:
+                p = STARTED.add("expose (setup)", subprocess.Popen(
+                    [os.path.join(BIN, "expose"), "--server", self.broker.server, str(self.origin.port)],
+                    stdout=subprocess.PIPE, stderr=lf, stdin=subprocess.DEVNULL, env=env), signal.SIGINT)
+            try:
+                url = harness.read_line(p.stdout)
+                t1 = time.monotonic()
+                host = re.match(r"https?://([^/]+)/", url).group(1)
+                deadline = t1 + 10
+                while True:
+                    st, body = http_get(self.edge.port, "/1k", host)
+                    if st == 200 and len(body) == SMALL_BYTES:
+                        break
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"setup: {url} answered {st}")
+                t2 = time.monotonic()
+                to_url.append((t1 - t0) * 1000)
+                to_answer.append((t2 - t0) * 1000)
+            finally:
+                p.send_signal(signal.SIGINT)
+                p.wait(20)
+                STARTED.forget(p)
+        med = statistics.median(to_answer)
+        self.row(sec, "ms: start -> URL line", expose=f"{statistics.median(to_url):.1f}")
+        self.row(sec, "ms: start -> first answer (min..max)", f"{min(to_answer):.1f}..{max(to_answer):.1f}",
+                 "< 100 ms " + met(med < 100), expose=f"{med:.1f}")
+        self.metric("setup.to_url_ms", round(statistics.median(to_url), 1), "ms", "lower")
+        self.metric("setup.to_answer_ms", round(med, 1), "ms", "lower")
+        self.edge.wait_kids_gone()
+
+    def idle(self):
+        """Idle tunnels on a fresh broker: one expose process per tunnel."""
+        tmp = os.path.join(self.tmp, "idle")
+        os.makedirs(tmp)
+        sec = "idle tunnels on a fresh broker (one expose process each)"
+        broker = harness.Broker(tmp, public_port=80, bin_dir=BIN)
+        STARTED.add("exposed (idle)", broker.proc.proc)
+        self.procs["exposed (idle-tunnel broker)"] = broker.proc.pid
+        key_dir = os.path.join(tmp, "key")
+        # The key is made once, by a first client, before the baseline.
+        first = harness.Client(tmp, broker.server, self.origin.port, key_dir=key_dir, bin_dir=BIN)
+        first.stop()
+        harness.wait_for(lambda: not broker.rows(), what="the first client's row to go")
+        rss0 = status(broker.proc.pid)["VmRSS"]
+        self.row(sec, "broker RSS MiB with none", expose=mib(rss0))
+        clients, sel = [], selectors.DefaultSelector()
+        errlog = open(os.path.join(tmp, "clients.log"), "ab")
+        env = dict(os.environ, XDG_CONFIG_HOME=key_dir)
+        argv = [os.path.join(BIN, "expose"), "--server", broker.server, str(self.origin.port)]
+        per_client_kib = None
+        try:
+            for want in IDLE_STEPS:
+                mem0, have0 = meminfo("MemAvailable"), len(clients)
+                if per_client_kib:
+                    fits = (mem0 - MEM_FLOOR_KIB) // per_client_kib
+                    if have0 + fits < want:
+                        self.note(f"idle tunnels: {want} would need about {mib((want - have0) * per_client_kib)} MiB "
+                                  f"more ({per_client_kib} KiB per expose process) with "
+                                  f"{mib(mem0)} MiB available: stopping at {len(clients)}")
+                        break
+                t0 = time.monotonic()
+                stopped = self.spawn_idle(clients, sel, want, argv, env, errlog)
+                took = time.monotonic() - t0
+                n = len(clients)
+                harness.wait_for(lambda: len(broker.rows()) == n, 30, f"{n} registry rows")
+                rss = status(broker.proc.pid)["VmRSS"]
+                per = (rss - rss0) * 1024 / n
+                size = {s: file_size(broker.registry + s) for s in ("", "-wal", "-shm")}
+                sample = [c.pid for c in clients[:: max(1, n // 20)]]
+                c_rss = statistics.mean(status(p)["VmRSS"] for p in sample)
+                c_pss = statistics.mean(pss_kib(p) for p in sample)
+                per_client_kib = max(1, (mem0 - meminfo("MemAvailable")) // max(1, n - have0))
+                self.row(sec, f"{n} tunnels: broker RSS MiB, bytes/tunnel", "",
+                         "<= 16 KiB/tunnel " + met(per <= 16 * 1024),
+                         expose=f"{mib(rss)}, {num(per)}")
+                self.row(sec, f"{n} tunnels: registry bytes (db + wal + shm)",
+                         expose=f"{num(size[''])} + {num(size['-wal'])} + {num(size['-shm'])}")
+                self.row(sec, f"{n} tunnels: connect time s; expose RSS/PSS KiB each",
+                         expose=f"{took:.1f}; {c_rss:.0f}/{c_pss:.0f}")
+                self.metric(f"idle.{want}.broker_bytes_per_tunnel", round(per), "B", "lower")
+                self.metric(f"idle.{want}.broker_rss_kib", rss, "KiB", "lower")
+                self.metric(f"idle.{want}.registry_bytes", sum(size.values()), "B", "lower")
+                if stopped:
+                    self.note(f"idle tunnels: stopped at {n} of {want}: {stopped}")
+                    break
+        finally:
+            t0 = time.monotonic()
+            for c in clients:
+                kill_quiet(c.pid, signal.SIGINT)
+            deadline = time.monotonic() + 60
+            for c in clients:
+                try:
+                    c.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    c.kill()
+                    c.wait()
+                STARTED.forget(c)
+                c.stdout.close()
+            sel.close()
+            errlog.close()
+        if clients:
+            try:
+                harness.wait_for(lambda: not broker.rows(), 30, "registry rows to go")
+            except TimeoutError:
+                pass
+            self.row(sec, "after all exit: rows left; broker RSS MiB",
+                     expose=f"{len(broker.rows())}; {mib(status(broker.proc.pid)['VmRSS'])} "
+                            f"({time.monotonic() - t0:.1f} s to stop them)")
+        self.idle_broker_hwm = status(broker.proc.pid)["VmHWM"]
+        self.idle_broker_cpu = cpu_seconds(broker.proc.pid)[0]
+        broker.stop()
+        STARTED.forget(broker.proc.proc)
+
+    def spawn_idle(self, clients, sel, want, argv, env, errlog):
+        """Starts clients until want have printed their URL; returns why it stopped early, or None."""
+        waiting = 0
+        deadline = time.monotonic() + 300
+        while len(clients) - waiting < want:
+            if time.monotonic() > deadline:
+                return "300 s deadline"
+            if meminfo("MemAvailable") < MEM_FLOOR_KIB:
+                return f"MemAvailable under {mib(MEM_FLOOR_KIB)} MiB"
+            while waiting < SPAWN_BATCH and len(clients) < want:
+                p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errlog,
+                                     stdin=subprocess.DEVNULL, env=env)
+                STARTED.add("expose (idle)", p, signal.SIGINT)
+                clients.append(p)
+                sel.register(p.stdout, selectors.EVENT_READ, p)
+                waiting += 1
+            for key, _ in sel.select(timeout=20):
+                p = key.data
+                line = p.stdout.readline()
+                sel.unregister(p.stdout)
+                if not line.startswith(b"http"):
+                    raise RuntimeError(f"idle client {p.pid} printed {line!r}")
+                waiting -= 1
+        return None
+
+    def process_rows(self):
+        sec = "expose processes over the whole run"
+        for name, pid in self.procs.items():
+            if name.startswith("exposed (idle"):
+                hwm, cpu = getattr(self, "idle_broker_hwm", None), getattr(self, "idle_broker_cpu", None)
+                if hwm is None:
+                    continue
+            else:
+                hwm, cpu = status(pid)["VmHWM"], cpu_seconds(pid)[0]
+            self.row(sec, f"{name}: peak RSS MiB, CPU s", expose=f"{mib(hwm)}, {cpu:.2f}")
+            key = re.sub(r"[^a-z]+", "_", name).strip("_")
+            self.metric(f"proc.{key}.peak_rss_kib", hwm, "KiB", "lower")
+            self.metric(f"proc.{key}.cpu_s", round(cpu, 2), "s", "lower")
+        own, kids = cpu_seconds(self.edge.pid)
+        self.row(sec, "expose-edge processes: CPU s (all, reaped by launcher)", expose=f"{kids:.2f}")
+        self.row(sec, "launcher (systemd-socket-activate) for the edge: RSS MiB, CPU s",
+                 expose=f"{mib(status(self.edge.pid)['VmRSS'])}, {own:.2f}")
+        self.metric("proc.edges.cpu_s", round(kids, 2), "s", "lower")
+
+
+def file_size(path):
+    try:
+        return os.path.getsize(path)
+    except FileNotFoundError:
+        return 0
+
+
+def met(ok):
+    return "(met)" if ok else "(MISSED)"
+
+
+def num(x):
+    return f"{x:,.0f}".replace(",", " ")
+
+
+def ms(us):
+    return f"{us / 1000:.2f}"
+
+
+def mib(kib):
+    return f"{kib / 1024:.1f}"
+
+
+# --- versions and output ---------------------------------------------------
+
+def first_line(argv, pattern=r"(\S+)$"):
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    text = (out.stdout + out.stderr).strip().splitlines()
+    if not text:
+        return "?"
+    m = re.search(pattern, text[0])
+    return m.group(1) if m else text[0]
+
+
+def versions():
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    commit = first_line(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], r"(.*)")
+    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "cmd", "lib", "sql"],
+                           capture_output=True, text=True).stdout.strip()
+    return {
+        "commit": commit + ("+dirty" if dirty else ""),
+        "cores": len(os.sched_getaffinity(0)),
+        "cpu": model,
+        "mem_total_mib": meminfo("MemTotal") // 1024,
+        "kernel": os.uname().release,
+        "nginx": first_line(["nginx", "-v"], r"nginx/(\S+)"),
+        "wrk": first_line(["wrk", "-v"], r"wrk (\S+)"),
+        "libwebsockets": first_line(["pkg-config", "--modversion", "libwebsockets"], r"(.*)"),
+        "sqlite": first_line(["pkg-config", "--modversion", "sqlite3"], r"(.*)"),
+        "libsodium": first_line(["pkg-config", "--modversion", "libsodium"], r"(.*)"),
+        "systemd-socket-activate": first_line(["systemd-socket-activate", "--version"], r"systemd (\S+)"),
+        "node": first_line(["node", "--version"], r"(.*)"),
+        "curl": first_line(["curl", "--version"], r"curl (\S+)"),
+        "cc": first_line(["cc", "--version"], r"(.*)"),
+    }
+
+
+COLUMNS = (("direct", "direct"), ("nginx", "nginx 1-hop"), ("trivial", "trivial+launcher"),
+           ("expose", "expose"))
+
+
+def render(bench, meta, started, elapsed):
+    lines = [f"expose bench  {started}  {'BENCH_QUICK=1 (short runs)' if QUICK else 'full'}  "
+             f"commit {meta['commit']}  ({elapsed:.0f} s)",
+             f"machine: {meta['cores']} cores ({meta['cpu']}), {meta['mem_total_mib']} MiB RAM, "
+             f"kernel {meta['kernel']}",
+             f"versions: nginx {meta['nginx']}, wrk {meta['wrk']}, libwebsockets {meta['libwebsockets']}, "
+             f"sqlite {meta['sqlite']}, libsodium {meta['libsodium']}, systemd-socket-activate "
+             f"{meta['systemd-socket-activate']}, node {meta['node']}, curl {meta['curl']}, {meta['cc']}",
+             "everything on 127.0.0.1; wrk, curl, nginx, the app and expose share the same cores",
+             ""]
+    head = ["metric"] + [c[1] for c in COLUMNS] + ["expose vs ref", "target (issue 7)"]
+    body, section = [], None
+    for sec, metric, cols, ratio, target in bench.rows:
+        if sec != section:
+            body.append(("section", sec))
+            section = sec
+        body.append(("row", ["  " + metric] + [cols.get(k, "") for k, _ in COLUMNS] + [ratio, target]))
+    widths = [len(h) for h in head]
+    for kind, r in body:
+        if kind == "row":
+            widths = [max(w, len(c)) for w, c in zip(widths, r)]
+
+    def fmt(r):
+        cells = [r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:5], widths[1:5])] + \
+                [c.ljust(w) for c, w in zip(r[5:], widths[5:])]
+        return "  ".join(cells).rstrip()
+    lines.append(fmt(head))
+    lines.append("-" * len(fmt(head)))
+    for kind, r in body:
+        lines.append(r if kind == "section" else fmt(r))
+    if bench.notes:
+        lines += ["", "notes:"] + [f"- {n}" for n in bench.notes]
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    started = datetime.datetime.now()
+    stamp = started.strftime("%Y%m%d-%H%M%S")
+    os.makedirs(OUT_DIR, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="expose-bench-")
+    log = open(os.path.join(OUT_DIR, f"{stamp}.log"), "w")
+    meta = versions()
+    meta.update(timestamp=started.isoformat(timespec="seconds"), quick=QUICK, duration_s=DURATION_S,
+                sse_streams=SSE_STREAMS, idle_steps=IDLE_STEPS, setup_runs=SETUP_RUNS, bulk_runs=BULK_RUNS)
+    bench = Bench(tmp, log)
+    t0 = time.monotonic()
+    rc = 0
+    try:
+        bench.start()
+        bench.scenario("keep-alive", bench.keepalive)
+        bench.scenario("new connection per request", bench.newconn)
+        bench.scenario("bulk", bench.bulk)
+        bench.scenario("slow streams", bench.sse)
+        bench.scenario("tunnel setup", bench.setup_time)
+        bench.scenario("idle tunnels", bench.idle)
+        bench.process_rows()
+    except BaseException as e:
+        bench.failed.append("run")
+        bench.note(f"FAILED: {type(e).__name__}: {e}")
+        rc = e.code if isinstance(e, SystemExit) and isinstance(e.code, int) else 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        STARTED.stop_all()
+        log.write("\n=== logs of the scratch directory tails\n")
+        for name in ("broker.log", "edge.log", "app.log"):
+            path = os.path.join(tmp, name)
+            if os.path.exists(path):
+                with open(path, errors="replace") as f:
+                    log.write(f"--- {name} (last 20 lines)\n" + "".join(f.readlines()[-20:]))
+        log.close()
+        if os.environ.get("BENCH_KEEP") == "1":
+            print(f"bench: scratch directory kept: {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    text = render(bench, meta, started.strftime("%Y-%m-%d %H:%M:%S"), time.monotonic() - t0)
+    txt = os.path.join(OUT_DIR, f"{stamp}.txt")
+    with open(txt, "w") as f:
+        f.write(text)
+    with open(os.path.join(OUT_DIR, f"{stamp}.json"), "w") as f:
+        json.dump({"meta": meta, "metrics": bench.metrics, "notes": bench.notes, "failed": bench.failed,
+                   "table": [{"section": s, "metric": m, "columns": c, "ratio": r, "target": t}
+                             for s, m, c, r, t in bench.rows]}, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+    print()
+    print(text)
+    print(f"written: {txt} and .json (raw wrk output in {stamp}.log); "
+          f"compare runs with tests/bench/compare.py A.json B.json")
+    if bench.failed and rc == 0:
+        rc = 1
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+#!/bin/sh
+# make bench: expose against the origin direct, nginx as one hop, and a
+# trivial handler under the same launcher, in one run (issue 7).  Prints one
+# table and writes it to build/bench/<timestamp>.txt and .json; compare two
+# runs with tests/bench/compare.py A.json B.json.
+#
+# BENCH_QUICK=1 is the CI smoke: 3 s loads instead of 10 s, 250 slow streams
+# instead of 1,000, 1,000 idle tunnels only (not 1,000 then 5,000), one bulk
+# run instead of the median of 3.  Finer knobs: BENCH_DURATION, BENCH_SSE,
+# BENCH_IDLE (e.g. 1000,5000), BENCH_SETUP_RUNS, BENCH_BULK_RUNS, BENCH_OUT,
+# BENCH_KEEP=1 (keep the scratch directory with every log).
+#
+# Everything listens on 127.0.0.1, every load is bounded in time, and all
+# that the run starts is stopped when it ends or is interrupted.  The
+# measured programs are the release build in bin/ (make builds it first).
+set -eu
+cd "$(dirname "$0")/../.."
+
+for p in expose exposed expose-edge exposectl; do
+	[ -x "bin/$p" ] || { make all >&2; break; }
+done
+for tool in nginx wrk curl node systemd-socket-activate cc; do
+	command -v "$tool" >/dev/null || { echo "bench: $tool is missing (make deps)" >&2; exit 1; }
+done
+
+out=${BENCH_OUT:-build/bench}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+# The trivial handler: the floor for a process per connection.
+cc -O2 -Wall -Wextra -o "$out/resp" tests/bench/resp.c
+export BENCH_OUT="$out" BENCH_RESP="$out/resp"
+
+# The driver stops everything it started when it ends, fails or gets
+# SIGINT, SIGTERM or SIGHUP (its handlers and a finally are the trap).
+exec /usr/bin/python3 tests/bench/bench.py

@@ -1,0 +1,216 @@
+"""Deadlines, stream caps and faults: slow or broken peers get the right
+answer or a clean close, everyone else keeps being served, and nothing
+(process, row) is left behind."""
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import threading
+import time
+
+import pytest
+
+import harness
+from conftest import Stack
+
+# Short deadlines so that tests see them pass; expose.conf sets them.
+FAST = ("--head-timeout", "600", "--idle-timeout", "600", "--body-timeout", "600")
+
+
+@pytest.fixture
+def fast(tmp):
+    s = Stack(tmp, edge_extra=FAST)
+    yield s
+    s.close()
+
+
+def read_until_close(sock, limit_s=30):
+    sock.settimeout(limit_s)
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def test_slow_head_gets_408_and_process_exits(fast):
+    c = fast.expose_app()
+    with socket.create_connection(("127.0.0.1", fast.edge_port)) as s:
+        s.sendall(f"GET /hello HTTP/1.1\r\nHost: {c.host}\r\nX-Slow".encode())
+        out = read_until_close(s)
+    assert harness.status_of(out) == 408
+    fast.edge.wait_idle()
+
+
+def test_idle_keep_alive_closed(fast):
+    c = fast.expose_app()
+    with socket.create_connection(("127.0.0.1", fast.edge_port)) as s:
+        s.sendall(f"GET /hello HTTP/1.1\r\nHost: {c.host}\r\n\r\n".encode())
+        out = read_until_close(s)
+    # The response, then the edge closed the idle connection by itself.
+    assert harness.status_of(out) == 200 and out.endswith(b"hello")
+    fast.edge.wait_idle()
+
+
+def test_stalled_body_ends_connection(fast):
+    c = fast.expose_app()
+    with socket.create_connection(("127.0.0.1", fast.edge_port)) as s:
+        s.sendall(f"POST /sink HTTP/1.1\r\nHost: {c.host}\r\nContent-Length: 100\r\n\r\n"
+                  "only ten b".encode())
+        out = read_until_close(s)
+    assert b"HTTP/1.1 200" not in out       # the app never got a whole body
+    fast.edge.wait_idle()
+
+
+def test_connection_that_never_speaks_is_closed(fast):
+    with socket.create_connection(("127.0.0.1", fast.edge_port)) as s:
+        assert read_until_close(s) == b""
+    fast.edge.wait_idle()
+
+
+def test_stream_cap_503_with_retry_after(tmp):
+    s = Stack(tmp, broker_extra=("--streams-per-tunnel", "2"))
+    try:
+        c = s.expose_app()
+        held = []
+
+        def hold():
+            held.append(harness.curl(c.url + "barrier?n=3"))
+        threads = [threading.Thread(target=hold) for _ in range(2)]
+        for t in threads:
+            t.start()
+        harness.wait_for(lambda: len(s.app.requests()) == 2, what="two held requests")
+        out = s.raw(f"GET /hello HTTP/1.1\r\nHost: {c.host}\r\n\r\n".encode())
+        assert harness.status_of(out) == 503
+        assert b"Retry-After: 1\r\n" in out
+        # The third waiter, straight to the app, releases the two.
+        assert harness.curl(s.app.url("/barrier?n=3"))[0] == 200
+        for t in threads:
+            t.join()
+        assert [h[0] for h in held] == [200, 200]
+        assert s.get(c.url + "hello") == (200, b"hello")
+    finally:
+        s.close()
+
+
+def test_client_killed_mid_response(stack):
+    c = stack.expose_app()
+    other = stack.expose_app()
+    with socket.create_connection(("127.0.0.1", stack.edge_port)) as sock:
+        sock.sendall(f"GET /bytes?n=100000000 HTTP/1.1\r\nHost: {c.host}\r\n\r\n".encode())
+        got = b""
+        while len(got) < 100_000:          # the response is under way
+            got += sock.recv(65536)
+        c.kill()
+        got += read_until_close(sock)      # a close, not a hang
+    assert harness.status_of(got) == 200 and len(got) < 100_000_000
+    harness.wait_for(lambda: len(stack.broker.rows()) == 1, what="the row to go")
+    assert stack.get(other.url + "hello") == (200, b"hello")
+    stack.edge.wait_idle()
+
+
+def test_app_closing_mid_body(stack):
+    c = stack.expose_app()
+    out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
+                          c.url + "truncate"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 18            # curl: partial file
+    assert out.stdout == "200 10"
+    assert stack.get(c.url + "hello") == (200, b"hello")
+    stack.edge.wait_idle()
+
+
+def test_app_closing_without_answer_502(stack):
+    c = stack.expose_app()
+    code, body = stack.get(c.url + "close")
+    assert code == 502 and b"closed the connection without answering" in body
+
+
+def test_broker_restarted_during_traffic(stack):
+    c = stack.expose_app("--name", "busy")
+    n = 50
+    results = []
+
+    def one():
+        results.append(harness.curl(c.url + f"barrier?n={n + 1}", timeout=60)[0])
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for t in threads:
+        t.start()
+    harness.wait_for(lambda: len(stack.app.requests()) == n, what="50 requests in flight")
+    stack.broker.kill()
+    for t in threads:
+        t.join(60)
+    # Each in-flight request ends: a 502 page if nothing was sent, or a close.
+    assert all(code in (502, 0) for code in results) and len(results) == n
+    stack.broker.start()
+    harness.wait_in_file(c.log, r"reconnected")
+    assert stack.get(c.url + "hello") == (200, b"hello")
+    stack.edge.wait_idle()
+
+
+def test_registry_locked_by_long_writer_503_not_hang(stack):
+    c = stack.expose_app("--name", "locked")
+    # In WAL mode readers never wait for the broker; a writer that takes the
+    # file exclusively (possible only while no broker has it open) makes
+    # them wait, so the edge must give up after its busy timeout.
+    stack.broker.kill()
+    db = sqlite3.connect(stack.broker.registry, timeout=5)
+    db.execute("PRAGMA locking_mode = EXCLUSIVE")
+    db.execute("BEGIN EXCLUSIVE")
+    try:
+        started = time.monotonic()
+        code, body = stack.get(c.url + "hello", timeout=20)
+        elapsed = time.monotonic() - started
+        assert code == 503
+        assert elapsed < 15                  # the busy timeout, not forever
+        harness.wait_in_file(stack.edge.log, r"lookup failed: database is locked")
+    finally:
+        db.rollback()
+        db.close()
+    stack.broker.start()
+    harness.wait_in_file(c.log, r"reconnected")
+    assert stack.get(c.url + "hello") == (200, b"hello")
+
+
+@pytest.mark.release
+def test_500_slow_connections_do_not_stop_service(tmp):
+    # 500 slowloris connections, a byte every 2 s; a 6 s head deadline.
+    s = Stack(tmp, bin_dir=harness.RELEASE_BIN,
+              edge_extra=("--head-timeout", "6000"))
+    try:
+        c = s.expose_app()
+        slow = []
+        for _ in range(500):
+            sock = socket.create_connection(("127.0.0.1", s.edge_port))
+            sock.sendall(b"G")
+            slow.append(sock)
+        stop = threading.Event()
+
+        def drip():
+            while not stop.wait(2):
+                for sock in slow:
+                    try:
+                        sock.sendall(b"E")
+                    except OSError:
+                        pass
+        dripper = threading.Thread(target=drip)
+        dripper.start()
+        served = 0
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            assert s.get(c.url + "hello", timeout=10) == (200, b"hello")
+            served += 1
+        statuses = []
+        for sock in slow:
+            sock.settimeout(20)
+            statuses.append(harness.status_of(read_until_close(sock)))
+            sock.close()
+        stop.set()
+        dripper.join()
+        print(f"served {served} normal requests while 500 slow connections dripped")
+        assert statuses == [408] * 500
+        assert served > 0
+        s.edge.wait_idle()
+    finally:
+        s.close()
