@@ -64,7 +64,7 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_LIBS = $(LIBEXPOSE) $(LIBLLHTTP) -lcmocka $(SODIUM_LIBS) $(SQLITE_LIBS)
 
-.PHONY: all clean check units demo bench deps install uninstall
+.PHONY: all clean check units demo bench deps install uninstall fuzz
 .SUFFIXES:
 
 all: $(PROG_BINS)
@@ -130,4 +130,33 @@ bench: deps all
 	@tests/bench/run.sh
 
 clean:
-	rm -rf build build-san bin
+	rm -rf build build-san build-fuzz bin
+
+# --- fuzzing (clang, libFuzzer) ---
+
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS  := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+                -fno-sanitize-recover=all -iquote lib -I$(LLHTTP_INC) -DLLHTTP_STRICT_MODE=1
+LLHTTP_C     := $(LLHTTP_SRC)/llhttp.c $(LLHTTP_SRC)/api.c $(LLHTTP_SRC)/http.c
+FUZZ_BINS    := build-fuzz/fuzz_http_req build-fuzz/fuzz_frame build-fuzz/fuzz_conf \
+                build-fuzz/fuzz_host
+
+build-fuzz/fuzz_http_req: tests/fuzz/fuzz_http_req.c lib/http_req.c lib/buf.c lib/host.c lib/*.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(LLHTTP_C)
+
+build-fuzz/fuzz_frame: tests/fuzz/fuzz_frame.c lib/frame.c lib/proto.c lib/buf.c lib/*.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
+
+build-fuzz/fuzz_conf: tests/fuzz/fuzz_conf.c lib/conf.c lib/settings.c lib/*.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
+
+build-fuzz/fuzz_host: tests/fuzz/fuzz_host.c lib/host.c lib/*.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
+
+fuzz: deps $(FUZZ_BINS)
+	@tests/fuzz/run.sh $(FUZZ_SECONDS)

@@ -5,6 +5,8 @@
 
 enum { BUF_MIN_BYTES = 256 };
 
+const uint8_t buf_empty[1];
+
 void
 buf_init(struct buf *b, size_t limit)
 {

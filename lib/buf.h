@@ -20,7 +20,14 @@ struct buf {
 void buf_init(struct buf *b, size_t limit);
 void buf_free(struct buf *b);
 
-static inline const uint8_t *buf_data(const struct buf *b) { return b->data + b->off; }
+/* What buf_data() gives for a buffer that never held a byte. */
+extern const uint8_t buf_empty[1];
+
+static inline const uint8_t *
+buf_data(const struct buf *b)
+{
+	return b->data ? b->data + b->off : buf_empty;
+}
 static inline size_t buf_len(const struct buf *b) { return b->len; }
 static inline size_t buf_room(const struct buf *b) { return b->limit - b->len; }
 

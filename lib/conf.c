@@ -19,13 +19,73 @@ trim(char *s)
 	return s;
 }
 
+/* One "key = value" line (NUL-terminated, no newline). */
+static int
+conf_line(char *line, const char *name, int lineno, conf_fn fn, void *ctx, char *err,
+          size_t err_size)
+{
+	char why[CONF_ERROR_BYTES], *key = trim(line), *value, *eq;
+
+	if (*key == '\0' || *key == '#')
+		return 0;
+	eq = strchr(key, '=');
+	if (eq == NULL) {
+		snprintf(err, err_size, "%s:%d: expected 'key = value'", name, lineno);
+		return -1;
+	}
+	*eq = '\0';
+	key = trim(key);
+	value = trim(eq + 1);
+	why[0] = '\0';
+	if (fn(ctx, key, value, why, sizeof why) == -1) {
+		snprintf(err, err_size, "%s:%d: %s", name, lineno, why);
+		return -1;
+	}
+	return 0;
+}
+
+int
+conf_parse(const char *text, size_t len, const char *name, conf_fn fn, void *ctx,
+           char *err, size_t err_size)
+{
+	char line[CONF_LINE_MAX_BYTES + 1];
+	size_t i = 0, start, n;
+	int lineno = 0;
+
+	while (i < len) {
+		start = i;
+		while (i < len && text[i] != '\n')
+			i++;
+		n = i - start;
+		i++;
+		lineno++;
+		if (n > CONF_LINE_MAX_BYTES) {
+			snprintf(err, err_size, "%s:%d: line longer than %d bytes", name, lineno,
+			         CONF_LINE_MAX_BYTES);
+			goto fail;
+		}
+		memcpy(line, text + start, n);
+		line[n] = '\0';
+		if (strlen(line) != n) {
+			snprintf(err, err_size, "%s:%d: a NUL byte: not a text file", name, lineno);
+			goto fail;
+		}
+		if (conf_line(line, name, lineno, fn, ctx, err, err_size) == -1)
+			goto fail;
+	}
+	return 0;
+fail:
+	errno = EINVAL;
+	return -1;
+}
+
 int
 conf_read(const char *path, conf_fn fn, void *ctx, char *err, size_t err_size)
 {
-	char line[CONF_LINE_MAX_BYTES + 2], why[CONF_ERROR_BYTES];
-	char *key, *value, *eq;
 	FILE *f = fopen(path, "re");
-	int lineno = 0, e;
+	char *text;
+	size_t len;
+	int e, rc;
 
 	if (f == NULL) {
 		e = errno;
@@ -33,36 +93,28 @@ conf_read(const char *path, conf_fn fn, void *ctx, char *err, size_t err_size)
 		errno = e;
 		return -1;
 	}
-	while (fgets(line, sizeof line, f)) {
-		lineno++;
-		if (strlen(line) > CONF_LINE_MAX_BYTES) {
-			snprintf(err, err_size, "%s:%d: line longer than %d bytes", path, lineno,
-			         CONF_LINE_MAX_BYTES);
-			goto fail;
-		}
-		key = trim(line);
-		if (*key == '\0' || *key == '#')
-			continue;
-		eq = strchr(key, '=');
-		if (eq == NULL) {
-			snprintf(err, err_size, "%s:%d: expected 'key = value'", path, lineno);
-			goto fail;
-		}
-		*eq = '\0';
-		key = trim(key);
-		value = trim(eq + 1);
-		why[0] = '\0';
-		if (fn(ctx, key, value, why, sizeof why) == -1) {
-			snprintf(err, err_size, "%s:%d: %s", path, lineno, why);
-			goto fail;
-		}
+	text = malloc(CONF_FILE_MAX_BYTES + 1);
+	if (text == NULL) {
+		fclose(f);
+		snprintf(err, err_size, "%s: out of memory", path);
+		errno = ENOMEM;
+		return -1;
 	}
+	len = fread(text, 1, CONF_FILE_MAX_BYTES + 1, f);
+	e = ferror(f);
 	fclose(f);
-	return 0;
-fail:
-	fclose(f);
-	errno = EINVAL;
-	return -1;
+	if (e || len > CONF_FILE_MAX_BYTES) {
+		snprintf(err, err_size, "%s: %s", path, e ? "cannot read it" :
+		         "larger than 1 MiB: not a config file");
+		free(text);
+		errno = EINVAL;
+		return -1;
+	}
+	rc = conf_parse(text, len, path, fn, ctx, err, err_size);
+	e = errno;
+	free(text);
+	errno = e;
+	return rc;
 }
 
 int

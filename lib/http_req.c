@@ -550,14 +550,16 @@ read_head(struct http_req *r, const uint8_t *p, size_t n, size_t *used)
 	const uint8_t *h;
 	size_t len, i, before = buf_len(&r->head), take;
 
-	/* Empty lines before a request line are ignored (RFC 9112 2.2). */
+	/* Empty lines before a request line are ignored (RFC 9112 2.2).  A
+	 * lone CR at the end waits for its LF: the verdict must not depend on
+	 * how the bytes were split. */
 	if (before == 0) {
 		for (i = 0; i + 1 < n && p[i] == '\r' && p[i + 1] == '\n'; i += 2)
 			;
 		*used += i;
 		p += i;
 		n -= i;
-		if (n == 0)
+		if (n == 0 || (n == 1 && p[0] == '\r'))
 			return HTTP_REQ_MORE;
 	}
 	take = n < buf_room(&r->head) ? n : buf_room(&r->head);

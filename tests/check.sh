@@ -1,7 +1,7 @@
 #!/bin/sh
 # make check: builds plain and sanitized (ASan, UBSan, LeakSanitizer),
-# runs the unit tests on both, the end-to-end tests on the sanitized
-# build, and the memory tests on the plain one.  Ends with
+# runs the unit tests on both, each fuzz target briefly, the end-to-end
+# tests on the sanitized build, and the memory tests on the plain one.  Ends with
 # "N passed, N failed"; exits non-zero if anything failed or was skipped.
 set -u
 cd "$(dirname "$0")/.."
@@ -68,6 +68,13 @@ run_e2e() {    # name, marker, bin
 	passed=$((passed + $1))
 	failed=$((failed + $2))
 }
+
+echo "== fuzzing (${FUZZ_SECONDS:-10} s per target)"
+if make -s fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-10}"; then
+	passed=$((passed + 1))
+else
+	failed=$((failed + 1))
+fi
 
 run_e2e sanitized "not release" build-san/bin
 run_e2e release "release" bin
