@@ -71,7 +71,21 @@
 #define PING_HANGUP_FACTOR 3
 #define PING_HANGUP_S (PING_INTERVAL_S * PING_HANGUP_FACTOR)
 
+/* Tunnels one key may hold at once, over all its connections. */
+#define TUNNELS_PER_KEY_MAX 32
+/* Streams one key may have open at once, over all its tunnels. */
+#define STREAMS_PER_KEY_MAX 4096
+/* New client connections one source prefix may open: a burst, then this
+ * many a second.  Checked at accept, before any work. */
+#define HANDSHAKE_RATE_PER_S 10
+#define HANDSHAKE_BURST 20
+
 /* --- names --- */
+
+/* A random name stays its key's this long after its last use: the key
+ * gets it back on reconnecting, nobody else can take it (a webhook URL
+ * pasted somewhere never points at a stranger). */
+#define NAME_QUARANTINE_S (7 * 86400)
 
 /* A DNS label. */
 #define NAME_MAX_BYTES 63

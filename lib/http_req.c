@@ -760,6 +760,8 @@ emit_fields(struct http_req *r, struct buf *out)
 	for (i = 0; i < r->nfields; i++) {
 		const struct http_field *f = &r->fields[i];
 		/* X-Forwarded-For is re-emitted with the peer appended. */
+		if (r->drop_authorization && field_is(r, f, "authorization"))
+			continue;
 		if (is_edge_field(r, f) || field_is(r, f, "connection") ||
 		    field_is(r, f, "content-length") ||
 		    field_is(r, f, "transfer-encoding"))

@@ -69,6 +69,7 @@ struct http_req {
 	bool last_chunk;
 	bool complete;             /* llhttp finished the message */
 	struct buf *out;           /* canonical bytes go here while feeding */
+	bool drop_authorization;   /* the edge checked it: do not pass it on */
 	int status;                /* on error: the status to answer */
 	bool error_in_body;        /* the error came after the head was passed on */
 	const char *reason;        /* on error: why, for logs and the page */

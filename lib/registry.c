@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,12 +126,12 @@ registry_open_writer(const char *path, const char **why)
 	if (migrate(r, why) == -1)
 		goto fail;
 	if (sqlite3_prepare_v3(r->db,
-	        "INSERT INTO tunnels (name, broker, session, key, addr, url, target, since)"
-	        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+	        "INSERT INTO tunnels (name, broker, session, key, addr, url, target, since,"
+	        " auth, allow) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
 	        " ON CONFLICT (name) DO UPDATE SET broker = excluded.broker,"
 	        " session = excluded.session, addr = excluded.addr, url = excluded.url,"
-	        " target = excluded.target, since = excluded.since"
-	        " WHERE tunnels.key = excluded.key",
+	        " target = excluded.target, since = excluded.since, auth = excluded.auth,"
+	        " allow = excluded.allow WHERE tunnels.key = excluded.key",
 	        -1, SQLITE_PREPARE_PERSISTENT, &r->add, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(r->db,
 	        "DELETE FROM tunnels WHERE name = ?1 AND session = ?2",
@@ -162,14 +163,25 @@ registry_close(struct registry *r)
 	free(r);
 }
 
-int
-registry_lookup(struct registry *r, const char *name, char *socket, size_t size)
+/* Copies column i as text; -1 if NULL or too long. */
+static int
+column_copy(sqlite3_stmt *st, int i, char *out, size_t size)
 {
-	const unsigned char *s;
+	const unsigned char *s = sqlite3_column_text(st, i);
+
+	if (s == NULL || strlen((const char *)s) >= size)
+		return -1;
+	strcpy(out, (const char *)s);
+	return 0;
+}
+
+int
+registry_lookup(struct registry *r, const char *name, struct registry_route *route)
+{
 	int rc;
 
 	if (r->lookup == NULL &&
-	    sqlite3_prepare_v2(r->db, "SELECT broker FROM tunnels WHERE name = ?1",
+	    sqlite3_prepare_v2(r->db, "SELECT broker, auth, allow FROM tunnels WHERE name = ?1",
 	                       -1, &r->lookup, NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_reset(r->lookup);
@@ -177,14 +189,15 @@ registry_lookup(struct registry *r, const char *name, char *socket, size_t size)
 	rc = sqlite3_step(r->lookup);
 	if (rc == SQLITE_DONE)
 		return 0;
-	if (rc != SQLITE_ROW)
-		return -1;
-	s = sqlite3_column_text(r->lookup, 0);
-	if (s == NULL || strlen((const char *)s) >= size)
-		return -1;
-	strcpy(socket, (const char *)s);
+	if (rc != SQLITE_ROW ||
+	    column_copy(r->lookup, 0, route->socket, sizeof route->socket) == -1 ||
+	    column_copy(r->lookup, 1, route->auth, sizeof route->auth) == -1 ||
+	    column_copy(r->lookup, 2, route->allow, sizeof route->allow) == -1)
+		rc = -1;
+	else
+		rc = 1;
 	sqlite3_reset(r->lookup);
-	return 1;
+	return rc;
 }
 
 static void
@@ -336,6 +349,8 @@ registry_tunnel_add(struct registry *r, const struct registry_tunnel *t)
 	sqlite3_bind_text(st, 6, t->url, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 7, t->target, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 8, t->since);
+	sqlite3_bind_text(st, 9, t->auth ? t->auth : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 10, t->allow ? t->allow : "", -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
@@ -366,7 +381,7 @@ registry_list(struct registry *r,
 	int rc;
 
 	if (sqlite3_prepare_v2(r->db,
-	        "SELECT name, broker, session, key, addr, url, target, since"
+	        "SELECT name, broker, session, key, addr, url, target, since, auth, allow"
 	        " FROM tunnels ORDER BY since, name", -1, &st, NULL) != SQLITE_OK)
 		return -1;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -378,6 +393,8 @@ registry_list(struct registry *r,
 		t.url = (const char *)sqlite3_column_text(st, 5);
 		t.target = (const char *)sqlite3_column_text(st, 6);
 		t.since = sqlite3_column_int64(st, 7);
+		t.auth = (const char *)sqlite3_column_text(st, 8);
+		t.allow = (const char *)sqlite3_column_text(st, 9);
 		if (fn(ctx, &t) != 0) {
 			rc = SQLITE_DONE;
 			break;
@@ -400,4 +417,108 @@ registry_count(struct registry *r)
 		n = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	return n;
+}
+
+/* Runs a statement with text and integer binds ("t" or "i" per ?N). */
+static int
+run(struct registry *r, const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *st;
+	va_list ap;
+	int i, rc;
+
+	if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	va_start(ap, types);
+	for (i = 0; types[i]; i++) {
+		if (types[i] == 't')
+			sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+		else
+			sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+	}
+	va_end(ap);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? sqlite3_changes(r->db) : -1;
+}
+
+int
+registry_name_owner(struct registry *r, const char *name, int64_t now, char *key,
+                    size_t size)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(r->db, "SELECT key FROM names WHERE name = ?1 AND"
+	                       " (expires IS NULL OR expires > ?2)", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		rc = column_copy(st, 0, key, size) == 0 ? 1 : -1;
+	else
+		rc = rc == SQLITE_DONE ? 0 : -1;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+registry_name_set(struct registry *r, const char *name, const char *key, const char *kind,
+                  int64_t since, int64_t expires)
+{
+	const char *sql = expires ?
+	    "INSERT OR REPLACE INTO names (name, key, kind, since, expires) VALUES (?1, ?2, ?3, ?4, ?5)" :
+	    "INSERT OR REPLACE INTO names (name, key, kind, since, expires) VALUES (?1, ?2, ?3, ?4, NULL)";
+
+	if (expires)
+		return run(r, sql, "tttii", name, key, kind, since, expires) < 0 ? -1 : 0;
+	return run(r, sql, "ttti", name, key, kind, since) < 0 ? -1 : 0;
+}
+
+int
+registry_name_touch_random(struct registry *r, const char *name, int64_t expires)
+{
+	return run(r, "UPDATE names SET expires = ?2 WHERE name = ?1 AND kind = 'random'",
+	           "ti", name, expires) < 0 ? -1 : 0;
+}
+
+int
+registry_name_release(struct registry *r, const char *name)
+{
+	int n = run(r, "DELETE FROM names WHERE name = ?1", "t", name);
+
+	return n < 0 ? -1 : n > 0;
+}
+
+int
+registry_names_expire(struct registry *r, int64_t now)
+{
+	return run(r, "DELETE FROM names WHERE expires IS NOT NULL AND expires <= ?1", "i", now);
+}
+
+int
+registry_names_list(struct registry *r, int (*fn)(void *ctx, const struct registry_name *n),
+                    void *ctx)
+{
+	struct registry_name n;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(r->db, "SELECT name, key, kind, since, coalesce(expires, 0)"
+	                       " FROM names ORDER BY name", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		n.name = (const char *)sqlite3_column_text(st, 0);
+		n.key = (const char *)sqlite3_column_text(st, 1);
+		n.kind = (const char *)sqlite3_column_text(st, 2);
+		n.since = sqlite3_column_int64(st, 3);
+		n.expires = sqlite3_column_int64(st, 4);
+		if (fn(ctx, &n) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
 }

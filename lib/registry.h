@@ -20,6 +20,24 @@ struct registry_tunnel {
 	const char *url;
 	const char *target;
 	int64_t since;
+	const char *auth;      /* basic auth, stored form (auth.h); "" for none */
+	const char *allow;     /* allowed sources (cidr.h); "" for all */
+};
+
+/* What an edge needs to serve a tunnel. */
+struct registry_route {
+	char socket[108];
+	char auth[256];
+	char allow[1536];
+};
+
+/* A name held by a key (sql/002). */
+struct registry_name {
+	const char *name;
+	const char *key;
+	const char *kind;      /* "claimed", "reserved" or "random" */
+	int64_t since;
+	int64_t expires;       /* 0: never */
 };
 
 /* Opens the registry.  The writer creates it, brings its schema up to
@@ -31,10 +49,9 @@ void registry_close(struct registry *r);
 /* The last error from SQLite, for messages. */
 const char *registry_error(struct registry *r);
 
-/* The edge: the socket of the broker holding name.  1 found, 0 no such
- * tunnel, -1 error. */
-int registry_lookup(struct registry *r, const char *name, char *socket,
-                    size_t size);
+/* The edge: the broker holding name and the tunnel's access rules.  1
+ * found, 0 no such tunnel, -1 error. */
+int registry_lookup(struct registry *r, const char *name, struct registry_route *route);
 
 /* A broker starts: sweeps the rows of brokers that are gone and of any
  * earlier broker on the same socket, then records itself.  Returns the
@@ -57,5 +74,21 @@ int registry_list(struct registry *r,
                   void *ctx);
 /* Live tunnel rows in all, or -1. */
 int registry_count(struct registry *r);
+
+/* Names.  The owner of name now (expired random names are free): 1 and
+ * key copied, 0 none, -1 error. */
+int registry_name_owner(struct registry *r, const char *name, int64_t now,
+                        char *key, size_t size);
+/* Records name as key's (replacing any row). */
+int registry_name_set(struct registry *r, const char *name, const char *key,
+                      const char *kind, int64_t since, int64_t expires);
+/* Moves a random name's expiry (a no-op for other kinds). */
+int registry_name_touch_random(struct registry *r, const char *name, int64_t expires);
+/* 1 deleted, 0 there was none, -1 error. */
+int registry_name_release(struct registry *r, const char *name);
+int registry_names_list(struct registry *r,
+                        int (*fn)(void *ctx, const struct registry_name *n), void *ctx);
+/* Deletes names whose time is up; returns how many, or -1. */
+int registry_names_expire(struct registry *r, int64_t now);
 
 #endif

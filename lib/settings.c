@@ -7,7 +7,7 @@
 #include "bounds.h"
 #include "conf.h"
 
-enum kind { K_STRING, K_INT, K_SCHEME };
+enum kind { K_STRING, K_INT, K_SCHEME, K_BOOL, K_OPTIONAL };
 
 struct key {
 	const char *name;
@@ -31,8 +31,22 @@ static const struct key keys[] = {
 	STR("listen", listen, "ADDR:PORT"),
 	STR("socket", socket, "a Unix socket path"),
 	STR("registry", registry, "a file path"),
+	{ "control", K_OPTIONAL, offsetof(struct settings, control),
+	  sizeof(((struct settings *)0)->control), 0, 0, "a Unix socket path, or empty" },
 	INT("ping-interval", ping_interval_s, 1, 3600, "seconds, 1 to 3600"),
 	INT("streams-per-tunnel", streams_per_tunnel, 1, 100000, "a count, 1 to 100000"),
+	{ "authorized-keys", K_OPTIONAL, offsetof(struct settings, authorized_keys),
+	  sizeof(((struct settings *)0)->authorized_keys), 0, 0, "a file path, or empty" },
+	{ "claim-names", K_BOOL, offsetof(struct settings, claim_names), 0, 0, 1, "yes or no" },
+	{ "deny-names", K_OPTIONAL, offsetof(struct settings, deny_names),
+	  sizeof(((struct settings *)0)->deny_names), 0, 0, "a comma-separated list of names" },
+	INT("name-quarantine", name_quarantine_s, 0, 365 * 86400, "seconds, 0 to a year"),
+	INT("tunnels-per-key", tunnels_per_key, 1, 100000, "a count, 1 to 100000"),
+	INT("streams-per-key", streams_per_key, 1, 1000000, "a count, 1 to 1000000"),
+	INT("handshake-rate", handshake_rate, 0, 100000, "per second, 0 (no limit) to 100000"),
+	INT("handshake-burst", handshake_burst, 1, 100000, "a count, 1 to 100000"),
+	{ "auth-key", K_OPTIONAL, offsetof(struct settings, auth_key),
+	  sizeof(((struct settings *)0)->auth_key), 0, 0, "a file path, or empty" },
 	INT("head-timeout", head_timeout_ms, 100, 600000, "milliseconds, 100 to 600000"),
 	INT("idle-timeout", idle_timeout_ms, 100, 3600000, "milliseconds, 100 to 3600000"),
 	INT("body-timeout", body_timeout_ms, 100, 3600000, "milliseconds, 100 to 3600000"),
@@ -61,6 +75,15 @@ settings_defaults(struct settings *s)
 	snprintf(s->listen, sizeof s->listen, "127.0.0.1:4443");
 	snprintf(s->socket, sizeof s->socket, "/run/expose/broker.sock");
 	snprintf(s->registry, sizeof s->registry, "/var/lib/expose/registry.db");
+	/* control empty: NAME-control.sock beside the edges' NAME.sock */
+	s->claim_names = 1;
+	snprintf(s->deny_names, sizeof s->deny_names, "%s", SETTINGS_DENY_NAMES_DEFAULT);
+	s->name_quarantine_s = NAME_QUARANTINE_S;
+	s->tunnels_per_key = TUNNELS_PER_KEY_MAX;
+	s->streams_per_key = STREAMS_PER_KEY_MAX;
+	s->handshake_rate = HANDSHAKE_RATE_PER_S;
+	s->handshake_burst = HANDSHAKE_BURST;
+	/* auth_key empty: auth.key next to the registry */
 	s->ping_interval_s = PING_INTERVAL_S;
 	s->streams_per_tunnel = STREAMS_PER_TUNNEL_MAX;
 	s->head_timeout_ms = HEAD_TIMEOUT_MS;
@@ -98,6 +121,22 @@ settings_set(struct settings *s, const char *key, const char *value, char *why,
 		}
 		snprintf((char *)s + k->offset, k->size, "%s", value);
 		return 0;
+	case K_OPTIONAL:
+		if (strlen(value) >= k->size) {
+			snprintf(why, why_size, "%s: longer than %zu bytes", flag, k->size - 1);
+			return -1;
+		}
+		snprintf((char *)s + k->offset, k->size, "%s", value);
+		return 0;
+	case K_BOOL: {
+		int b;
+		if (conf_bool(value, &b) == -1) {
+			snprintf(why, why_size, "%s '%s': want %s", flag, value, k->what);
+			return -1;
+		}
+		*(int *)(void *)((char *)s + k->offset) = b;
+		return 0;
+	}
 	case K_SCHEME:
 		if (strcmp(value, "http") != 0 && strcmp(value, "https") != 0) {
 			snprintf(why, why_size, "%s '%s': want %s", flag, value, k->what);
@@ -143,9 +182,11 @@ settings_print(const struct settings *s, int fd)
 
 	for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
 		const struct key *k = &keys[i];
+		const int *iv = (const int *)(const void *)((const char *)s + k->offset);
 		if (k->kind == K_INT)
-			dprintf(fd, "%s = %d\n", k->name,
-			        *(const int *)(const void *)((const char *)s + k->offset));
+			dprintf(fd, "%s = %d\n", k->name, *iv);
+		else if (k->kind == K_BOOL)
+			dprintf(fd, "%s = %s\n", k->name, *iv ? "yes" : "no");
 		else
 			dprintf(fd, "%s = %s\n", k->name, (const char *)s + k->offset);
 	}
@@ -179,4 +220,32 @@ settings_build(struct settings *s, const char *path, const struct settings_flags
 		}
 	}
 	return 0;
+}
+
+void
+settings_auth_key(const struct settings *s, char *out, size_t size)
+{
+	const char *slash = strrchr(s->registry, '/');
+
+	if (s->auth_key[0])
+		snprintf(out, size, "%s", s->auth_key);
+	else if (slash)
+		snprintf(out, size, "%.*s/auth.key", (int)(slash - s->registry), s->registry);
+	else
+		snprintf(out, size, "auth.key");
+}
+
+void
+settings_control(const struct settings *s, char *out, size_t size)
+{
+	size_t n = strlen(s->socket);
+
+	if (s->control[0]) {
+		snprintf(out, size, "%s", s->control);
+		return;
+	}
+	/* broker.sock -> broker-control.sock: one per broker socket */
+	if (n > 5 && strcmp(s->socket + n - 5, ".sock") == 0)
+		n -= 5;
+	snprintf(out, size, "%.*s-control.sock", (int)n, s->socket);
 }

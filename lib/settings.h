@@ -11,6 +11,11 @@
 
 #define SETTINGS_DEFAULT_FILE "/etc/expose/expose.conf"
 #define SETTINGS_PATH_BYTES 256
+/* Names no client may take unless an operator says otherwise. */
+#define SETTINGS_DENY_NAMES_DEFAULT \
+	"www,admin,api,mail,smtp,imap,pop,ftp,ns1,ns2,dns,mx,root,status,support," \
+	"help,login,auth,account,accounts,billing,secure,security,abuse,postmaster," \
+	"hostmaster,webmaster,dashboard,console,cdn,static,assets"
 
 struct settings {
 	/* where tunnels live */
@@ -21,8 +26,19 @@ struct settings {
 	char listen[128];
 	char socket[108];
 	char registry[SETTINGS_PATH_BYTES];
+	char control[108];
 	int ping_interval_s;
 	int streams_per_tunnel;
+	/* who may tunnel, and which names are whose */
+	char authorized_keys[SETTINGS_PATH_BYTES];   /* "": an open server */
+	int claim_names;
+	char deny_names[1024];
+	int name_quarantine_s;
+	int tunnels_per_key;
+	int streams_per_key;
+	int handshake_rate;
+	int handshake_burst;
+	char auth_key[SETTINGS_PATH_BYTES];
 	/* the edge */
 	int head_timeout_ms;
 	int idle_timeout_ms;
@@ -60,6 +76,13 @@ int settings_flag(struct settings_flags *f, const char *key, const char *value);
  * -1 with err set ("FILE:LINE: ..." or "--key 'v': ..."). */
 int settings_build(struct settings *s, const char *path,
                    const struct settings_flags *f, char *err, size_t err_size);
+
+/* The basic-auth secret's path: auth-key, or auth.key beside the registry. */
+void settings_auth_key(const struct settings *s, char *out, size_t size);
+
+/* exposectl's socket: control, or NAME-control.sock beside the edges'
+ * NAME.sock (/run/expose/broker-control.sock by default). */
+void settings_control(const struct settings *s, char *out, size_t size);
 
 /* Writes every setting as "key = value" lines (exposed --check-config). */
 void settings_print(const struct settings *s, int fd);

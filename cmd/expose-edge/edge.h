@@ -7,10 +7,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "buf.h"
 #include "http_req.h"
 #include "http_resp.h"
 #include "bounds.h"
+#include "registry.h"
 #include "sock.h"
 
 #include "settings.h"
@@ -40,6 +42,9 @@ struct edge {
 	char peer[SOCK_ADDR_TEXT_BYTES];
 	int peer_port;
 	char name[NAME_MAX_BYTES + 1];  /* the tunnel, set by the first request */
+	struct registry_route route;    /* its broker and access rules */
+	uint8_t auth_key[AUTH_KEY_BYTES];
+	bool auth_key_loaded;
 
 	struct http_req req;
 	struct http_resp resp;
@@ -61,6 +66,7 @@ struct edge {
 	int error_owed;           /* queued requests that error answers (0 or 1) */
 	const char *error_detail;
 	char error_text[256];
+	char error_extra[160];    /* header lines for it, e.g. WWW-Authenticate */
 
 	int64_t head_deadline_ms; /* the head being read must be complete by then */
 	int64_t last_read_ms;     /* last byte from the visitor */
@@ -72,11 +78,18 @@ int64_t edge_now_ms(void);
 /* The whole life of a connection; returns the exit status. */
 int edge_run(struct edge *e);
 
-/* route.c: look the name up and connect to its broker. */
+/* route.c: look the name up, check access, connect to its broker. */
 enum route_result { ROUTE_OK, ROUTE_NO_TUNNEL, ROUTE_NO_REGISTRY, ROUTE_NO_BROKER };
+enum route_result route_lookup(struct edge *e, const char *name);
 enum route_result route_connect(struct edge *e, const char *name);
+/* 1 if the visitor's address may reach the tunnel. */
+int route_allows(struct edge *e);
+/* 1 if the request carries the tunnel's credentials (or it has none), 0
+ * if not, -1 if the edge cannot check (no auth key). */
+int route_authorized(struct edge *e);
 
 /* Queues the edge's own error response and ends the connection after it. */
 void edge_fail(struct edge *e, int status, const char *detail);
+void edge_fail_with(struct edge *e, int status, const char *detail, const char *extra);
 
 #endif

@@ -24,7 +24,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: expose-edge [-f FILE] [--registry PATH] [--domain DOMAIN] [--proto http|https]\n"
 	    "                   [--head-timeout MS] [--idle-timeout MS] [--body-timeout MS]\n"
-	    "                   [--head-max-bytes N] [--fields-max N]\n"
+	    "                   [--head-max-bytes N] [--fields-max N] [--auth-key FILE]\n"
 	    "Serves one public connection (on stdin/stdout, or fd 3 with LISTEN_FDS=1).\n");
 }
 
@@ -44,6 +44,7 @@ parse_args(int argc, char **argv, struct edge_config *cfg, const char **file,
 		{ "body-timeout", required_argument, NULL, 'S' },
 		{ "head-max-bytes", required_argument, NULL, 'S' },
 		{ "fields-max", required_argument, NULL, 'S' },
+		{ "auth-key", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, index;

@@ -67,9 +67,8 @@ pop(struct edge *e, int status)
 
 /* Writes the edge's own response now: nothing else is owed first. */
 static void
-answer(struct edge *e, int status, const char *detail)
+answer_with(struct edge *e, int status, const char *detail, const char *extra)
 {
-	const char *extra = status == 503 ? "Retry-After: 1\r\n" : NULL;
 	struct pending none = { .start_ms = edge_now_ms(), .method = "-", .path = "-" };
 	struct pending *p = oldest(e) ? oldest(e) : &none;
 
@@ -88,20 +87,40 @@ answer(struct edge *e, int status, const char *detail)
 	e->close_deadline_ms = edge_now_ms() + LINGER_TIMEOUT_MS;
 }
 
+static void
+answer(struct edge *e, int status, const char *detail)
+{
+	answer_with(e, status, detail, status == 503 ? "Retry-After: 1\r\n" : NULL);
+}
+
+static void
+answer_owed(struct edge *e)
+{
+	answer_with(e, e->error_status, e->error_text,
+	            e->error_extra[0] ? e->error_extra : NULL);
+}
+
 /* An error in the request being read.  Responses owed to earlier
  * requests go first; this answer after them.  When the error is in a body,
  * its request was already passed on: it will never be answered by the app,
  * so it is owed this answer instead. */
 void
-edge_fail(struct edge *e, int status, const char *detail)
+edge_fail_with(struct edge *e, int status, const char *detail, const char *extra)
 {
 	if (e->error_status == 0) {
 		e->error_status = status;
 		e->error_owed = http_req_in_body(&e->req) ? 1 : 0;
 		snprintf(e->error_text, sizeof e->error_text, "%s", detail);
+		snprintf(e->error_extra, sizeof e->error_extra, "%s", extra ? extra : "");
 	}
 	if (e->queue_len <= e->error_owed)
-		answer(e, e->error_status, e->error_text);
+		answer_owed(e);
+}
+
+void
+edge_fail(struct edge *e, int status, const char *detail)
+{
+	edge_fail_with(e, status, detail, status == 503 ? "Retry-After: 1\r\n" : NULL);
 }
 
 /* --- requests --- */
@@ -123,6 +142,34 @@ push(struct edge *e)
 		http_resp_expect(&e->resp, p->is_head);
 }
 
+/* The tunnel's access rules, on every request of the connection. */
+static int
+check_access(struct edge *e)
+{
+	char extra[160];
+	int ok;
+
+	if (!route_allows(e)) {
+		edge_fail(e, 403, "Your address may not reach this tunnel.");
+		return -1;
+	}
+	ok = route_authorized(e);
+	if (ok == -1) {
+		edge_fail(e, 503, "The tunnel service is misconfigured; its operator "
+		                  "has been told in its log.");
+		return -1;
+	}
+	if (ok == 0) {
+		snprintf(extra, sizeof extra, "WWW-Authenticate: Basic realm=\"%s\", "
+		         "charset=\"UTF-8\"\r\n", e->name);
+		edge_fail_with(e, 401, "This tunnel asks for a user name and password.", extra);
+		return -1;
+	}
+	/* The tunnel's credentials are the tunnel's, not the app's. */
+	e->req.drop_authorization = e->route.auth[0] != '\0';
+	return 0;
+}
+
 /* Routes the first request, or checks that a later one stays on its tunnel. */
 static int
 route(struct edge *e)
@@ -130,6 +177,7 @@ route(struct edge *e)
 	char name[NAME_MAX_BYTES + 1], detail[160];
 	const struct http_req_head *h = &e->req.info;
 	enum host_result hr;
+	enum route_result rr;
 
 	hr = host_parse(h->host, h->host_len, e->cfg->set.domain, name, sizeof name);
 	if (hr == HOST_INVALID) {
@@ -142,30 +190,31 @@ route(struct edge *e)
 			                  "open a new connection for this host.");
 			return -1;
 		}
-		return 0;
+		return check_access(e);
 	}
 	if (hr == HOST_FOREIGN) {
 		edge_fail(e, 404, "No tunnel lives at this address.");
 		return -1;
 	}
-	switch (route_connect(e, name)) {
-	case ROUTE_OK:
-		snprintf(e->name, sizeof e->name, "%s", name);
-		return 0;
-	case ROUTE_NO_TUNNEL:
+	snprintf(e->name, sizeof e->name, "%s", name);
+	rr = route_lookup(e, name);
+	if (rr == ROUTE_NO_TUNNEL) {
 		snprintf(detail, sizeof detail,
 		         "There is no tunnel named %s. It may have closed; "
 		         "check the URL that expose printed.", name);
-		snprintf(e->name, sizeof e->name, "%s", name);
 		edge_fail(e, 404, detail);
 		return -1;
-	case ROUTE_NO_REGISTRY:
-	case ROUTE_NO_BROKER:
+	}
+	if (rr == ROUTE_OK && check_access(e) == -1)
+		return -1;
+	if (rr == ROUTE_OK)
+		rr = route_connect(e, name);
+	if (rr != ROUTE_OK) {
 		edge_fail(e, 503, "The tunnel service is not available right now; "
 		                  "try again in a moment.");
 		return -1;
 	}
-	return -1;
+	return 0;
 }
 
 static void
@@ -256,7 +305,7 @@ on_response_end(struct edge *e, enum http_resp_event ev)
 		return;
 	}
 	if (e->error_status && e->queue_len <= e->error_owed)
-		answer(e, e->error_status, e->error_text);
+		answer_owed(e);
 }
 
 /* Passes response bytes on, watching where each response ends. */

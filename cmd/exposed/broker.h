@@ -20,7 +20,10 @@
 #include "identity.h"
 #include "bounds.h"
 #include "map.h"
+#include "auth.h"
+#include "keys.h"
 #include "mux.h"
+#include "ratelimit.h"
 #include "settings.h"
 #include "sock.h"
 
@@ -37,12 +40,31 @@ struct broker {
 	struct registry *reg;
 	char socket_path[108];    /* what edges connect to, as recorded */
 	bool own_socket;          /* we made the socket file: unlink it at exit */
+	char control_path[108];   /* exposectl's socket */
+	bool own_control;
 	struct map names;         /* name -> struct tunnel */
+	struct map keys_in_use;   /* public key -> struct keyuse */
 	struct session *sessions; /* every client websocket */
+	struct keys authorized;   /* authorized_keys, when the server is closed */
+	uint8_t auth_key[AUTH_KEY_BYTES];  /* the basic-auth hashing secret */
+	struct ratelimit handshakes;
 	unsigned nsessions;
 	unsigned ntunnels;
 	unsigned nstreams;
+	unsigned long refused_handshakes;
 	volatile int stopping;
+};
+
+/* What one key holds now, over all its connections. */
+struct keyuse {
+	struct map_node node;     /* in broker.keys_in_use */
+	uint8_t pk[IDENTITY_PK_BYTES];
+	unsigned sessions;
+	unsigned tunnels;
+	unsigned streams;
+	int max_tunnels;
+	int max_streams;
+	char names[KEYS_NAMES_BYTES];  /* names= from authorized_keys */
 };
 
 struct tunnel {
@@ -50,6 +72,7 @@ struct tunnel {
 	struct session *s;
 	uint32_t index;           /* the client's number for it, from 1 */
 	unsigned nstreams;
+	bool has_auth;
 	int64_t since;
 	char name[NAME_MAX_BYTES + 1];
 	char url[DOMAIN_MAX_BYTES + 80];
@@ -67,6 +90,7 @@ struct session {
 	bool authed;
 	bool closing;             /* close once the queued frames are out */
 	uint8_t pk[IDENTITY_PK_BYTES];
+	struct keyuse *use;       /* set once authed */
 	char key[IDENTITY_PK_TEXT_BYTES];
 	char fp[IDENTITY_FP_BYTES];
 	char addr[SOCK_ADDR_TEXT_BYTES];
@@ -119,6 +143,24 @@ int tunnel_bind(struct session *s, uint32_t index, const uint8_t *p, size_t len)
 /* Drops a session's tunnels: their rows go and their names are free. */
 void tunnel_unbind_all(struct session *s);
 struct tunnel *tunnel_find(struct broker *b, const char *name);
+
+/* access.c: who may tunnel, and which names are whose */
+int access_start(struct broker *b);
+void access_stop(struct broker *b);
+/* A key proved itself: may it in?  NULL if so, else why not. */
+const char *access_admit(struct session *s);
+void access_leave(struct session *s);
+/* May s bind name?  0 yes (and it is now s's key's), else a CODE_ with
+ * why set.  An empty name asks for a random one, written into name.
+ * takeover: the key holds name live on an older connection. */
+int access_name(struct session *s, char *name, size_t size, int takeover,
+                const char **why);
+/* The tunnel on name ended: a random name stays its key's a while. */
+void access_name_done(struct session *s, const char *name);
+
+/* control.c: exposectl's live commands */
+int control_callback(struct lws *wsi, enum lws_callback_reasons reason,
+                     void *user, void *in, size_t len);
 
 /* listen.c */
 int listen_setup(struct broker *b);

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "broker.h"
@@ -19,9 +21,9 @@
 /* Mode of the edges' socket: the broker's user and group. */
 #define LISTEN_SOCKET_MODE 0660
 
-enum listener_kind { LISTENER_EDGE, LISTENER_CLIENT };
+enum listener_kind { LISTENER_EDGE, LISTENER_CLIENT, LISTENER_CONTROL };
 
-static enum listener_kind kinds[] = { LISTENER_EDGE, LISTENER_CLIENT };
+static enum listener_kind kinds[] = { LISTENER_EDGE, LISTENER_CLIENT, LISTENER_CONTROL };
 
 static int
 adopt_listener(struct broker *b, int fd, enum listener_kind kind)
@@ -40,41 +42,91 @@ adopt_listener(struct broker *b, int fd, enum listener_kind kind)
 	return 0;
 }
 
-/* Sockets from systemd: the Unix one is the edges', the TCP one the clients'. */
+/* The name systemd gave socket i (LISTEN_FDNAMES), or "". */
+static void
+fd_name(const char *names, int i, char *out, size_t size)
+{
+	const char *p = names;
+
+	out[0] = '\0';
+	while (p && i-- > 0) {
+		p = strchr(p, ':');
+		if (p)
+			p++;
+	}
+	if (p)
+		snprintf(out, size, "%.*s", (int)strcspn(p, ":"), p);
+}
+
+/* Sockets from systemd: TCP ones are for clients; a Unix one named
+ * "control" (FileDescriptorName=) is exposectl's, other Unix ones, the
+ * first of them, the edges'. */
 static int
-adopt_passed(struct broker *b, int n)
+adopt_passed(struct broker *b, int n, const char *names)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int fd, have_edge = 0, have_client = 0;
+	char name[32];
+	int fd, have_edge = 0, have_client = 0, ok;
 
 	for (fd = 3; fd < 3 + n; fd++) {
 		len = sizeof ss;
 		if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
 			return -1;
-		if (ss.ss_family == AF_UNIX) {
+		fd_name(names, fd - 3, name, sizeof name);
+		if (ss.ss_family != AF_UNIX) {
+			ok = adopt_listener(b, fd, LISTENER_CLIENT) == 0;
+			have_client |= ok;
+		} else if (strcmp(name, "control") == 0 || have_edge) {
+			struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
+			snprintf(b->control_path, sizeof b->control_path, "%.107s", sun->sun_path);
+			ok = adopt_listener(b, fd, LISTENER_CONTROL) == 0;
+		} else {
 			struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
 			snprintf(b->socket_path, sizeof b->socket_path, "%.107s", sun->sun_path);
-			have_edge = adopt_listener(b, fd, LISTENER_EDGE) == 0;
-		} else {
-			have_client = adopt_listener(b, fd, LISTENER_CLIENT) == 0;
+			ok = adopt_listener(b, fd, LISTENER_EDGE) == 0;
+			have_edge |= ok;
 		}
+		if (!ok)
+			return -1;
 	}
 	if (!have_edge || !have_client) {
-		log_err("systemd passed %d sockets; need one Unix (edges) and one TCP "
+		log_err("systemd passed %d sockets; need a Unix one (edges) and a TCP one "
 		        "(clients): check exposed.socket", n);
 		return -1;
 	}
 	return 0;
 }
 
+static int
+listen_control(struct broker *b)
+{
+	char path[108];
+	int fd;
+
+	settings_control(&b->cfg->set, path, sizeof path);
+	fd = sock_listen_unix(path, LISTEN_SOCKET_MODE);
+	if (fd == -1) {
+		log_err("control %s: %s (give another --control, or stop the broker using it)",
+		        path, errno == EADDRINUSE ? "in use by a running broker" : strerror(errno));
+		return -1;
+	}
+	snprintf(b->control_path, sizeof b->control_path, "%s", path);
+	b->own_control = true;
+	return adopt_listener(b, fd, LISTENER_CONTROL);
+}
+
 int
 listen_setup(struct broker *b)
 {
-	int n = sock_listen_fds(), fd;
+	const char *names = getenv("LISTEN_FDNAMES");
+	char copy[256];
+	int n, fd;
 
+	snprintf(copy, sizeof copy, "%s", names ? names : "");
+	n = sock_listen_fds();
 	if (n > 0)
-		return adopt_passed(b, n);
+		return adopt_passed(b, n, copy);
 	fd = sock_listen_unix(b->cfg->set.socket, LISTEN_SOCKET_MODE);
 	if (fd == -1) {
 		if (errno == EADDRINUSE)
@@ -89,6 +141,8 @@ listen_setup(struct broker *b)
 	b->own_socket = true;
 	if (adopt_listener(b, fd, LISTENER_EDGE) == -1)
 		return -1;
+	if (listen_control(b) == -1)
+		return -1;
 	fd = sock_listen_tcp(b->cfg->set.listen);
 	if (fd == -1) {
 		log_err("listen %s: %s (give another --listen ADDR:PORT)", b->cfg->set.listen,
@@ -98,20 +152,39 @@ listen_setup(struct broker *b)
 	return adopt_listener(b, fd, LISTENER_CLIENT);
 }
 
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void
 accept_some(struct broker *b, int lfd, enum listener_kind kind)
 {
+	struct sockaddr_storage ss;
 	lws_sock_file_fd_type u;
+	socklen_t len;
 	int i, fd;
 
 	for (i = 0; i < LISTEN_ACCEPTS_PER_WAKEUP; i++) {
-		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		len = sizeof ss;
+		fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 				log_warn("accept: %s", strerror(errno));
 			return;
 		}
 		if (kind == LISTENER_CLIENT) {
+			/* A source over its handshake rate costs us an accept and a
+			 * close, nothing more. */
+			if (!ratelimit_take(&b->handshakes, (struct sockaddr *)&ss, now_ms())) {
+				b->refused_handshakes++;
+				close(fd);
+				continue;
+			}
 			/* lws does not set it on adopted sockets; without it each
 			 * relayed request waits out delayed ACKs. */
 			sock_nodelay(fd);
@@ -121,8 +194,9 @@ accept_some(struct broker *b, int lfd, enum listener_kind kind)
 		}
 		u.sockfd = fd;
 		if (lws_adopt_descriptor_vhost(b->vh_edge, LWS_ADOPT_SOCKET, u,
+		                               kind == LISTENER_CONTROL ? "expose-control" :
 		                               "expose-edge", NULL) == NULL)
-			log_warn("cannot adopt an edge connection");
+			log_warn("cannot adopt a connection");
 	}
 }
 

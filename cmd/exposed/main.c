@@ -51,6 +51,7 @@ static const struct lws_protocols ws_protocols[] = {
 static const struct lws_protocols edge_protocols[] = {
 	{ "expose-listen", listen_callback, 0, 0, 0, NULL, 0 },
 	{ "expose-edge", stream_callback, 0, 0, 0, NULL, 0 },
+	{ "expose-control", control_callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
@@ -60,8 +61,12 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: exposed [-f FILE] [--check-config] [-v] [--domain DOMAIN] [--public-port N]\n"
 	    "               [--scheme http|https] [--listen ADDR:PORT] [--socket PATH]\n"
-	    "               [--registry PATH] [--ping-interval SECONDS]\n"
-	    "               [--streams-per-tunnel N]\n");
+	    "               [--registry PATH] [--control PATH] [--ping-interval SECONDS]\n"
+	    "               [--streams-per-tunnel N] [--authorized-keys FILE]\n"
+	    "               [--claim-names yes|no] [--deny-names LIST] [--name-quarantine S]\n"
+	    "               [--tunnels-per-key N] [--streams-per-key N]\n"
+	    "               [--handshake-rate N] [--handshake-burst N] [--auth-key FILE]\n"
+	    "Every option is also a key of expose.conf(5).\n");
 }
 
 /* Flags; settings go through the same table as expose.conf. */
@@ -82,6 +87,16 @@ parse_args(int argc, char **argv, struct broker_config *c, const char **file,
 		{ "registry", required_argument, NULL, 'S' },
 		{ "ping-interval", required_argument, NULL, 'S' },
 		{ "streams-per-tunnel", required_argument, NULL, 'S' },
+		{ "control", required_argument, NULL, 'S' },
+		{ "authorized-keys", required_argument, NULL, 'S' },
+		{ "claim-names", required_argument, NULL, 'S' },
+		{ "deny-names", required_argument, NULL, 'S' },
+		{ "name-quarantine", required_argument, NULL, 'S' },
+		{ "tunnels-per-key", required_argument, NULL, 'S' },
+		{ "streams-per-key", required_argument, NULL, 'S' },
+		{ "handshake-rate", required_argument, NULL, 'S' },
+		{ "handshake-burst", required_argument, NULL, 'S' },
+		{ "auth-key", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch, index;
@@ -221,8 +236,11 @@ shutdown_broker(struct broker *b)
 		        registry_error(b->reg));
 	registry_close(b->reg);
 	map_free(&b->names);
+	access_stop(b);
 	if (b->own_socket)
 		unlink(b->socket_path);
+	if (b->own_control && b->control_path[0])
+		unlink(b->control_path);
 }
 
 int
@@ -258,6 +276,11 @@ main(int argc, char **argv)
 	}
 	if (registry_start(&b) == -1)
 		return EX_IOERR;
+	if (access_start(&b) == -1) {
+		registry_close(b.reg);
+		access_stop(&b);
+		return EX_CONFIG;
+	}
 	if (context_create(&b) == -1) {
 		log_err("cannot start libwebsockets");
 		rc = EX_SOFTWARE;

@@ -118,6 +118,7 @@ session_free(struct session *s)
 
 	tunnel_unbind_all(s);
 	map_each(&s->streams, detach_stream, NULL);
+	access_leave(s);
 	map_free(&s->streams);
 	mux_free(&s->mux);
 	frame_decoder_free(&s->dec);
@@ -138,6 +139,7 @@ static int
 on_auth(struct session *s, const uint8_t *p, size_t len)
 {
 	const uint8_t *pk, *sig;
+	const char *why;
 
 	if (s->authed || proto_auth_decode(p, len, &pk, &sig) == -1) {
 		session_close(s, CODE_PROTOCOL, "malformed AUTH");
@@ -152,6 +154,11 @@ on_auth(struct session *s, const uint8_t *p, size_t len)
 	memcpy(s->pk, pk, IDENTITY_PK_BYTES);
 	identity_pk_text(s->pk, s->key);
 	identity_fingerprint(s->pk, s->fp);
+	if ((why = access_admit(s)) != NULL) {
+		log_info("handshake refused key=%s addr=%s reason=\"%s\"", s->fp, s->addr, why);
+		session_close(s, CODE_AUTH, why);
+		return 0;
+	}
 	/* A nonce signs one handshake only. */
 	memset(s->nonce, 0, sizeof s->nonce);
 	s->authed = true;

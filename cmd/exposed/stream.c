@@ -47,6 +47,8 @@ stream_unlink(struct stream *st)
 	mux_stream_free(&st->m);
 	if (st->t)
 		st->t->nstreams--;
+	if (s->use)
+		s->use->streams--;
 	s->b->nstreams--;
 	st->s = NULL;
 	st->t = NULL;
@@ -89,6 +91,7 @@ stream_open(struct stream *st, struct tunnel *t, const char *peer)
 		return;
 	}
 	t->nstreams++;
+	s->use->streams++;
 	s->b->nstreams++;
 	st->opened = true;
 	frame_put32(p, t->index);
@@ -124,7 +127,8 @@ stream_preamble(struct stream *st, const uint8_t *in, size_t len)
 		stream_refuse(st, "gone");
 		return;
 	}
-	if (t->nstreams >= (unsigned)broker->cfg->set.streams_per_tunnel) {
+	if (t->nstreams >= (unsigned)broker->cfg->set.streams_per_tunnel ||
+	    (int)t->s->use->streams >= t->s->use->max_streams) {
 		stream_refuse(st, "limit");
 		return;
 	}

@@ -11,12 +11,10 @@
 
 #include "broker.h"
 #include "log.h"
+#include "cidr.h"
 #include "name.h"
 #include "proto.h"
 #include "registry.h"
-
-/* Random names tried before giving up (a collision is already rare). */
-#define RANDOM_NAME_TRIES 8
 
 struct tunnel *
 tunnel_find(struct broker *b, const char *name)
@@ -33,14 +31,22 @@ refuse(struct session *s, uint32_t index, uint16_t code, const char *msg)
 	session_error(s, index, code, msg);
 }
 
-/* BIND's key=value lines: name= (optional) and target=. */
+/* What a BIND asks for: its key=value lines. */
+struct bind {
+	char name[PROTO_VALUE_BYTES];     /* empty: a random name */
+	char target[128];
+	char auth[PROTO_VALUE_BYTES];     /* user:password, or empty */
+	char allow[PROTO_VALUE_BYTES];    /* CIDR list, or empty */
+};
+
 static int
-parse_bind(const uint8_t *p, size_t len, char *name, size_t nsize, char *target,
-           size_t tsize)
+parse_bind(const uint8_t *p, size_t len, struct bind *bd)
 {
 	if (proto_kv_check(p, len) == -1 ||
-	    proto_kv_get(p, len, "name", name, nsize) == -1 ||
-	    proto_kv_get(p, len, "target", target, tsize) == -1)
+	    proto_kv_get(p, len, "name", bd->name, sizeof bd->name) == -1 ||
+	    proto_kv_get(p, len, "target", bd->target, sizeof bd->target) == -1 ||
+	    proto_kv_get(p, len, "auth", bd->auth, sizeof bd->auth) == -1 ||
+	    proto_kv_get(p, len, "allow", bd->allow, sizeof bd->allow) == -1)
 		return -1;
 	return 0;
 }
@@ -75,6 +81,8 @@ tunnel_free(struct broker *b, struct tunnel *t)
 	map_each(&s->streams, kill_tunnel_stream, t);
 	map_remove(&b->names, &t->node);
 	s->tunnels[t->index - 1] = NULL;
+	if (s->use)
+		s->use->tunnels--;
 	b->ntunnels--;
 	free(t);
 }
@@ -96,76 +104,63 @@ take_over(struct broker *b, struct tunnel *old)
 		session_close(os, CODE_REPLACED, "replaced by a newer connection");
 }
 
-/* Checks a requested name; NULL if it may be bound. */
-static const char *
-check_name(struct session *s, const char *name, uint16_t *code)
-{
-	static char why[160];
-	struct tunnel *t;
-	const char *reason = name_invalid_reason(name);
-
-	if (reason) {
-		*code = CODE_NAME_INVALID;
-		snprintf(why, sizeof why, "name '%.63s' is not valid: %s", name, reason);
-		return why;
-	}
-	t = tunnel_find(s->b, name);
-	if (t && (t->s == s || memcmp(t->s->pk, s->pk, IDENTITY_PK_BYTES) != 0)) {
-		*code = CODE_NAME_TAKEN;
-		snprintf(why, sizeof why, "name '%s' is taken", name);
-		return why;
-	}
-	return NULL;
-}
-
 static int
-pick_random(struct broker *b, char *name, size_t size)
-{
-	char n[NAME_RANDOM_BYTES];
-	int i;
-
-	for (i = 0; i < RANDOM_NAME_TRIES; i++) {
-		name_random(n);
-		if (tunnel_find(b, n) == NULL) {
-			snprintf(name, size, "%s", n);
-			return 0;
-		}
-	}
-	return -1;
-}
-
-static int
-tunnel_record(struct session *s, struct tunnel *t)
+tunnel_record(struct session *s, struct tunnel *t, const char *auth, const char *allow)
 {
 	struct registry_tunnel row = {
 		.name = t->name, .broker = s->b->socket_path, .session = s->id,
 		.key = s->key, .addr = s->addr, .url = t->url, .target = t->target,
-		.since = t->since,
+		.since = t->since, .auth = auth, .allow = allow,
 	};
 
 	return registry_tunnel_add(s->b->reg, &row);
+}
+
+/* The access rules a BIND asks for, in their stored forms. */
+static int
+access_rules(struct session *s, uint32_t index, const struct bind *bd, char *auth,
+             size_t asize, char *allow, size_t lsize)
+{
+	auth[0] = allow[0] = '\0';
+	if (bd->auth[0] && auth_make(s->b->auth_key, bd->auth, auth, asize) == -1) {
+		refuse(s, index, CODE_PROTOCOL, "auth wants user:password (no control "
+		       "characters, user up to 64 bytes, password up to 128)");
+		return -1;
+	}
+	if (bd->allow[0] && cidr_list_normalize(bd->allow, allow, lsize) == -1) {
+		refuse(s, index, CODE_PROTOCOL, "allow wants addresses or prefixes such as "
+		       "203.0.113.0/24,2001:db8::/32 (host bits zero, at most 32)");
+		return -1;
+	}
+	return 0;
 }
 
 int
 tunnel_bind(struct session *s, uint32_t index, const uint8_t *p, size_t len)
 {
 	struct broker *b = s->b;
-	char name[PROTO_VALUE_BYTES] = "", target[128] = "", text[512];
+	static struct bind bd;
+	char text[512], auth[AUTH_STORED_BYTES], allow[CIDR_TEXT_MAX_BYTES];
 	struct tunnel *t, *old;
 	const char *why;
-	uint16_t code;
-	int rc, n;
+	int code, rc, n;
 
+	memset(&bd, 0, sizeof bd);
 	if (index == 0 || index > TUNNELS_PER_CLIENT_MAX || s->tunnels[index - 1] ||
-	    parse_bind(p, len, name, sizeof name, target, sizeof target) == -1)
+	    parse_bind(p, len, &bd) == -1)
 		return -1;
-	if (name[0]) {
-		if ((why = check_name(s, name, &code)) != NULL) {
-			refuse(s, index, code, why);
-			return 0;
-		}
-	} else if (pick_random(b, name, sizeof name) == -1) {
-		refuse(s, index, CODE_INTERNAL, "no free random name");
+	if (access_rules(s, index, &bd, auth, sizeof auth, allow, sizeof allow) == -1)
+		return 0;
+	old = bd.name[0] ? tunnel_find(b, bd.name) : NULL;
+	code = access_name(s, bd.name, sizeof bd.name,
+	                   old && old->s != s && memcmp(old->s->pk, s->pk, IDENTITY_PK_BYTES) == 0,
+	                   &why);
+	if (code != 0) {
+		refuse(s, index, (uint16_t)code, why);
+		return 0;
+	}
+	if (old && (old->s == s || memcmp(old->s->pk, s->pk, IDENTITY_PK_BYTES) != 0)) {
+		refuse(s, index, CODE_NAME_TAKEN, "name is taken");
 		return 0;
 	}
 	t = calloc(1, sizeof *t);
@@ -176,11 +171,12 @@ tunnel_bind(struct session *s, uint32_t index, const uint8_t *p, size_t len)
 	t->s = s;
 	t->index = index;
 	t->since = (int64_t)time(NULL);
-	snprintf(t->name, sizeof t->name, "%.63s", name);
-	snprintf(t->target, sizeof t->target, "%s", target[0] ? target : "-");
+	t->has_auth = auth[0] != '\0';
+	snprintf(t->name, sizeof t->name, "%.63s", bd.name);
+	snprintf(t->target, sizeof t->target, "%s", bd.target[0] ? bd.target : "-");
 	make_url(b, t->name, t->url, sizeof t->url);
 
-	rc = tunnel_record(s, t);
+	rc = tunnel_record(s, t, auth, allow);
 	if (rc != 1) {
 		free(t);
 		if (rc == 0)
@@ -192,7 +188,7 @@ tunnel_bind(struct session *s, uint32_t index, const uint8_t *p, size_t len)
 		}
 		return 0;
 	}
-	if ((old = tunnel_find(b, t->name)) != NULL)
+	if (old)
 		take_over(b, old);
 	if (map_insert(&b->names, &t->node, t->name, strlen(t->name)) == -1) {
 		registry_tunnel_remove(b->reg, t->name, s->id);
@@ -201,11 +197,13 @@ tunnel_bind(struct session *s, uint32_t index, const uint8_t *p, size_t len)
 		return 0;
 	}
 	s->tunnels[index - 1] = t;
+	s->use->tunnels++;
 	b->ntunnels++;
 	n = snprintf(text, sizeof text, "name=%s\nurl=%s\n", t->name, t->url);
 	mux_control(&s->mux, FRAME_BOUND, index, text, (size_t)n);
-	log_info("tunnel up name=%s url=%s key=%s addr=%s target=%s", t->name, t->url,
-	         s->fp, s->addr, t->target);
+	log_info("tunnel up name=%s url=%s key=%s addr=%s target=%s%s%s%s", t->name, t->url,
+	         s->fp, s->addr, t->target, auth[0] ? " auth=yes" : "",
+	         allow[0] ? " allow=" : "", allow);
 	return 0;
 }
 
@@ -223,6 +221,7 @@ tunnel_unbind_all(struct session *s)
 			log_err("registry %s: cannot delete tunnel %s: %s", b->cfg->set.registry,
 			        t->name, registry_error(b->reg));
 		log_info("tunnel down name=%s key=%s", t->name, s->fp);
+		access_name_done(s, t->name);
 		tunnel_free(b, t);
 	}
 }

@@ -43,7 +43,8 @@ def test_tunnel_gone_between_lookup_and_relay_502(stack):
     # A row the broker does not hold: what an edge sees when the client
     # leaves between its registry lookup and its OPEN.
     db = sqlite3.connect(stack.broker.registry)
-    db.execute("INSERT INTO tunnels VALUES ('ghost', ?, 1, 'k', '192.0.2.1', 'u', 't', 0)",
+    db.execute("INSERT INTO tunnels (name, broker, session, key, addr, url, target, since)"
+               " VALUES ('ghost', ?, 1, 'k', '192.0.2.1', 'u', 't', 0)",
                (stack.broker.socket,))
     db.commit()
     db.close()
