@@ -73,6 +73,10 @@ keys_parse_line(const char *line, struct key_entry *e, const char **why)
 			have_key = 1;
 			break;
 		}
+		if (strchr(tok, '=') == NULL) {
+			*why = "expected OPTION=VALUE or 'expose-ed25519 KEY'";
+			return -1;
+		}
 		if (parse_option(tok, e, why) == -1)
 			return -1;
 	}

@@ -6,7 +6,7 @@ set -eu
 
 PACKAGES="gcc make pkg-config libc6-dev
 libwebsockets-dev libsodium-dev libsqlite3-dev node-llhttp libcmocka-dev
-systemd curl sqlite3 nodejs python3 python3-pytest python3-websockets
+systemd curl sqlite3 nodejs python3 python3-pytest python3-websockets python3-nacl
 mandoc nginx-light wrk openssl clang libclang-rt-14-dev"
 
 missing() {

@@ -49,6 +49,8 @@ struct client {
 	const char *server_text;
 	const char *config;           /* -f FILE */
 	char conf_server[512];        /* server = ... from the config file */
+	char auth[200];               /* --auth user:password, for every tunnel */
+	char allow[1024];             /* --allow prefixes, for every tunnel */
 	struct identity id;
 	char fp[IDENTITY_FP_BYTES];
 	struct target targets[TUNNELS_PER_CLIENT_MAX];
@@ -85,6 +87,9 @@ struct cstream {
 };
 
 extern struct client *client;
+
+/* key.c: `expose key [--new [--yes]]` */
+int key_command(int argc, char **argv);
 
 /* tunnel.c */
 void tunnel_init(struct client *c);

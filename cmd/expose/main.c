@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cidr.h"
 #include "client.h"
 #include "conf.h"
 #include "log.h"
@@ -36,11 +37,15 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: expose [-f FILE] [--server URL] [-v] [--name NAME] PORT|HOST:PORT ...\n"
+	    "usage: expose [-f FILE] [--server URL] [-v] [--auth USER:PASSWORD] [--allow CIDR]\n"
+	    "              [--name NAME] PORT|HOST:PORT ...\n"
 	    "Makes local ports public; prints one URL a line on stdout.\n"
 	    "  -f FILE        the config file (default $XDG_CONFIG_HOME/expose/expose.conf)\n"
 	    "  --server URL   the expose server, ws://HOST:PORT (or EXPOSE_SERVER)\n"
 	    "  --name NAME    the name for the next PORT (default: a random name)\n"
+	    "  --auth U:P     visitors must give this user and password (basic auth)\n"
+	    "  --allow CIDR   only these source addresses may visit (repeatable)\n"
+	    "  expose key [--new [--yes]]   print (or replace) this machine's key\n"
 	    "  -v, --verbose  log each stream\n");
 }
 
@@ -107,6 +112,22 @@ parse_target(const char *text, struct target *t)
 	return 0;
 }
 
+/* --allow, given once or more: one list of prefixes for every tunnel. */
+static int
+add_allow(struct client *c, const char *cidr)
+{
+	char joined[sizeof c->allow + 64], norm[sizeof c->allow];
+
+	snprintf(joined, sizeof joined, "%s%s%s", c->allow, c->allow[0] ? "," : "", cidr);
+	if (cidr_list_normalize(joined, norm, sizeof norm) == -1) {
+		log_err("--allow %s: give an address or a prefix such as 203.0.113.0/24 or "
+		        "2001:db8::/32 (host bits zero; at most %d)", cidr, CIDR_LIST_MAX);
+		return -1;
+	}
+	snprintf(c->allow, sizeof c->allow, "%s", norm);
+	return 0;
+}
+
 static int
 parse_args(int argc, char **argv, struct client *c)
 {
@@ -114,6 +135,8 @@ parse_args(int argc, char **argv, struct client *c)
 		{ "config", required_argument, NULL, 'f' },
 		{ "server", required_argument, NULL, 's' },
 		{ "name", required_argument, NULL, 'n' },
+		{ "auth", required_argument, NULL, 'a' },
+		{ "allow", required_argument, NULL, 'A' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -125,6 +148,18 @@ parse_args(int argc, char **argv, struct client *c)
 	while ((ch = getopt_long(argc, argv, "-f:s:n:vh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'f': c->config = optarg; break;
+		case 'a':
+			if (strchr(optarg, ':') == NULL || optarg[0] == ':' ||
+			    strlen(optarg) >= sizeof c->auth) {
+				log_err("--auth: give USER:PASSWORD");
+				return -1;
+			}
+			snprintf(c->auth, sizeof c->auth, "%s", optarg);
+			break;
+		case 'A':
+			if (add_allow(c, optarg) == -1)
+				return -1;
+			break;
 		case 's': c->server_text = optarg; break;
 		case 'n':
 			if ((why = name_invalid_reason(optarg)) != NULL) {
@@ -226,6 +261,17 @@ setup_server(struct client *c)
 	return 0;
 }
 
+/* A password over a plain websocket to another machine travels in clear. */
+static void
+warn_if_clear(const struct client *c)
+{
+	const char *h = c->server.host;
+
+	if (c->auth[0] && !c->server.tls && strcmp(h, "127.0.0.1") != 0 &&
+	    strcmp(h, "localhost") != 0 && strcmp(h, "::1") != 0)
+		log_warn("--auth over %s sends the password in clear; use wss://", c->server_text);
+}
+
 static int
 setup_identity(struct client *c)
 {
@@ -321,6 +367,8 @@ main(int argc, char **argv)
 	static struct client c;
 
 	log_init("expose", LOG_INFO);
+	if (argc > 1 && strcmp(argv[1], "key") == 0)
+		return key_command(argc, argv);
 	client = &c;
 	tunnel_init(&c);
 	map_init(&c.streams);
@@ -330,6 +378,7 @@ main(int argc, char **argv)
 		return EX_CONFIG;
 	if (setup_server(&c) == -1)
 		return EX_CONFIG;
+	warn_if_clear(&c);
 	if (setup_identity(&c) == -1)
 		return EX_CONFIG;
 	signal(SIGPIPE, SIG_IGN);

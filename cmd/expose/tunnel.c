@@ -133,11 +133,13 @@ send_bind(struct client *c, int i)
 	struct target *t = &c->targets[i];
 	/* After a reconnect, ask for the name we had. */
 	const char *name = t->name[0] ? t->name : t->want;
-	char text[256];
+	char text[2048];
 	int n;
 
-	n = snprintf(text, sizeof text, "%s%s%starget=%s\n", name[0] ? "name=" : "",
-	             name, name[0] ? "\n" : "", t->label);
+	n = snprintf(text, sizeof text, "%s%s%starget=%s\n%s%s%s%s%s%s", name[0] ? "name=" : "",
+	             name, name[0] ? "\n" : "", t->label,
+	             c->auth[0] ? "auth=" : "", c->auth, c->auth[0] ? "\n" : "",
+	             c->allow[0] ? "allow=" : "", c->allow, c->allow[0] ? "\n" : "");
 	t->bound = false;
 	mux_control(&c->mux, FRAME_BIND, (uint32_t)i + 1, text, (size_t)n);
 }

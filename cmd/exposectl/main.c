@@ -1,95 +1,70 @@
 /*
- * exposectl: the operator's tool.  Reads the registry to show what is
- * live.  See exposectl(8).
+ * exposectl: the operator's tool.  Stored things (tunnels, names, keys)
+ * come from the registry and authorized_keys; live actions (kick) go to
+ * the running broker over its control socket.  See exposectl(8).
  */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "conf.h"
+#include "ctl.h"
 #include "identity.h"
 #include "log.h"
-#include "registry.h"
-
-#define DEFAULT_REGISTRY "/var/lib/expose/registry.db"
-#define EX_USAGE 64
-#define EX_IOERR 74
 
 static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: exposectl [--registry PATH] list\n"
-	    "  list    one line per live tunnel: URL, name, client address, key\n"
-	    "          fingerprint, age, target\n");
+	    "usage: exposectl [-f FILE] [--registry PATH] [--socket PATH] [--control PATH]\n"
+	    "                 [--authorized-keys FILE] COMMAND\n"
+	    "commands:\n"
+	    "  list                 live tunnels: URL, name, address, key, age, target\n"
+	    "  names                names held by keys: name, kind, key, since, expires\n"
+	    "  keys                 authorized keys: fingerprint, live tunnels, options, comment\n"
+	    "  reserve NAME KEY     keeps NAME for KEY (its base64, as `expose key` prints it)\n"
+	    "  release NAME         frees NAME for whoever asks next\n"
+	    "  kick NAME            ends the client holding NAME now\n");
 }
 
-static void
-format_age(int64_t secs, char *out, size_t size)
-{
-	if (secs < 0)
-		secs = 0;
-	if (secs < 60)
-		snprintf(out, size, "%llds", (long long)secs);
-	else if (secs < 3600)
-		snprintf(out, size, "%lldm%02llds", (long long)(secs / 60),
-		         (long long)(secs % 60));
-	else if (secs < 86400)
-		snprintf(out, size, "%lldh%02lldm", (long long)(secs / 3600),
-		         (long long)(secs % 3600 / 60));
-	else
-		snprintf(out, size, "%lldd%02lldh", (long long)(secs / 86400),
-		         (long long)(secs % 86400 / 3600));
-}
-
-static int
-print_tunnel(void *ctx, const struct registry_tunnel *t)
-{
-	uint8_t pk[IDENTITY_PK_BYTES];
-	char fp[IDENTITY_FP_BYTES] = "-", age[32];
-
-	if (t->key && identity_pk_parse(t->key, pk) == 0)
-		identity_fingerprint(pk, fp);
-	format_age((int64_t)time(NULL) - t->since, age, sizeof age);
-	printf("%s %s %s %s %s %s\n", t->url, t->name, t->addr, fp, age, t->target);
-	return 0;
-}
-
-static int
-cmd_list(const char *path)
-{
-	const char *why = NULL;
-	struct registry *reg = registry_open_reader(path, &why);
-	int rc;
-
-	if (reg == NULL) {
-		log_err("registry %s: %s", path, why);
-		return EX_IOERR;
-	}
-	rc = registry_list(reg, print_tunnel, NULL);
-	if (rc == -1)
-		log_err("registry %s: %s (is it an expose registry?)", path,
-		        registry_error(reg));
-	registry_close(reg);
-	return rc == -1 ? EX_IOERR : 0;
-}
+static const struct command {
+	const char *name;
+	int args;
+	int (*run)(const struct settings *s, char **argv);
+} commands[] = {
+	{ "list", 0, ctl_list },
+	{ "names", 0, ctl_names },
+	{ "keys", 0, ctl_keys },
+	{ "reserve", 2, ctl_reserve },
+	{ "release", 1, ctl_release },
+	{ "kick", 1, ctl_kick },
+};
 
 int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "registry", required_argument, NULL, 'r' },
+		{ "config", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "registry", required_argument, NULL, 'S' },
+		{ "socket", required_argument, NULL, 'S' },
+		{ "control", required_argument, NULL, 'S' },
+		{ "authorized-keys", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *registry = DEFAULT_REGISTRY;
-	int ch;
+	struct settings_flags flags = { .n = 0 };
+	struct settings s;
+	char err[CONF_ERROR_BYTES];
+	const char *file = NULL;
+	size_t i;
+	int ch, index;
 
 	log_init("exposectl", LOG_INFO);
-	while ((ch = getopt_long(argc, argv, "+r:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+f:h", opts, &index)) != -1) {
 		switch (ch) {
-		case 'r': registry = optarg; break;
+		case 'f': file = optarg; break;
+		case 'S': settings_flag(&flags, opts[index].name, optarg); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EX_USAGE;
 		}
@@ -98,12 +73,25 @@ main(int argc, char **argv)
 		usage(stderr);
 		return EX_USAGE;
 	}
+	if (settings_build(&s, file, &flags, err, sizeof err) == -1) {
+		log_err("%s", err);
+		return EX_CONFIG;
+	}
 	if (identity_init() == -1) {
 		log_err("libsodium cannot start");
-		return EX_IOERR;
+		return EX_SOFTWARE;
 	}
-	if (strcmp(argv[optind], "list") == 0 && optind + 1 == argc)
-		return cmd_list(registry);
+	for (i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+		if (strcmp(argv[optind], commands[i].name) != 0)
+			continue;
+		if (argc - optind - 1 != commands[i].args) {
+			log_err("%s takes %d argument%s", commands[i].name, commands[i].args,
+			        commands[i].args == 1 ? "" : "s");
+			usage(stderr);
+			return EX_USAGE;
+		}
+		return commands[i].run(&s, argv + optind + 1);
+	}
 	log_err("unknown command '%s'", argv[optind]);
 	usage(stderr);
 	return EX_USAGE;
