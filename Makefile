@@ -64,7 +64,7 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_LIBS = $(LIBEXPOSE) $(LIBLLHTTP) -lcmocka $(SODIUM_LIBS) $(SQLITE_LIBS)
 
-.PHONY: all clean check units demo bench deps install uninstall fuzz
+.PHONY: all clean check units demo bench bench-compare deps install uninstall fuzz
 .SUFFIXES:
 
 all: $(PROG_BINS)
@@ -160,3 +160,7 @@ build-fuzz/fuzz_host: tests/fuzz/fuzz_host.c lib/host.c lib/*.h
 
 fuzz: deps $(FUZZ_BINS)
 	@tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+# Two runs of make bench side by side: make bench-compare A=old.json B=new.json
+bench-compare:
+	@tests/bench/compare.py $(A) $(B)

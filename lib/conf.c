@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static char *
 trim(char *s)
@@ -83,8 +84,9 @@ int
 conf_read(const char *path, conf_fn fn, void *ctx, char *err, size_t err_size)
 {
 	FILE *f = fopen(path, "re");
+	struct stat st;
 	char *text;
-	size_t len;
+	size_t len, want;
 	int e, rc;
 
 	if (f == NULL) {
@@ -93,17 +95,20 @@ conf_read(const char *path, conf_fn fn, void *ctx, char *err, size_t err_size)
 		errno = e;
 		return -1;
 	}
-	text = malloc(CONF_FILE_MAX_BYTES + 1);
+	/* The edge reads this per connection: read what the file holds. */
+	want = fstat(fileno(f), &st) == 0 && st.st_size >= 0 &&
+	       (size_t)st.st_size < CONF_FILE_MAX_BYTES ? (size_t)st.st_size : CONF_FILE_MAX_BYTES;
+	text = malloc(want + 1);
 	if (text == NULL) {
 		fclose(f);
 		snprintf(err, err_size, "%s: out of memory", path);
 		errno = ENOMEM;
 		return -1;
 	}
-	len = fread(text, 1, CONF_FILE_MAX_BYTES + 1, f);
+	len = fread(text, 1, want + 1, f);
 	e = ferror(f);
 	fclose(f);
-	if (e || len > CONF_FILE_MAX_BYTES) {
+	if (e || len > want || len > CONF_FILE_MAX_BYTES) {
 		snprintf(err, err_size, "%s: %s", path, e ? "cannot read it" :
 		         "larger than 1 MiB: not a config file");
 		free(text);

@@ -18,6 +18,8 @@
 extern const char *const registry_migrations[];
 extern const int registry_migration_count;
 
+/* The writer's page cache: negative is KiB, in SQLite's terms. */
+#define REGISTRY_CACHE_KIB "-256"
 #define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
 #define BOOT_ID_BYTES 64
 /* sun_path holds 108 bytes; no broker socket path is longer. */
@@ -118,8 +120,12 @@ registry_open_writer(const char *path, const char **why)
 	/* Readers of another user need -wal and -shm to stay (see
 	 * research/feasibility.md section 6). */
 	sqlite3_file_control(r->db, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
+	/* The broker lives for months and the names table only grows with
+	 * use: its page cache is bounded small (the hot pages fit) so that
+	 * the broker's memory stays flat. */
 	if (exec(r, "PRAGMA journal_mode = WAL") == -1 ||
-	    exec(r, "PRAGMA synchronous = NORMAL") == -1) {
+	    exec(r, "PRAGMA synchronous = NORMAL") == -1 ||
+	    exec(r, "PRAGMA cache_size = " REGISTRY_CACHE_KIB) == -1) {
 		*why = "not writable (run as the registry's owner or fix its mode)";
 		goto fail;
 	}

@@ -7,6 +7,9 @@ set -u
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-/usr/bin/python3}
 JOBS=${JOBS:-2}
+# A hung test must fail, not stall CI: bounds per unit binary and per suite.
+UNIT_TIMEOUT_S=300
+E2E_TIMEOUT_S=1800
 SAN_MAKE="SAN=address,undefined BUILD=build-san BIN=build-san/bin"
 mkdir -p build
 
@@ -20,7 +23,7 @@ failed=0
 echo "== unit tests (plain and sanitized)"
 for t in build/tests/test_* build-san/tests/test_*; do
 	[ -x "$t" ] || continue
-	out=$("$t" 2>&1)
+	out=$(timeout "$UNIT_TIMEOUT_S" "$t" 2>&1)
 	rc=$?
 	p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p')
 	f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p')
@@ -62,7 +65,8 @@ PY
 
 run_e2e() {    # name, marker, bin
 	echo "== end-to-end tests: $1"
-	EXPOSE_BIN="$3" EXPOSE_RELEASE_BIN=bin "$PYTHON" -m pytest -q -p no:cacheprovider \
+	EXPOSE_BIN="$3" EXPOSE_RELEASE_BIN=bin timeout "$E2E_TIMEOUT_S" \
+		"$PYTHON" -m pytest -q -p no:cacheprovider \
 		-m "$2" --junitxml="build/e2e-$1.xml" tests/e2e
 	set -- $(junit_counts "build/e2e-$1.xml")
 	passed=$((passed + $1))

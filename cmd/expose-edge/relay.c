@@ -529,13 +529,16 @@ on_deadline(struct edge *e)
 static bool
 finished(const struct edge *e)
 {
+	/* A visitor that closes is gone: like a proxy that does not ignore
+	 * client aborts, stop now, owed responses or not (an SSE stream would
+	 * otherwise hold the process until the app next wrote). */
+	if (e->visitor_eof)
+		return true;
 	if (buf_len(&e->to_visitor) > 0)
 		return false;
 	if (e->closing)
 		return true;
-	if (e->raw)
-		return e->visitor_eof || e->broker_eof;
-	return e->visitor_eof && e->queue_len == 0;
+	return e->raw && e->broker_eof;
 }
 
 /* After the last response: stop sending, let the visitor read it all. */

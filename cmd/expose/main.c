@@ -315,7 +315,8 @@ setup_context(struct client *c)
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = protocols;
 	info.pt_serv_buf_size = CLIENT_IO_BYTES;
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	/* TLS costs ~20 ms of start-up (the system's CA bundle): only for wss. */
+	info.options = c->server.tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0;
 	c->ctx = lws_create_context(&info);
 	if (c->ctx == NULL)
 		return -1;

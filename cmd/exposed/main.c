@@ -4,6 +4,7 @@
  * edge brings it to the right client.  See exposed(8).
  */
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -253,6 +254,10 @@ main(int argc, char **argv)
 	int rc = 0, check = 0;
 
 	log_init("exposed", LOG_INFO);
+	/* lws zero-fills a receive buffer of BROKER_IO_BYTES per client at
+	 * connect.  From mmap, calloc's zeroes are the kernel's untouched pages
+	 * (no RSS until used); from the heap they would all be written. */
+	mallopt(M_MMAP_THRESHOLD, BROKER_IO_BYTES);
 	if (parse_args(argc, argv, &cfg, &file, &flags, &check) == -1)
 		return EX_USAGE;
 	if (load_settings(&cfg, file, &flags) == -1)

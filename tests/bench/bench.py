@@ -15,14 +15,17 @@ normal or not, everything started here is stopped, edges included.
 
 Settings (environment): BENCH_QUICK=1 (3 s loads, smaller counts),
 BENCH_DURATION (s), BENCH_SSE (streams), BENCH_IDLE (e.g. "1000,5000"),
-BENCH_SETUP_RUNS, BENCH_BULK_RUNS, BENCH_OUT (directory), BENCH_RESP (the
-trivial handler, built by run.sh), BENCH_KEEP=1 (keep the scratch directory).
+BENCH_SETUP_RUNS, BENCH_BULK_RUNS, BENCH_ONLY (some of keepalive, newconn,
+bulk, sse, setup, idle), BENCH_OUT (directory), BENCH_RESP (the
+trivial handler, built by run.sh), BENCH_KEEP=1 (keep the scratch directory),
+EXPOSE_RELEASE_BIN (measure the programs in another directory than bin/).
 """
 import asyncio
 import datetime
 import json
 import os
 import re
+import resource
 import selectors
 import shutil
 import signal
@@ -43,12 +46,15 @@ QUICK = os.environ.get("BENCH_QUICK") == "1"
 DURATION_S = int(os.environ.get("BENCH_DURATION", "3" if QUICK else "10"))
 SSE_STREAMS = int(os.environ.get("BENCH_SSE", "250" if QUICK else "1000"))
 IDLE_STEPS = [int(x) for x in os.environ.get("BENCH_IDLE", "1000" if QUICK else "1000,5000").split(",") if x]
+# How long the visitors' edges get to exit after the visitors close.
+SSE_LINGER_S = 5 if QUICK else 10
 SETUP_RUNS = int(os.environ.get("BENCH_SETUP_RUNS", "10"))
 BULK_RUNS = int(os.environ.get("BENCH_BULK_RUNS", "1" if QUICK else "3"))
+# Some scenarios only, e.g. "keepalive,idle" (while working on one).
+ONLY = [x for x in os.environ.get("BENCH_ONLY", "").split(",") if x]
 OUT_DIR = os.environ.get("BENCH_OUT", os.path.join(ROOT, "build", "bench"))
 RESP = os.environ.get("BENCH_RESP", os.path.join(ROOT, "build", "bench", "resp"))
 LUA = os.path.join(HERE, "report.lua")
-APP_JS = harness.APP_JS
 
 SMALL_BYTES = 1024
 BULK_BYTES = 100 * 1024 * 1024
@@ -136,7 +142,11 @@ class Started:
         return popen
 
     def forget(self, popen):
-        self.items = [i for i in self.items if i[1] is not popen]
+        self.forget_many([popen])
+
+    def forget_many(self, popens):
+        gone = {id(p) for p in popens}
+        self.items = [i for i in self.items if id(i[1]) not in gone]
 
     def stop_all(self):
         for name, p, sig, launcher in reversed(self.items):
@@ -288,6 +298,15 @@ class Launched:
     def kids(self):
         return children(self.pid)
 
+    def wait_kids(self, timeout):
+        """How many per-connection processes are left after waiting up to timeout for none."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = len(self.kids())
+            if left == 0 or time.monotonic() > deadline:
+                return left
+            time.sleep(0.05)
+
     def wait_kids_gone(self, timeout=30):
         """Seconds until every per-connection process has exited."""
         t0 = time.monotonic()
@@ -420,7 +439,10 @@ class Bench:
 
         self.progress("starting expose: broker, edge, clients")
         edge_port = harness.free_port()   # in the URLs the broker hands out
-        self.broker = harness.Broker(tmp, public_port=edge_port, bin_dir=BIN)
+        extra = broker_extra()
+        if extra:
+            self.note(f"brokers run with {' '.join(extra)}: every client comes from 127.0.0.1")
+        self.broker = harness.Broker(tmp, public_port=edge_port, bin_dir=BIN, extra=extra)
         STARTED.add("exposed", self.broker.proc.proc)
         self.edge = Launched("edge", tmp, [os.path.join(BIN, "expose-edge"), "--registry",
                                            self.broker.registry, "--domain", self.broker.domain],
@@ -432,17 +454,17 @@ class Bench:
                                        "expose (app)")
         self.host = self.client.host
         self.app_host = self.client_app.host
-        status, body = http_get(self.edge.port, "/1k", self.host)
-        if status != 200 or len(body) != SMALL_BYTES:
-            raise RuntimeError(f"GET /1k through the tunnel: {status}, {len(body)} bytes")
+        code, body = http_get(self.edge.port, "/1k", self.host)
+        if code != 200 or len(body) != SMALL_BYTES:
+            raise RuntimeError(f"GET /1k through the tunnel: {code}, {len(body)} bytes")
         wait_http(self.edge.port, "/hello", self.app_host, what="tunnel to the app")
         self.edge.wait_kids_gone()
 
         self.progress("starting the trivial handler under the same launcher")
         self.trivial = Launched("trivial", tmp, [RESP])
-        status, body = http_get(self.trivial.port, "/1k")
-        if status != 200 or len(body) != SMALL_BYTES:
-            raise RuntimeError(f"trivial handler: {status}, {len(body)} bytes")
+        code, body = http_get(self.trivial.port, "/1k")
+        if code != 200 or len(body) != SMALL_BYTES:
+            raise RuntimeError(f"trivial handler: {code}, {len(body)} bytes")
         self.procs = {"exposed (broker)": self.broker.proc.pid,
                       "expose (client -> nginx origin)": self.client.proc.pid,
                       "expose (client -> Node app)": self.client_app.proc.pid}
@@ -463,7 +485,7 @@ class Bench:
 
     def cpu_row(self, section, key, r):
         c = r["cpu_us_per_req"]
-        self.row(section, "expose CPU µs/request (edge/broker/client)",
+        self.row(section, "expose CPU µs/req edge/broker/client",
                  expose=f"{c['edges']:.0f}/{c['broker']:.0f}/{c['client']:.0f}")
         for k, v in c.items():
             self.metric(f"{key}.expose.cpu_us_per_req.{k}", round(v, 1), "µs", "lower")
@@ -484,12 +506,12 @@ class Bench:
                  "< 2 ms added " + met(added < 2), direct=ms(d["p99_us"]), nginx=ms(n["p99_us"]),
                  expose=ms(e["p99_us"]))
         self.errors_row(sec, direct=d, nginx=n, expose=e)
-        self.cpu_row(sec, "keepalive", e)
         for col, r in (("direct", d), ("nginx", n), ("expose", e)):
             self.metric(f"keepalive.{col}.rps", round(r["rps"]), "req/s", "higher")
             self.metric(f"keepalive.{col}.p50_ms", r["p50_us"] / 1000, "ms", "lower")
             self.metric(f"keepalive.{col}.p99_ms", r["p99_us"] / 1000, "ms", "lower")
         self.metric("keepalive.ratio_expose_nginx", round(ratio, 3), "x", "higher")
+        self.cpu_row(sec, "keepalive", e)
 
     def newconn(self):
         sec = f"small GET 1 KiB, new connection per request, -c{WRK_CONNS} -d{DURATION_S}s"
@@ -499,7 +521,7 @@ class Bench:
         self.trivial.wait_kids_gone()
         e = self.expose_wrk("close expose", close=True)
         ratio = e["rps"] / t["rps"]
-        self.row(sec, "connections/s", f"{ratio:.0%} of trivial, {e['rps'] / n['rps']:.1%} of nginx",
+        self.row(sec, "connections/s", f"{ratio:.0%} of trivial",
                  ">= 75% of trivial " + met(ratio >= 0.75),
                  direct=num(d["rps"]), nginx=num(n["rps"]), trivial=num(t["rps"]), expose=num(e["rps"]))
         self.row(sec, "p50 / p99 latency ms",
@@ -508,15 +530,15 @@ class Bench:
                  trivial=f"{ms(t['p50_us'])} / {ms(t['p99_us'])}",
                  expose=f"{ms(e['p50_us'])} / {ms(e['p99_us'])}")
         self.errors_row(sec, direct=d, nginx=n, trivial=t, expose=e)
-        self.cpu_row(sec, "newconn", e)
         for col, r in (("direct", d), ("nginx", n), ("trivial", t), ("expose", e)):
             self.metric(f"newconn.{col}.cps", round(r["rps"]), "conn/s", "higher")
             self.metric(f"newconn.{col}.p99_ms", r["p99_us"] / 1000, "ms", "lower")
         self.metric("newconn.ratio_expose_trivial", round(ratio, 3), "x", "higher")
+        self.cpu_row(sec, "newconn", e)
 
     def errors_row(self, sec, **runs):
         if any(r["errors"] for r in runs.values()):
-            self.row(sec, "wrk errors (conn/read/write/status/timeout)",
+            self.row(sec, "wrk errors conn/read/write/status/timeout",
                      **{k: "/".join(str(r[x]) for x in ("connect_errors", "read_errors", "write_errors",
                                                         "status_errors", "timeouts"))
                         for k, r in runs.items()})
@@ -556,21 +578,24 @@ class Bench:
         b0 = status(self.broker.proc.pid)["VmRSS"]
         c0 = status(self.client_app.proc.pid)["VmRSS"]
         res = asyncio.run(self.sse_hold(n))
-        self.row(sec, "streams open (first event received)", expose=f"{res['open']} of {n} in {res['open_s']:.1f} s")
+        self.row(sec, "streams open (first event read)", f"in {res['open_s']:.1f} s", expose=f"{res['open']}")
         self.row(sec, "broker RSS MiB (before -> held)", expose=f"{mib(b0)} -> {mib(res['broker'])}")
         self.row(sec, "client RSS MiB (before -> held)", expose=f"{mib(c0)} -> {mib(res['client'])}")
-        self.row(sec, "expose-edge processes (RSS avg KiB, PSS total MiB)",
-                 expose=f"{res['edges']} ({res['edge_rss_avg']:.0f}, {mib(res['edge_pss'])})")
-        self.row(sec, "one event to every stream, ms", expose=f"{res['fanout_ms']:.0f} ({res['got_next']} got it)")
-        self.row(sec, "edges left after closing (s to exit)",
-                 expose=f"{len(self.edge.kids())} ({res['gone_s']:.1f} s)")
-        self.row(sec, "broker RSS MiB after", expose=mib(status(self.broker.proc.pid)["VmRSS"]))
-        self.metric("sse.broker_rss_held_kib", res["broker"], "KiB", "lower")
-        self.metric("sse.broker_rss_growth_kib", res["broker"] - b0, "KiB", "lower")
-        self.metric("sse.client_rss_held_kib", res["client"], "KiB", "lower")
-        self.metric("sse.client_rss_growth_kib", res["client"] - c0, "KiB", "lower")
-        self.metric("sse.edge_rss_avg_kib", round(res["edge_rss_avg"]), "KiB", "lower")
-        self.metric("sse.fanout_ms", round(res["fanout_ms"], 1), "ms", "lower")
+        self.row(sec, "expose-edge processes", expose=str(res["edges"]))
+        self.row(sec, "edge RSS KiB each (avg); PSS MiB all", expose=f"{res['edge_rss_avg']:.0f}; {mib(res['edge_pss'])}")
+        self.row(sec, "an event to all streams: ms", f"{res['got_next']} got it", expose=f"{res['fanout_ms']:.0f}")
+        self.row(sec, f"edges alive {SSE_LINGER_S} s after visitors left", expose=str(res["left_after_close"]))
+        if res["left_after_close"]:
+            self.row(sec, "app events written until they exit", f"{res['killed']} killed after 3" if res["killed"] else "",
+                     expose=str(res["events_to_end"]))
+        self.metric(f"sse.{n}.edges_left_after_close", res["left_after_close"], "processes", "lower")
+        self.row(sec, "broker RSS MiB after they are gone", expose=mib(status(self.broker.proc.pid)["VmRSS"]))
+        self.metric(f"sse.{n}.broker_rss_held_kib", res["broker"], "KiB", "lower")
+        self.metric(f"sse.{n}.broker_rss_growth_kib", res["broker"] - b0, "KiB", "lower")
+        self.metric(f"sse.{n}.client_rss_held_kib", res["client"], "KiB", "lower")
+        self.metric(f"sse.{n}.client_rss_growth_kib", res["client"] - c0, "KiB", "lower")
+        self.metric(f"sse.{n}.edge_rss_avg_kib", round(res["edge_rss_avg"]), "KiB", "lower")
+        self.metric(f"sse.{n}.fanout_ms", round(res["fanout_ms"], 1), "ms", "lower")
         if res["open"] != n:
             raise RuntimeError(f"only {res['open']} of {n} streams opened: {res['errors'][:3]}")
 
@@ -623,16 +648,31 @@ class Bench:
         res["fanout_ms"] = (time.monotonic() - t0) * 1000
         res["got_next"] = got
 
+        # The visitors leave (FIN).  Their edges should follow.
         for _, w in conns:
             w.close()
         await asyncio.gather(*(w.wait_closed() for _, w in conns), return_exceptions=True)
-        res["gone_s"] = self.edge.wait_kids_gone(timeout=60)
+        res["left_after_close"] = self.edge.wait_kids(SSE_LINGER_S)
+        # Those still there go once the app writes again: the first write
+        # to the closed socket draws a reset, the next fails.  Count the
+        # events that takes (up to 3), then kill any left.
+        res["events_to_end"], res["killed"] = 0, 0
+        left = res["left_after_close"]
+        while left and res["events_to_end"] < 3:
+            await asyncio.get_running_loop().run_in_executor(
+                None, lambda: urllib.request.urlopen(self.app.url("/sse-next"), timeout=10).read())
+            res["events_to_end"] += 1
+            left = self.edge.wait_kids(5)
+        for pid in self.edge.kids():
+            kill_quiet(pid, signal.SIGTERM)
+            res["killed"] += 1
+        self.edge.wait_kids_gone()
         return res
 
     def setup_time(self):
         runs = SETUP_RUNS
         sec = f"tunnel setup (key already made), median of {runs}"
-        to_url, to_answer = [], []
+        to_url, to_answer, cpu_ms = [], [], []
         for i in range(runs):
             log = os.path.join(self.tmp, f"setup-{i}.log")
             env = dict(os.environ, XDG_CONFIG_HOME=self.key_dir)
@@ -657,13 +697,15 @@ class Bench:
                 to_answer.append((t2 - t0) * 1000)
             finally:
                 p.send_signal(signal.SIGINT)
-                p.wait(20)
+                cpu_ms.append(reap_cpu_ms(p, 20))
                 STARTED.forget(p)
         med = statistics.median(to_answer)
         self.row(sec, "ms: start -> URL line", expose=f"{statistics.median(to_url):.1f}")
-        self.row(sec, "ms: start -> first answer (min..max)", f"{min(to_answer):.1f}..{max(to_answer):.1f}",
+        self.row(sec, "ms: start -> first answer", f"min {min(to_answer):.1f}, max {max(to_answer):.1f}",
                  "< 100 ms " + met(med < 100), expose=f"{med:.1f}")
+        self.row(sec, "expose CPU ms: start, 1 request, exit", expose=f"{statistics.median(cpu_ms):.1f}")
         self.metric("setup.to_url_ms", round(statistics.median(to_url), 1), "ms", "lower")
+        self.metric("setup.client_cpu_ms", round(statistics.median(cpu_ms), 1), "ms", "lower")
         self.metric("setup.to_answer_ms", round(med, 1), "ms", "lower")
         self.edge.wait_kids_gone()
 
@@ -671,20 +713,20 @@ class Bench:
         """Idle tunnels on a fresh broker: one expose process per tunnel."""
         tmp = os.path.join(self.tmp, "idle")
         os.makedirs(tmp)
-        sec = "idle tunnels on a fresh broker (one expose process each)"
-        broker = harness.Broker(tmp, public_port=80, bin_dir=BIN)
+        sec = "idle tunnels on a fresh broker (one expose process and key each)"
+        broker = harness.Broker(tmp, public_port=80, bin_dir=BIN, extra=broker_extra())
         STARTED.add("exposed (idle)", broker.proc.proc)
         self.procs["exposed (idle-tunnel broker)"] = broker.proc.pid
-        key_dir = os.path.join(tmp, "key")
-        # The key is made once, by a first client, before the baseline.
-        first = harness.Client(tmp, broker.server, self.origin.port, key_dir=key_dir, bin_dir=BIN)
+        # A first client comes and goes before the baseline (the broker's
+        # first-connection allocations are not per tunnel).
+        first = harness.Client(tmp, broker.server, self.origin.port, key_dir=os.path.join(tmp, "key-0"),
+                               bin_dir=BIN)
         first.stop()
         harness.wait_for(lambda: not broker.rows(), what="the first client's row to go")
         rss0 = status(broker.proc.pid)["VmRSS"]
-        self.row(sec, "broker RSS MiB with none", expose=mib(rss0))
+        self.row(sec, "none: broker RSS MiB", expose=mib(rss0))
         clients, sel = [], selectors.DefaultSelector()
         errlog = open(os.path.join(tmp, "clients.log"), "ab")
-        env = dict(os.environ, XDG_CONFIG_HOME=key_dir)
         argv = [os.path.join(BIN, "expose"), "--server", broker.server, str(self.origin.port)]
         per_client_kib = None
         try:
@@ -698,7 +740,7 @@ class Bench:
                                   f"{mib(mem0)} MiB available: stopping at {len(clients)}")
                         break
                 t0 = time.monotonic()
-                stopped = self.spawn_idle(clients, sel, want, argv, env, errlog)
+                stopped = self.spawn_idle(clients, sel, want, argv, tmp, errlog)
                 took = time.monotonic() - t0
                 n = len(clients)
                 harness.wait_for(lambda: len(broker.rows()) == n, 30, f"{n} registry rows")
@@ -709,13 +751,12 @@ class Bench:
                 c_rss = statistics.mean(status(p)["VmRSS"] for p in sample)
                 c_pss = statistics.mean(pss_kib(p) for p in sample)
                 per_client_kib = max(1, (mem0 - meminfo("MemAvailable")) // max(1, n - have0))
-                self.row(sec, f"{n} tunnels: broker RSS MiB, bytes/tunnel", "",
-                         "<= 16 KiB/tunnel " + met(per <= 16 * 1024),
-                         expose=f"{mib(rss)}, {num(per)}")
-                self.row(sec, f"{n} tunnels: registry bytes (db + wal + shm)",
-                         expose=f"{num(size[''])} + {num(size['-wal'])} + {num(size['-shm'])}")
-                self.row(sec, f"{n} tunnels: connect time s; expose RSS/PSS KiB each",
-                         expose=f"{took:.1f}; {c_rss:.0f}/{c_pss:.0f}")
+                self.row(sec, f"{n} tunnels: broker B/tunnel", f"RSS {mib(rss)} MiB",
+                         "<= 16 KiB " + met(per <= 16 * 1024), expose=num(per))
+                self.row(sec, f"{n} tunnels: registry KiB db+wal+shm",
+                         expose="+".join(f"{size[k] / 1024:.0f}" for k in ("", "-wal", "-shm")))
+                self.row(sec, f"{n} tunnels: s to connect the last {n - have0}", expose=f"{took:.1f}")
+                self.row(sec, f"{n} tunnels: each expose RSS/PSS KiB", expose=f"{c_rss:.0f}/{c_pss:.0f}")
                 self.metric(f"idle.{want}.broker_bytes_per_tunnel", round(per), "B", "lower")
                 self.metric(f"idle.{want}.broker_rss_kib", rss, "KiB", "lower")
                 self.metric(f"idle.{want}.registry_bytes", sum(size.values()), "B", "lower")
@@ -733,8 +774,8 @@ class Bench:
                 except subprocess.TimeoutExpired:
                     c.kill()
                     c.wait()
-                STARTED.forget(c)
                 c.stdout.close()
+            STARTED.forget_many(clients)
             sel.close()
             errlog.close()
         if clients:
@@ -742,41 +783,51 @@ class Bench:
                 harness.wait_for(lambda: not broker.rows(), 30, "registry rows to go")
             except TimeoutError:
                 pass
-            self.row(sec, "after all exit: rows left; broker RSS MiB",
-                     expose=f"{len(broker.rows())}; {mib(status(broker.proc.pid)['VmRSS'])} "
-                            f"({time.monotonic() - t0:.1f} s to stop them)")
+            self.row(sec, "all stopped: rows left; broker RSS MiB", f"{time.monotonic() - t0:.1f} s to stop all",
+                     expose=f"{len(broker.rows())}; {mib(status(broker.proc.pid)['VmRSS'])}")
         self.idle_broker_hwm = status(broker.proc.pid)["VmHWM"]
         self.idle_broker_cpu = cpu_seconds(broker.proc.pid)[0]
         broker.stop()
         STARTED.forget(broker.proc.proc)
 
-    def spawn_idle(self, clients, sel, want, argv, env, errlog):
-        """Starts clients until want have printed their URL; returns why it stopped early, or None."""
-        waiting = 0
+    def spawn_idle(self, clients, sel, want, argv, tmp, errlog):
+        """Starts clients until want have printed their URL, each with a key
+        of its own (made on its first run), as separate users would have.
+        Returns why it stopped short (memory, deadline), or None."""
+        waiting, why = 0, None
         deadline = time.monotonic() + 300
-        while len(clients) - waiting < want:
-            if time.monotonic() > deadline:
-                return "300 s deadline"
-            if meminfo("MemAvailable") < MEM_FLOOR_KIB:
-                return f"MemAvailable under {mib(MEM_FLOOR_KIB)} MiB"
-            while waiting < SPAWN_BATCH and len(clients) < want:
+        while waiting or (why is None and len(clients) < want):
+            if why is None and time.monotonic() > deadline:
+                why = "300 s deadline"
+            if why is None and meminfo("MemAvailable") < MEM_FLOOR_KIB:
+                why = f"MemAvailable under {mib(MEM_FLOOR_KIB)} MiB"
+            while why is None and waiting < SPAWN_BATCH and len(clients) < want:
+                # close_fds=False: Python's own fds are close-on-exec, so a
+                # client inherits only 0, 1 and 2, and Popen may posix_spawn.
+                env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(tmp, f"key-{len(clients) + 1}"))
                 p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errlog,
-                                     stdin=subprocess.DEVNULL, env=env)
+                                     stdin=subprocess.DEVNULL, env=env, close_fds=False)
                 STARTED.add("expose (idle)", p, signal.SIGINT)
                 clients.append(p)
                 sel.register(p.stdout, selectors.EVENT_READ, p)
                 waiting += 1
-            for key, _ in sel.select(timeout=20):
+            ready = sel.select(timeout=20)
+            if not ready:
+                raise RuntimeError(f"{waiting} idle clients printed no URL within 20 s")
+            for key, _ in ready:
                 p = key.data
                 line = p.stdout.readline()
                 sel.unregister(p.stdout)
                 if not line.startswith(b"http"):
-                    raise RuntimeError(f"idle client {p.pid} printed {line!r}")
+                    with open(errlog.name, errors="replace") as f:
+                        tail = f.read().splitlines()[-3:]
+                    raise RuntimeError(f"an idle client printed {line!r} (exit {p.poll()}); "
+                                       f"the clients' log ends: {tail}")
                 waiting -= 1
-        return None
+        return why
 
     def process_rows(self):
-        sec = "expose processes over the whole run"
+        sec = "expose's processes over the whole run"
         for name, pid in self.procs.items():
             if name.startswith("exposed (idle"):
                 hwm, cpu = getattr(self, "idle_broker_hwm", None), getattr(self, "idle_broker_cpu", None)
@@ -784,15 +835,63 @@ class Bench:
                     continue
             else:
                 hwm, cpu = status(pid)["VmHWM"], cpu_seconds(pid)[0]
-            self.row(sec, f"{name}: peak RSS MiB, CPU s", expose=f"{mib(hwm)}, {cpu:.2f}")
-            key = re.sub(r"[^a-z]+", "_", name).strip("_")
+            self.row(sec, f"{name}: peak RSS MiB; CPU s", expose=f"{mib(hwm)}; {cpu:.2f}")
+            key = re.sub(r"[^a-z]+", "_", name.lower()).strip("_")
             self.metric(f"proc.{key}.peak_rss_kib", hwm, "KiB", "lower")
             self.metric(f"proc.{key}.cpu_s", round(cpu, 2), "s", "lower")
         own, kids = cpu_seconds(self.edge.pid)
-        self.row(sec, "expose-edge processes: CPU s (all, reaped by launcher)", expose=f"{kids:.2f}")
-        self.row(sec, "launcher (systemd-socket-activate) for the edge: RSS MiB, CPU s",
-                 expose=f"{mib(status(self.edge.pid)['VmRSS'])}, {own:.2f}")
+        self.row(sec, "all expose-edge processes: CPU s", expose=f"{kids:.2f}")
+        self.row(sec, "the edge's launcher: RSS MiB; CPU s",
+                 expose=f"{mib(status(self.edge.pid)['VmRSS'])}; {own:.2f}")
         self.metric("proc.edges.cpu_s", round(kids, 2), "s", "lower")
+
+
+def reap_cpu_ms(p, timeout):
+    """Waits for a child (SIGKILL after timeout s); returns its CPU ms (wait4 rusage)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, st, ru = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            p.returncode = os.waitstatus_to_exitcode(st)
+            return (ru.ru_utime + ru.ru_stime) * 1000
+        if time.monotonic() > deadline:
+            p.kill()
+            deadline = time.monotonic() + 10
+        time.sleep(0.005)
+
+
+def machine_cpu():
+    """(user+nice+system seconds of the whole machine, steal seconds, wall)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (v[0] + v[1] + v[2]) / CLK_TCK, v[7] / CLK_TCK, time.monotonic()
+
+
+def own_cpu():
+    """CPU seconds of this process and all it started (once they are reaped)."""
+    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+
+def busy_cores(seconds=1.0):
+    """Cores' worth of CPU the whole machine used over a short window."""
+    def sample():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        idle = v[3] + v[4]
+        return sum(v[:8]) - idle, sum(v[:8])
+    b0, t0 = sample()
+    time.sleep(seconds)     # a measuring window, not a wait for readiness
+    b1, t1 = sample()
+    return (b1 - b0) / max(1, t1 - t0) * len(os.sched_getaffinity(0))
+
+
+def broker_extra():
+    """Options every broker here gets.  All clients come from 127.0.0.1, so a
+    per-source handshake limit (where the broker has one) is turned off:
+    the bench measures capacity, not that policy."""
+    out = subprocess.run([os.path.join(BIN, "exposed"), "--help"], capture_output=True, text=True)
+    return ["--handshake-rate", "0"] if "--handshake-rate" in out.stdout + out.stderr else []
 
 
 def file_size(path):
@@ -803,7 +902,7 @@ def file_size(path):
 
 
 def met(ok):
-    return "(met)" if ok else "(MISSED)"
+    return "met" if ok else "MISSED"
 
 
 def num(x):
@@ -844,6 +943,7 @@ def versions():
                            capture_output=True, text=True).stdout.strip()
     return {
         "commit": commit + ("+dirty" if dirty else ""),
+        "bin": BIN,
         "cores": len(os.sched_getaffinity(0)),
         "cpu": model,
         "mem_total_mib": meminfo("MemTotal") // 1024,
@@ -872,7 +972,10 @@ def render(bench, meta, started, elapsed):
              f"versions: nginx {meta['nginx']}, wrk {meta['wrk']}, libwebsockets {meta['libwebsockets']}, "
              f"sqlite {meta['sqlite']}, libsodium {meta['libsodium']}, systemd-socket-activate "
              f"{meta['systemd-socket-activate']}, node {meta['node']}, curl {meta['curl']}, {meta['cc']}",
-             "everything on 127.0.0.1; wrk, curl, nginx, the app and expose share the same cores",
+             "everything on 127.0.0.1; wrk, curl, nginx, the app and expose share the same cores; "
+             f"other processes used {meta['busy_cores_before']:.2f} cores just before the run, "
+             f"{meta.get('other_cores_during', 0):.2f} on average during it (steal "
+             f"{meta.get('steal_cores_during', 0):.2f})",
              ""]
     head = ["metric"] + [c[1] for c in COLUMNS] + ["expose vs ref", "target (issue 7)"]
     body, section = [], None
@@ -908,19 +1011,27 @@ def main():
     tmp = tempfile.mkdtemp(prefix="expose-bench-")
     log = open(os.path.join(OUT_DIR, f"{stamp}.log"), "w")
     meta = versions()
+    meta["busy_cores_before"] = round(busy_cores(), 2)
+    if meta["busy_cores_before"] > 0.2:
+        print(f"bench: warning: the machine is already busy ({meta['busy_cores_before']:.2f} cores "
+              "in use by other processes): figures will be lower and noisier", file=sys.stderr)
     meta.update(timestamp=started.isoformat(timespec="seconds"), quick=QUICK, duration_s=DURATION_S,
-                sse_streams=SSE_STREAMS, idle_steps=IDLE_STEPS, setup_runs=SETUP_RUNS, bulk_runs=BULK_RUNS)
+                sse_streams=SSE_STREAMS, idle_steps=IDLE_STEPS, only=ONLY, setup_runs=SETUP_RUNS, bulk_runs=BULK_RUNS)
     bench = Bench(tmp, log)
     t0 = time.monotonic()
+    machine0, own0 = machine_cpu(), own_cpu()
     rc = 0
     try:
         bench.start()
-        bench.scenario("keep-alive", bench.keepalive)
-        bench.scenario("new connection per request", bench.newconn)
-        bench.scenario("bulk", bench.bulk)
-        bench.scenario("slow streams", bench.sse)
-        bench.scenario("tunnel setup", bench.setup_time)
-        bench.scenario("idle tunnels", bench.idle)
+        for key, name, fn in (("keepalive", "keep-alive", bench.keepalive),
+                              ("newconn", "new connection per request", bench.newconn),
+                              ("bulk", "bulk", bench.bulk),
+                              ("sse", "slow streams", bench.sse),
+                              ("setup", "tunnel setup", bench.setup_time),
+                              ("idle", "idle tunnels", bench.idle)):
+            if ONLY and key not in ONLY:
+                continue
+            bench.scenario(name, fn)
         bench.process_rows()
     except BaseException as e:
         bench.failed.append("run")
@@ -930,6 +1041,13 @@ def main():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         STARTED.stop_all()
+        machine1, own1 = machine_cpu(), own_cpu()
+        wall = machine1[2] - machine0[2]
+        meta["other_cores_during"] = round(max(0.0, (machine1[0] - machine0[0]) - (own1 - own0)) / wall, 2)
+        meta["steal_cores_during"] = round((machine1[1] - machine0[1]) / wall, 2)
+        if meta["other_cores_during"] > 0.2:
+            bench.note(f"other processes used {meta['other_cores_during']:.2f} cores on average during the run: "
+                       "its figures are lower and noisier than on an idle machine")
         log.write("\n=== logs of the scratch directory tails\n")
         for name in ("broker.log", "edge.log", "app.log"):
             path = os.path.join(tmp, name)

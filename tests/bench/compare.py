@@ -9,6 +9,7 @@ Changes within +-10 % are unmarked: run-to-run spread on this shared 2-core
 machine is about that much (see the note at the end).
 """
 import json
+import signal
 import sys
 
 NOISE = 0.10
@@ -65,4 +66,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)   # | head is fine
     sys.exit(main(sys.argv))

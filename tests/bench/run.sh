@@ -8,7 +8,9 @@
 # instead of 1,000, 1,000 idle tunnels only (not 1,000 then 5,000), one bulk
 # run instead of the median of 3.  Finer knobs: BENCH_DURATION, BENCH_SSE,
 # BENCH_IDLE (e.g. 1000,5000), BENCH_SETUP_RUNS, BENCH_BULK_RUNS, BENCH_OUT,
-# BENCH_KEEP=1 (keep the scratch directory with every log).
+# BENCH_ONLY (some of keepalive,newconn,bulk,sse,setup,idle),
+# BENCH_KEEP=1 (keep the scratch directory with every log),
+# EXPOSE_RELEASE_BIN=DIR (measure the programs in DIR instead of bin/).
 #
 # Everything listens on 127.0.0.1, every load is bounded in time, and all
 # that the run starts is stopped when it ends or is interrupted.  The

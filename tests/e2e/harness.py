@@ -67,8 +67,10 @@ def read_line(pipe, timeout=READY_TIMEOUT_S):
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError(f"no line within {timeout}s (got {data!r})")
-        ready, _, _ = select.select([fd], [], [], left)
-        if not ready:
+        # poll, not select: tests may hold more than 1024 descriptors
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLHUP)
+        if not poller.poll(left * 1000):
             continue
         chunk = os.read(fd, 1)
         if not chunk:

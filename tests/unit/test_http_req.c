@@ -19,24 +19,27 @@ struct outcome {
 	int requests;          /* heads accepted */
 };
 
-/* Feeds input in pieces of step bytes (0 = all at once). */
+/* Feeds input in pieces of step bytes (0 = all at once), the way the edge
+ * does: bytes the parser leaves wait and are offered again with more. */
 static void
 run(const char *input, size_t len, size_t step, struct outcome *o)
 {
 	struct http_req r;
-	struct buf out;
+	struct buf out, in;
 	size_t off = 0, used, n;
-	enum http_req_event ev;
+	enum http_req_event ev = HTTP_REQ_MORE;
 
 	memset(o, 0, sizeof *o);
 	http_req_init(&r, NULL);
 	buf_init(&out, 1 << 20);
+	buf_init(&in, 1 << 20);
 	while (off < len) {
 		n = step && len - off > step ? step : len - off;
+		buf_append(&in, input + off, n);
+		off += n;
 		for (;;) {
-			ev = http_req_feed(&r, (const uint8_t *)input + off, n, &used, &out);
-			off += used;
-			n -= used;
+			ev = http_req_feed(&r, buf_data(&in), buf_len(&in), &used, &out);
+			buf_consume(&in, used);
 			if (ev == HTTP_REQ_ERROR) {
 				o->status = r.status;
 				goto done;
@@ -46,17 +49,16 @@ run(const char *input, size_t len, size_t step, struct outcome *o)
 				assert_int_equal(http_req_emit_head(&r, &out, "192.0.2.9", "http"), 0);
 				continue;
 			}
-			if (ev == HTTP_REQ_UPGRADE || (ev == HTTP_REQ_MORE && n == 0))
-				break;
+			if (ev == HTTP_REQ_UPGRADE)
+				goto done;
 			if (ev == HTTP_REQ_MORE)
 				break;
 		}
-		if (ev == HTTP_REQ_UPGRADE)
-			break;
 	}
 done:
 	snprintf(o->out, sizeof o->out, "%.*s", (int)buf_len(&out), (const char *)buf_data(&out));
 	buf_free(&out);
+	buf_free(&in);
 	http_req_free(&r);
 }
 

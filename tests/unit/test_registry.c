@@ -53,16 +53,17 @@ test_add_lookup_remove(void **state)
 	const char *why = NULL;
 	struct registry *w = registry_open_writer(path, &why), *r;
 	struct registry_tunnel t = row("app", "/run/b.sock", 1, "K1");
-	char sock[108];
+	struct registry_route route;
 
 	assert_non_null(w);
 	assert_true(registry_broker_start(w, "/run/b.sock", getpid()) >= 0);
 	assert_int_equal(registry_tunnel_add(w, &t), 1);
 	r = registry_open_reader(path, &why);
 	assert_non_null(r);
-	assert_int_equal(registry_lookup(r, "app", sock, sizeof sock), 1);
-	assert_string_equal(sock, "/run/b.sock");
-	assert_int_equal(registry_lookup(r, "nope", sock, sizeof sock), 0);
+	assert_int_equal(registry_lookup(r, "app", &route), 1);
+	assert_string_equal(route.socket, "/run/b.sock");
+	assert_string_equal(route.auth, "");
+	assert_int_equal(registry_lookup(r, "nope", &route), 0);
 	/* Another key cannot take the name. */
 	t = row("app", "/run/b.sock", 2, "K2");
 	assert_int_equal(registry_tunnel_add(w, &t), 0);
@@ -70,9 +71,9 @@ test_add_lookup_remove(void **state)
 	t = row("app", "/run/b.sock", 3, "K1");
 	assert_int_equal(registry_tunnel_add(w, &t), 1);
 	assert_int_equal(registry_tunnel_remove(w, "app", 1), 0);
-	assert_int_equal(registry_lookup(r, "app", sock, sizeof sock), 1);
+	assert_int_equal(registry_lookup(r, "app", &route), 1);
 	assert_int_equal(registry_tunnel_remove(w, "app", 3), 0);
-	assert_int_equal(registry_lookup(r, "app", sock, sizeof sock), 0);
+	assert_int_equal(registry_lookup(r, "app", &route), 0);
 	registry_close(r);
 	registry_broker_stop(w, "/run/b.sock");
 	registry_close(w);
@@ -107,15 +108,38 @@ static void
 test_reader_of_missing_registry_fails(void **state)
 {
 	const char *why = NULL;
-	char sock[108];
+	struct registry_route route;
 	struct registry *r = registry_open_reader("/nonexistent/registry.db", &why);
 
 	if (r != NULL) {
-		assert_int_equal(registry_lookup(r, "x", sock, sizeof sock), -1);
+		assert_int_equal(registry_lookup(r, "x", &route), -1);
 		registry_close(r);
 	} else {
 		assert_non_null(why);
 	}
+}
+
+static void
+test_names_owned_and_expiring(void **state)
+{
+	const char *why = NULL;
+	struct registry *w = registry_open_writer(path, &why);
+	char key[64];
+
+	assert_non_null(w);
+	assert_int_equal(registry_name_set(w, "kept", "K1", "reserved", 100, 0), 0);
+	assert_int_equal(registry_name_set(w, "rand", "K2", "random", 100, 200), 0);
+	assert_int_equal(registry_name_owner(w, "kept", 150, key, sizeof key), 1);
+	assert_string_equal(key, "K1");
+	assert_int_equal(registry_name_owner(w, "rand", 150, key, sizeof key), 1);
+	assert_int_equal(registry_name_owner(w, "rand", 250, key, sizeof key), 0);   /* expired */
+	assert_int_equal(registry_name_touch_random(w, "rand", 400), 0);
+	assert_int_equal(registry_name_owner(w, "rand", 250, key, sizeof key), 1);
+	assert_int_equal(registry_names_expire(w, 500), 1);
+	assert_int_equal(registry_name_owner(w, "rand", 250, key, sizeof key), 0);
+	assert_int_equal(registry_name_release(w, "kept"), 1);
+	assert_int_equal(registry_name_release(w, "kept"), 0);
+	registry_close(w);
 }
 
 int
@@ -125,6 +149,7 @@ main(void)
 		cmocka_unit_test(test_add_lookup_remove),
 		cmocka_unit_test(test_start_sweeps_dead_brokers),
 		cmocka_unit_test(test_reader_of_missing_registry_fails),
+		cmocka_unit_test(test_names_owned_and_expiring),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
