@@ -161,6 +161,49 @@ build-fuzz/fuzz_host: tests/fuzz/fuzz_host.c lib/host.c lib/*.h
 fuzz: deps $(FUZZ_BINS)
 	@tests/fuzz/run.sh $(FUZZ_SECONDS)
 
+# --- install ---
+
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+UNITS       := expose.socket expose@.service exposed.socket exposed-control.socket \
+               exposed.service
+MAN1 := man/expose.1
+MAN5 := man/expose.conf.5
+MAN7 := man/expose.7
+MAN8 := man/exposed.8 man/expose-edge.8 man/exposectl.8
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSUSERSDIR) \
+		$(DESTDIR)$(TMPFILESDIR)
+	install -m 755 $(BIN)/expose $(DESTDIR)$(BINDIR)/expose
+	install -m 755 $(BIN)/exposed $(BIN)/expose-edge $(BIN)/exposectl $(DESTDIR)$(SBINDIR)/
+	for u in $(UNITS); do \
+		sed 's|@SBINDIR@|$(SBINDIR)|g' units/$$u > $(DESTDIR)$(UNITDIR)/$$u && \
+		chmod 644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+	install -m 644 units/expose.sysusers $(DESTDIR)$(SYSUSERSDIR)/expose.conf
+	install -m 644 units/expose.tmpfiles $(DESTDIR)$(TMPFILESDIR)/expose.conf
+	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
+	install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7/
+	install -m 644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -m 644 units/expose.conf.example $(DESTDIR)$(DOCDIR)/expose.conf.example
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/expose
+	rm -f $(DESTDIR)$(SBINDIR)/exposed $(DESTDIR)$(SBINDIR)/expose-edge $(DESTDIR)$(SBINDIR)/exposectl
+	for u in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$$u; done
+	rm -f $(DESTDIR)$(SYSUSERSDIR)/expose.conf $(DESTDIR)$(TMPFILESDIR)/expose.conf
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) \
+	      $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5))) \
+	      $(addprefix $(DESTDIR)$(MANDIR)/man7/,$(notdir $(MAN7))) \
+	      $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8)))
+	rm -f $(DESTDIR)$(DOCDIR)/README.md $(DESTDIR)$(DOCDIR)/expose.conf.example
+	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
+
 # Two runs of make bench side by side: make bench-compare A=old.json B=new.json
 bench-compare:
 	@tests/bench/compare.py $(A) $(B)

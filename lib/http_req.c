@@ -561,6 +561,7 @@ read_head(struct http_req *r, const uint8_t *p, size_t n, size_t *used)
 		n -= i;
 		if (n == 0 || (n == 1 && p[0] == '\r'))
 			return HTTP_REQ_MORE;
+		memset(&r->info, 0, sizeof r->info);    /* a new request begins */
 	}
 	take = n < buf_room(&r->head) ? n : buf_room(&r->head);
 	if (buf_append(&r->head, p, take) == -1)

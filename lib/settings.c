@@ -31,6 +31,8 @@ static const struct key keys[] = {
 	STR("listen", listen, "ADDR:PORT"),
 	STR("socket", socket, "a Unix socket path"),
 	STR("registry", registry, "a file path"),
+	{ "metrics", K_OPTIONAL, offsetof(struct settings, metrics),
+	  sizeof(((struct settings *)0)->metrics), 0, 0, "ADDR:PORT, or empty" },
 	{ "control", K_OPTIONAL, offsetof(struct settings, control),
 	  sizeof(((struct settings *)0)->control), 0, 0, "a Unix socket path, or empty" },
 	INT("ping-interval", ping_interval_s, 1, 3600, "seconds, 1 to 3600"),

@@ -27,6 +27,7 @@ struct settings {
 	char socket[108];
 	char registry[SETTINGS_PATH_BYTES];
 	char control[108];
+	char metrics[128];        /* ADDR:PORT for GET /metrics, or "" */
 	int ping_interval_s;
 	int streams_per_tunnel;
 	/* who may tunnel, and which names are whose */

@@ -46,8 +46,13 @@ oldest(struct edge *e)
 static void
 access_line(struct edge *e, const struct pending *p, int status)
 {
-	log_info("access name=%s addr=%s method=%s path=%s status=%d bytes=%zu ms=%lld",
-	         e->name[0] ? e->name : "-", e->peer, p->method, p->path, status,
+	char when[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+	log_info("access time=%s name=%s addr=%s method=%s path=%s status=%d bytes=%zu ms=%lld",
+	         when, e->name[0] ? e->name : "-", e->peer, p->method, p->path, status,
 	         p->bytes, (long long)(edge_now_ms() - p->start_ms));
 }
 
@@ -71,6 +76,14 @@ answer_with(struct edge *e, int status, const char *detail, const char *extra)
 {
 	struct pending none = { .start_ms = edge_now_ms(), .method = "-", .path = "-" };
 	struct pending *p = oldest(e) ? oldest(e) : &none;
+
+	if (p == &none && e->req.info.method_len) {
+		/* A request refused before it was passed on: log what it asked. */
+		snprintf(none.method, sizeof none.method, "%.*s", (int)e->req.info.method_len,
+		         e->req.info.method);
+		snprintf(none.path, sizeof none.path, "%.*s", (int)e->req.info.target_len,
+		         e->req.info.target);
+	}
 
 	if (p != &none && p->answered) {
 		/* Its response is under way: the close is all we can say. */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -12,7 +13,7 @@
 #include "sock.h"
 
 #define LIVE_TIMEOUT_MS 5000
-#define LIVE_REPLY_BYTES 512
+#define LIVE_REPLY_BYTES (64 * 1024)
 
 static int
 ask(const struct settings *s, const char *line, char *reply, size_t size)
@@ -55,7 +56,8 @@ ask(const struct settings *s, const char *line, char *reply, size_t size)
 int
 ctl_kick(const struct settings *s, char **argv)
 {
-	char line[128], reply[LIVE_REPLY_BYTES];
+	static char reply[LIVE_REPLY_BYTES];
+	char line[128];
 	int rc;
 
 	snprintf(line, sizeof line, "KICK %.63s\n", argv[0]);
@@ -68,4 +70,70 @@ ctl_kick(const struct settings *s, char **argv)
 	reply[strcspn(reply, "\n")] = '\0';
 	log_err("%s", strncmp(reply, "ERR ", 4) == 0 ? reply + 4 : reply);
 	return EX_DATAERR;
+}
+
+/* The value of one series in Prometheus text ("name" or "name{labels}"). */
+static unsigned long long
+series(const char *text, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = text;
+
+	while ((p = strstr(p, name)) != NULL) {
+		if ((p == text || p[-1] == '\n') && p[n] == ' ')
+			return strtoull(p + n + 1, NULL, 10);
+		p += n;
+	}
+	return 0;
+}
+
+int
+ctl_stats(const struct settings *s, char **argv)
+{
+	static char text[LIVE_REPLY_BYTES];
+	int rc;
+
+	if ((rc = ask(s, "METRICS\n", text, sizeof text)) != 0)
+		return rc;
+	printf("clients          %llu\n", series(text, "expose_clients"));
+	printf("tunnels          %llu\n", series(text, "expose_tunnels"));
+	printf("streams          %llu now, %llu since start\n", series(text, "expose_streams"),
+	       series(text, "expose_streams_total"));
+	printf("bytes            %llu to clients, %llu from clients\n",
+	       series(text, "expose_bytes_total{direction=\"to_clients\"}"),
+	       series(text, "expose_bytes_total{direction=\"from_clients\"}"));
+	printf("handshakes       %llu ok, %llu bad signature, %llu not authorized, "
+	       "%llu protocol errors, %llu rate limited, %llu abandoned\n",
+	       series(text, "expose_handshakes_total{result=\"ok\"}"),
+	       series(text, "expose_handshakes_total{result=\"bad_signature\"}"),
+	       series(text, "expose_handshakes_total{result=\"not_authorized\"}"),
+	       series(text, "expose_handshakes_total{result=\"protocol\"}"),
+	       series(text, "expose_handshakes_total{result=\"rate_limited\"}"),
+	       series(text, "expose_handshakes_total{result=\"abandoned\"}"));
+	printf("tunnel requests  %llu ok, %llu taken, %llu denied, %llu invalid, "
+	       "%llu over a limit\n",
+	       series(text, "expose_binds_total{result=\"ok\"}"),
+	       series(text, "expose_binds_total{result=\"name_taken\"}"),
+	       series(text, "expose_binds_total{result=\"name_denied\"}"),
+	       series(text, "expose_binds_total{result=\"name_invalid\"}"),
+	       series(text, "expose_binds_total{result=\"limit_reached\"}"));
+	printf("edges refused    %llu tunnel gone, %llu at a limit, %llu protocol\n",
+	       series(text, "expose_edges_refused_total{reason=\"gone\"}"),
+	       series(text, "expose_edges_refused_total{reason=\"limit\"}"),
+	       series(text, "expose_edges_refused_total{reason=\"protocol\"}"));
+	printf("registry errors  %llu\n", series(text, "expose_registry_errors_total"));
+	printf("kicks            %llu\n", series(text, "expose_kicks_total"));
+	return 0;
+}
+
+int
+ctl_metrics(const struct settings *s, char **argv)
+{
+	static char text[LIVE_REPLY_BYTES];
+	int rc;
+
+	if ((rc = ask(s, "METRICS\n", text, sizeof text)) != 0)
+		return rc;
+	fputs(text, stdout);
+	return 0;
 }

@@ -25,7 +25,9 @@ usage(FILE *f)
 	    "  keys                 authorized keys: fingerprint, live tunnels, options, comment\n"
 	    "  reserve NAME KEY     keeps NAME for KEY (its base64, as `expose key` prints it)\n"
 	    "  release NAME         frees NAME for whoever asks next\n"
-	    "  kick NAME            ends the client holding NAME now\n");
+	    "  kick NAME            ends the client holding NAME now\n"
+	    "  stats                the broker's counters, for a person\n"
+	    "  metrics              the same, in Prometheus text form\n");
 }
 
 static const struct command {
@@ -39,6 +41,8 @@ static const struct command {
 	{ "reserve", 2, ctl_reserve },
 	{ "release", 1, ctl_release },
 	{ "kick", 1, ctl_kick },
+	{ "stats", 0, ctl_stats },
+	{ "metrics", 0, ctl_metrics },
 };
 
 int

@@ -20,6 +20,7 @@
 #include "identity.h"
 #include "bounds.h"
 #include "map.h"
+#include "metrics.h"
 #include "auth.h"
 #include "keys.h"
 #include "mux.h"
@@ -51,7 +52,10 @@ struct broker {
 	unsigned nsessions;
 	unsigned ntunnels;
 	unsigned nstreams;
-	unsigned long refused_handshakes;
+	struct metrics metrics;
+	char status[64];          /* last STATUS= told to systemd */
+	lws_sorted_usec_list_t watchdog;
+	lws_usec_t watchdog_us;   /* 0: no watchdog */
 	volatile int stopping;
 };
 
@@ -158,8 +162,10 @@ int access_name(struct session *s, char *name, size_t size, int takeover,
 /* The tunnel on name ended: a random name stays its key's a while. */
 void access_name_done(struct session *s, const char *name);
 
-/* control.c: exposectl's live commands */
+/* control.c: exposectl's live commands, and metrics over HTTP */
 int control_callback(struct lws *wsi, enum lws_callback_reasons reason,
+                     void *user, void *in, size_t len);
+int metrics_callback(struct lws *wsi, enum lws_callback_reasons reason,
                      void *user, void *in, size_t len);
 
 /* listen.c */

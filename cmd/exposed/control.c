@@ -1,9 +1,14 @@
 /*
  * exposectl's live commands, on the broker's control socket (mode 0660:
- * the broker's user and group, and root).  One line in, one line out:
+ * the broker's user and group, and root).  One line in, an answer out,
+ * then the broker closes:
  *
  *   KICK NAME     ends the client holding NAME: its websocket closes and
- *                 every row of it goes.   -> "OK ..." or "ERR ..."
+ *                 every row of it goes.          -> "OK ..." or "ERR ..."
+ *   METRICS       the counters, in Prometheus text form
+ *
+ * The same counters are served over HTTP (GET /metrics) when `metrics`
+ * names an address.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,26 +18,41 @@
 #include "log.h"
 
 #define CONTROL_LINE_BYTES 512
+#define CONTROL_REPLY_BYTES (64 * 1024)
+/* An HTTP request head to the metrics port, at most. */
+#define METRICS_HEAD_BYTES 8192
 #define CONTROL_TIMEOUT_S 5
 
 struct control {
 	struct buf in;
-	char reply[CONTROL_LINE_BYTES];
+	struct buf reply;
+	bool answered;
 };
 
 static void
-kick(struct broker *b, const char *name, char *reply, size_t size)
+reply(struct control *c, const char *text)
+{
+	buf_append(&c->reply, text, strlen(text));
+	c->answered = true;
+}
+
+static void
+kick(struct broker *b, const char *name, struct control *c)
 {
 	struct tunnel *t = tunnel_find(b, name);
+	char line[CONTROL_LINE_BYTES];
 	struct session *s;
 
 	if (t == NULL) {
-		snprintf(reply, size, "ERR no live tunnel named %.63s\n", name);
+		snprintf(line, sizeof line, "ERR no live tunnel named %.63s\n", name);
+		reply(c, line);
 		return;
 	}
 	s = t->s;
 	log_info("kicked name=%s key=%s addr=%s", name, s->fp, s->addr);
-	snprintf(reply, size, "OK kicked %.63s (key %s, from %s)\n", name, s->fp, s->addr);
+	b->metrics.kicks++;
+	snprintf(line, sizeof line, "OK kicked %.63s (key %s, from %s)\n", name, s->fp, s->addr);
+	reply(c, line);
 	session_close(s, CODE_KICKED, "an operator ended this connection");
 	/* Its rows go now, whether or not the client reads its error. */
 	tunnel_unbind_all(s);
@@ -45,15 +65,42 @@ run(struct broker *b, struct control *c)
 
 	snprintf(line, sizeof line, "%.*s", (int)buf_len(&c->in), (const char *)buf_data(&c->in));
 	line[strcspn(line, "\r\n")] = '\0';
-	if (sscanf(line, "KICK %511s", arg) == 1)
-		kick(b, arg, c->reply, sizeof c->reply);
-	else
-		snprintf(c->reply, sizeof c->reply, "ERR unknown command (known: KICK NAME)\n");
+	if (sscanf(line, "KICK %511s", arg) == 1) {
+		kick(b, arg, c);
+	} else if (strcmp(line, "METRICS") == 0) {
+		metrics_render(b, &c->reply);
+		c->answered = true;
+	} else {
+		reply(c, "ERR unknown command (known: KICK NAME, METRICS)\n");
+	}
 }
 
-int
-control_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-                 void *in, size_t len)
+/* GET /metrics -> 200 and the counters; anything else -> 404. */
+static void
+serve_metrics(struct broker *b, struct control *c)
+{
+	struct buf body;
+	char head[256];
+
+	buf_init(&body, CONTROL_REPLY_BYTES / 2);
+	if (buf_len(&c->in) >= 13 && memcmp(buf_data(&c->in), "GET /metrics ", 13) == 0) {
+		metrics_render(b, &body);
+		snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; "
+		         "version=0.0.4\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+		         buf_len(&body));
+	} else {
+		buf_append(&body, "only /metrics here\n", 19);
+		snprintf(head, sizeof head, "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n"
+		         "Content-Length: %zu\r\nConnection: close\r\n\r\n", buf_len(&body));
+	}
+	reply(c, head);
+	buf_append(&c->reply, buf_data(&body), buf_len(&body));
+	buf_free(&body);
+}
+
+static int
+common(struct lws *wsi, enum lws_callback_reasons reason, void *in, size_t len,
+       bool http)
 {
 	struct control *c = lws_get_opaque_user_data(wsi);
 
@@ -62,33 +109,52 @@ control_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		c = calloc(1, sizeof *c);
 		if (c == NULL)
 			return -1;
-		buf_init(&c->in, CONTROL_LINE_BYTES);
+		buf_init(&c->in, http ? METRICS_HEAD_BYTES : CONTROL_LINE_BYTES);
+		buf_init(&c->reply, CONTROL_REPLY_BYTES);
 		lws_set_opaque_user_data(wsi, c);
 		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, CONTROL_TIMEOUT_S);
 		return 0;
 	case LWS_CALLBACK_RAW_RX:
-		if (c == NULL || c->reply[0])
+		if (c == NULL || c->answered)
 			return 0;
-		if (buf_append(&c->in, in, len) == -1) {
-			snprintf(c->reply, sizeof c->reply, "ERR line too long\n");
-		} else if (memchr(buf_data(&c->in), '\n', buf_len(&c->in))) {
+		if (buf_append(&c->in, in, len) == -1)
+			reply(c, http ? "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+			                "Connection: close\r\n\r\n" : "ERR line too long\n");
+		else if (!http && memchr(buf_data(&c->in), '\n', buf_len(&c->in)))
 			run(broker, c);
-		}
-		if (c->reply[0])
+		else if (http && memmem(buf_data(&c->in), buf_len(&c->in), "\r\n\r\n", 4))
+			serve_metrics(broker, c);
+		if (c->answered)
 			lws_callback_on_writable(wsi);
 		return 0;
 	case LWS_CALLBACK_RAW_WRITEABLE:
-		if (c && c->reply[0])
-			lws_write(wsi, (unsigned char *)c->reply, strlen(c->reply), LWS_WRITE_RAW);
+		if (c && buf_len(&c->reply))
+			lws_write(wsi, (unsigned char *)(uintptr_t)buf_data(&c->reply),
+			          buf_len(&c->reply), LWS_WRITE_RAW);
 		return -1;
 	case LWS_CALLBACK_RAW_CLOSE:
 		if (c) {
 			lws_set_opaque_user_data(wsi, NULL);
 			buf_free(&c->in);
+			buf_free(&c->reply);
 			free(c);
 		}
 		return 0;
 	default:
 		return 0;
 	}
+}
+
+int
+control_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                 void *in, size_t len)
+{
+	return common(wsi, reason, in, len, false);
+}
+
+int
+metrics_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                 void *in, size_t len)
+{
+	return common(wsi, reason, in, len, true);
 }

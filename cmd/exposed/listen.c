@@ -21,9 +21,17 @@
 /* Mode of the edges' socket: the broker's user and group. */
 #define LISTEN_SOCKET_MODE 0660
 
-enum listener_kind { LISTENER_EDGE, LISTENER_CLIENT, LISTENER_CONTROL };
+enum listener_kind { LISTENER_EDGE, LISTENER_CLIENT, LISTENER_CONTROL, LISTENER_METRICS };
 
-static enum listener_kind kinds[] = { LISTENER_EDGE, LISTENER_CLIENT, LISTENER_CONTROL };
+static enum listener_kind kinds[] = {
+	LISTENER_EDGE, LISTENER_CLIENT, LISTENER_CONTROL, LISTENER_METRICS,
+};
+
+static const char *const kind_protocols[] = {
+	[LISTENER_EDGE] = "expose-edge",
+	[LISTENER_CONTROL] = "expose-control",
+	[LISTENER_METRICS] = "expose-metrics",
+};
 
 static int
 adopt_listener(struct broker *b, int fd, enum listener_kind kind)
@@ -116,6 +124,23 @@ listen_control(struct broker *b)
 	return adopt_listener(b, fd, LISTENER_CONTROL);
 }
 
+/* Prometheus scrapes GET /metrics here, when `metrics` names an address. */
+static int
+listen_metrics(struct broker *b)
+{
+	int fd;
+
+	if (b->cfg->set.metrics[0] == '\0')
+		return 0;
+	fd = sock_listen_tcp(b->cfg->set.metrics);
+	if (fd == -1) {
+		log_err("metrics %s: %s (give another --metrics ADDR:PORT)", b->cfg->set.metrics,
+		        strerror(errno));
+		return -1;
+	}
+	return adopt_listener(b, fd, LISTENER_METRICS);
+}
+
 int
 listen_setup(struct broker *b)
 {
@@ -126,7 +151,7 @@ listen_setup(struct broker *b)
 	snprintf(copy, sizeof copy, "%s", names ? names : "");
 	n = sock_listen_fds();
 	if (n > 0)
-		return adopt_passed(b, n, copy);
+		return adopt_passed(b, n, copy) == 0 && listen_metrics(b) == 0 ? 0 : -1;
 	fd = sock_listen_unix(b->cfg->set.socket, LISTEN_SOCKET_MODE);
 	if (fd == -1) {
 		if (errno == EADDRINUSE)
@@ -141,7 +166,7 @@ listen_setup(struct broker *b)
 	b->own_socket = true;
 	if (adopt_listener(b, fd, LISTENER_EDGE) == -1)
 		return -1;
-	if (listen_control(b) == -1)
+	if (listen_control(b) == -1 || listen_metrics(b) == -1)
 		return -1;
 	fd = sock_listen_tcp(b->cfg->set.listen);
 	if (fd == -1) {
@@ -181,7 +206,7 @@ accept_some(struct broker *b, int lfd, enum listener_kind kind)
 			/* A source over its handshake rate costs us an accept and a
 			 * close, nothing more. */
 			if (!ratelimit_take(&b->handshakes, (struct sockaddr *)&ss, now_ms())) {
-				b->refused_handshakes++;
+				b->metrics.handshakes[HS_RATE_LIMITED]++;
 				close(fd);
 				continue;
 			}
@@ -194,8 +219,7 @@ accept_some(struct broker *b, int lfd, enum listener_kind kind)
 		}
 		u.sockfd = fd;
 		if (lws_adopt_descriptor_vhost(b->vh_edge, LWS_ADOPT_SOCKET, u,
-		                               kind == LISTENER_CONTROL ? "expose-control" :
-		                               "expose-edge", NULL) == NULL)
+		                               kind_protocols[kind], NULL) == NULL)
 			log_warn("cannot adopt a connection");
 	}
 }

@@ -53,6 +53,7 @@ static const struct lws_protocols edge_protocols[] = {
 	{ "expose-listen", listen_callback, 0, 0, 0, NULL, 0 },
 	{ "expose-edge", stream_callback, 0, 0, 0, NULL, 0 },
 	{ "expose-control", control_callback, 0, 0, 0, NULL, 0 },
+	{ "expose-metrics", metrics_callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
@@ -67,6 +68,7 @@ usage(FILE *f)
 	    "               [--claim-names yes|no] [--deny-names LIST] [--name-quarantine S]\n"
 	    "               [--tunnels-per-key N] [--streams-per-key N]\n"
 	    "               [--handshake-rate N] [--handshake-burst N] [--auth-key FILE]\n"
+	    "               [--metrics ADDR:PORT]\n"
 	    "Every option is also a key of expose.conf(5).\n");
 }
 
@@ -98,6 +100,7 @@ parse_args(int argc, char **argv, struct broker_config *c, const char **file,
 		{ "handshake-rate", required_argument, NULL, 'S' },
 		{ "handshake-burst", required_argument, NULL, 'S' },
 		{ "auth-key", required_argument, NULL, 'S' },
+		{ "metrics", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch, index;
@@ -212,6 +215,46 @@ record_self(struct broker *b)
 	return 0;
 }
 
+/* STATUS= for systemctl status, when the counts change. */
+static void
+tell_status(struct broker *b)
+{
+	char status[64], msg[80];
+
+	snprintf(status, sizeof status, "%u tunnels, %u clients, %u streams", b->ntunnels,
+	         b->nsessions, b->nstreams);
+	if (strcmp(status, b->status) == 0)
+		return;
+	snprintf(b->status, sizeof b->status, "%s", status);
+	snprintf(msg, sizeof msg, "STATUS=%s", status);
+	sock_notify(msg);
+}
+
+/* From the event loop itself: a stuck loop stops the pings and systemd
+ * restarts the broker. */
+static void
+watchdog_tick(lws_sorted_usec_list_t *sul)
+{
+	struct broker *b = broker;
+
+	sock_notify("WATCHDOG=1");
+	tell_status(b);
+	lws_sul_schedule(b->ctx, 0, &b->watchdog, watchdog_tick, b->watchdog_us);
+}
+
+static void
+watchdog_start(struct broker *b)
+{
+	const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+	long long us = usec ? strtoll(usec, NULL, 10) : 0;
+
+	if (pid && strtol(pid, NULL, 10) != (long)getpid())
+		us = 0;
+	/* Without a watchdog, STATUS= still follows the counts each second. */
+	b->watchdog_us = us > 0 ? (lws_usec_t)us / 2 : LWS_US_PER_SEC;
+	lws_sul_schedule(b->ctx, 0, &b->watchdog, watchdog_tick, b->watchdog_us);
+}
+
 static void
 run(struct broker *b)
 {
@@ -219,8 +262,10 @@ run(struct broker *b)
 
 	snprintf(status, sizeof status, "READY=1\nSTATUS=serving %s", b->cfg->set.domain);
 	sock_notify(status);
+	watchdog_start(b);
 	log_info("ready domain=%s listen=%s socket=%s registry=%s", b->cfg->set.domain,
-	         b->cfg->set.listen, b->socket_path, b->cfg->set.registry);
+	         b->own_socket ? b->cfg->set.listen : "systemd", b->socket_path,
+	         b->cfg->set.registry);
 	while (!b->stopping)
 		if (lws_service(b->ctx, 0) < 0)
 			break;

@@ -132,6 +132,8 @@ session_free(struct session *s)
 	if (s->authed)
 		log_info("client down key=%s addr=%s%s%s", s->fp, s->addr,
 		         s->close_reason[0] ? " reason=" : "", s->close_reason);
+	else if (!s->closing)
+		b->metrics.handshakes[HS_ABANDONED]++;    /* left, or timed out */
 	free(s);
 }
 
@@ -148,6 +150,7 @@ on_auth(struct session *s, const uint8_t *p, size_t len)
 	if (identity_verify_challenge(pk, s->nonce, broker->cfg->set.domain, FRAME_VERSION,
 	                              sig) == -1) {
 		log_info("handshake refused addr=%s reason=bad signature", s->addr);
+		broker->metrics.handshakes[HS_BAD_SIGNATURE]++;
 		session_close(s, CODE_AUTH, "the signature does not verify");
 		return 0;
 	}
@@ -156,12 +159,14 @@ on_auth(struct session *s, const uint8_t *p, size_t len)
 	identity_fingerprint(s->pk, s->fp);
 	if ((why = access_admit(s)) != NULL) {
 		log_info("handshake refused key=%s addr=%s reason=\"%s\"", s->fp, s->addr, why);
+		broker->metrics.handshakes[HS_NOT_AUTHORIZED]++;
 		session_close(s, CODE_AUTH, why);
 		return 0;
 	}
 	/* A nonce signs one handshake only. */
 	memset(s->nonce, 0, sizeof s->nonce);
 	s->authed = true;
+	broker->metrics.handshakes[HS_OK]++;
 	lws_set_timeout(s->wsi, NO_PENDING_TIMEOUT, 0);
 	log_info("client up key=%s addr=%s", s->fp, s->addr);
 	return 0;
@@ -267,6 +272,7 @@ session_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			         s->dec.error ? s->dec.error : "bad frame");
 			if (s->dec.error == NULL)
 				s->dec.error = "bad frame";
+			broker->metrics.handshakes[HS_PROTOCOL] += !s->authed;
 			session_close(s, CODE_PROTOCOL, s->dec.error);
 		}
 		return 0;

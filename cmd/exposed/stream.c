@@ -66,6 +66,14 @@ stream_detach(struct stream *st)
 static void
 stream_refuse(struct stream *st, const char *error)
 {
+	struct metrics *m = &broker->metrics;
+
+	if (strcmp(error, "gone") == 0)
+		m->edges_refused[ER_GONE]++;
+	else if (strcmp(error, "limit") == 0)
+		m->edges_refused[ER_LIMIT]++;
+	else if (strcmp(error, "protocol") == 0)
+		m->edges_refused[ER_PROTOCOL]++;
 	snprintf(st->error, sizeof st->error, "%s", error);
 	lws_callback_on_writable(st->wsi);
 }
@@ -93,6 +101,7 @@ stream_open(struct stream *st, struct tunnel *t, const char *peer)
 	t->nstreams++;
 	s->use->streams++;
 	s->b->nstreams++;
+	s->b->metrics.streams_total++;
 	st->opened = true;
 	frame_put32(p, t->index);
 	memcpy(p + 4, peer, plen);
@@ -134,6 +143,8 @@ stream_preamble(struct stream *st, const uint8_t *in, size_t len)
 	}
 	lws_set_timeout(st->wsi, NO_PENDING_TIMEOUT, 0);
 	stream_open(st, t, line + peer_at);
+	if (st->s)
+		broker->metrics.bytes_to_clients += len - take;
 	if (st->s && len > take && mux_stream_send(&st->m, in + take, len - take) == -1)
 		stream_detach(st);
 	else if (st->s && mux_stream_want(&st->m) == 0)
@@ -150,6 +161,7 @@ stream_rx(struct stream *st, const uint8_t *in, size_t len)
 	}
 	if (st->s == NULL)
 		return;          /* its session is gone; the close is coming */
+	broker->metrics.bytes_to_clients += len;
 	if (mux_stream_send(&st->m, in, len) == -1) {
 		mux_reset(&st->s->mux, st->key, CODE_PROTOCOL, "edge overran its window");
 		stream_detach(st);
@@ -208,6 +220,7 @@ stream_on_data(struct stream *st, const uint8_t *p, size_t n)
 {
 	if (mux_stream_recv(&st->m, p, n) == -1)
 		return -1;    /* past the credit we granted: a protocol error */
+	broker->metrics.bytes_from_clients += n;
 	if (st->wsi)
 		lws_callback_on_writable(st->wsi);
 	return 0;

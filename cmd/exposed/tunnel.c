@@ -28,6 +28,8 @@ static void
 refuse(struct session *s, uint32_t index, uint16_t code, const char *msg)
 {
 	log_info("tunnel refused key=%s addr=%s reason=\"%s\"", s->fp, s->addr, msg);
+	if (code < METRICS_CODES)
+		s->b->metrics.binds[code]++;
 	session_error(s, index, code, msg);
 }
 
@@ -184,6 +186,7 @@ tunnel_bind(struct session *s, uint32_t index, const uint8_t *p, size_t len)
 		else {
 			log_err("registry %s: cannot add tunnel: %s", b->cfg->set.registry,
 			        registry_error(b->reg));
+			b->metrics.registry_errors++;
 			refuse(s, index, CODE_INTERNAL, "the broker cannot record the tunnel");
 		}
 		return 0;
@@ -199,6 +202,7 @@ tunnel_bind(struct session *s, uint32_t index, const uint8_t *p, size_t len)
 	s->tunnels[index - 1] = t;
 	s->use->tunnels++;
 	b->ntunnels++;
+	b->metrics.binds[CODE_OK]++;
 	n = snprintf(text, sizeof text, "name=%s\nurl=%s\n", t->name, t->url);
 	mux_control(&s->mux, FRAME_BOUND, index, text, (size_t)n);
 	log_info("tunnel up name=%s url=%s key=%s addr=%s target=%s%s%s%s", t->name, t->url,
@@ -217,9 +221,11 @@ tunnel_unbind_all(struct session *s)
 	for (i = 0; i < TUNNELS_PER_CLIENT_MAX; i++) {
 		if ((t = s->tunnels[i]) == NULL)
 			continue;
-		if (registry_tunnel_remove(b->reg, t->name, s->id) == -1)
+		if (registry_tunnel_remove(b->reg, t->name, s->id) == -1) {
 			log_err("registry %s: cannot delete tunnel %s: %s", b->cfg->set.registry,
 			        t->name, registry_error(b->reg));
+			b->metrics.registry_errors++;
+		}
 		log_info("tunnel down name=%s key=%s", t->name, s->fp);
 		access_name_done(s, t->name);
 		tunnel_free(b, t);

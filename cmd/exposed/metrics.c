@@ -1,0 +1,87 @@
+#include "metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "broker.h"
+
+static const char *const handshake_names[HS_MAX] = {
+	"ok", "bad_signature", "not_authorized", "protocol", "rate_limited", "abandoned",
+};
+
+static const char *const refusal_names[ER_MAX] = { "gone", "limit", "protocol" };
+
+static int
+put(struct buf *out, const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof line)
+		return -1;
+	return buf_append(out, line, (size_t)n);
+}
+
+/* "name taken" -> "name_taken": label values without spaces. */
+static const char *
+code_label(int code)
+{
+	static char label[32];
+	const char *name = code == CODE_OK ? "ok" : frame_code_name((enum frame_code)code);
+	size_t i;
+
+	for (i = 0; name[i] && i + 1 < sizeof label; i++)
+		label[i] = name[i] == ' ' ? '_' : name[i];
+	label[i] = '\0';
+	return label;
+}
+
+static int
+head(struct buf *out, const char *name, const char *type, const char *help)
+{
+	return put(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+int
+metrics_render(const struct broker *b, struct buf *out)
+{
+	const struct metrics *m = &b->metrics;
+	int rc = 0, i;
+
+	rc |= head(out, "expose_clients", "gauge", "Client websockets connected now.");
+	rc |= put(out, "expose_clients %u\n", b->nsessions);
+	rc |= head(out, "expose_tunnels", "gauge", "Live tunnels.");
+	rc |= put(out, "expose_tunnels %u\n", b->ntunnels);
+	rc |= head(out, "expose_streams", "gauge", "Public connections carried now.");
+	rc |= put(out, "expose_streams %u\n", b->nstreams);
+	rc |= head(out, "expose_streams_total", "counter", "Public connections carried.");
+	rc |= put(out, "expose_streams_total %lu\n", m->streams_total);
+	rc |= head(out, "expose_bytes_total", "counter", "Bytes of streams, each way.");
+	rc |= put(out, "expose_bytes_total{direction=\"to_clients\"} %llu\n",
+	          (unsigned long long)m->bytes_to_clients);
+	rc |= put(out, "expose_bytes_total{direction=\"from_clients\"} %llu\n",
+	          (unsigned long long)m->bytes_from_clients);
+	rc |= head(out, "expose_handshakes_total", "counter", "Client handshakes, by result.");
+	for (i = 0; i < HS_MAX; i++)
+		rc |= put(out, "expose_handshakes_total{result=\"%s\"} %lu\n", handshake_names[i],
+		          m->handshakes[i]);
+	rc |= head(out, "expose_binds_total", "counter", "Tunnel requests, by result.");
+	for (i = 0; i <= CODE_REPLACED && i < METRICS_CODES; i++)
+		if (i == CODE_OK || m->binds[i])
+			rc |= put(out, "expose_binds_total{result=\"%s\"} %lu\n", code_label(i),
+			          m->binds[i]);
+	rc |= head(out, "expose_edges_refused_total", "counter",
+	           "Edge connections the broker refused, by reason.");
+	for (i = 0; i < ER_MAX; i++)
+		rc |= put(out, "expose_edges_refused_total{reason=\"%s\"} %lu\n", refusal_names[i],
+		          m->edges_refused[i]);
+	rc |= head(out, "expose_registry_errors_total", "counter", "Registry writes that failed.");
+	rc |= put(out, "expose_registry_errors_total %lu\n", m->registry_errors);
+	rc |= head(out, "expose_kicks_total", "counter", "Clients ended by an operator.");
+	rc |= put(out, "expose_kicks_total %lu\n", m->kicks);
+	return rc ? -1 : 0;
+}
