@@ -57,7 +57,7 @@ PROG_BINS := $(PROGS:%=$(BIN)/%)
 # What each program links beyond libexpose.
 LIBS_expose      = $(LIBLLHTTP) $(LWS_LIBS) $(SODIUM_LIBS)
 LIBS_exposed     = $(LWS_LIBS) $(SODIUM_LIBS) $(SQLITE_LIBS)
-LIBS_expose-edge = $(LIBLLHTTP) $(SODIUM_LIBS) $(SQLITE_LIBS)
+LIBS_expose-edge = $(LIBLLHTTP) $(SODIUM_LIBS) $(SQLITE_LIBS) -lssl -lcrypto
 LIBS_exposectl   = $(SODIUM_LIBS) $(SQLITE_LIBS)
 
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)

@@ -54,6 +54,15 @@ static const struct key keys[] = {
 	INT("body-timeout", body_timeout_ms, 100, 3600000, "milliseconds, 100 to 3600000"),
 	INT("head-max-bytes", head_max_bytes, 1024, HEAD_MAX_BYTES_CAP, "bytes, 1024 to 262144"),
 	INT("fields-max", fields_max, 1, HEAD_FIELDS_CAP, "a count, 1 to 256"),
+	{ "cert", K_OPTIONAL, offsetof(struct settings, cert),
+	  sizeof(((struct settings *)0)->cert), 0, 0, "a PEM file path" },
+	{ "key", K_OPTIONAL, offsetof(struct settings, key),
+	  sizeof(((struct settings *)0)->key), 0, 0, "a PEM file path" },
+	{ "ticket-keys", K_OPTIONAL, offsetof(struct settings, ticket_keys),
+	  sizeof(((struct settings *)0)->ticket_keys), 0, 0, "a file path, or empty" },
+	{ "redirect-http", K_BOOL, offsetof(struct settings, redirect_http), 0, 0, 1, "yes or no" },
+	INT("https-port", https_port, 1, 65535, "a port, 1 to 65535"),
+	INT("http-port", http_port, 0, 65535, "a port, or 0 for none"),
 };
 
 static const struct key *
@@ -93,6 +102,7 @@ settings_defaults(struct settings *s)
 	s->body_timeout_ms = BODY_TIMEOUT_MS;
 	s->head_max_bytes = HEAD_MAX_BYTES;
 	s->fields_max = HEAD_MAX_FIELDS;
+	s->https_port = 443;
 }
 
 int
@@ -250,4 +260,17 @@ settings_control(const struct settings *s, char *out, size_t size)
 	if (n > 5 && strcmp(s->socket + n - 5, ".sock") == 0)
 		n -= 5;
 	snprintf(out, size, "%.*s-control.sock", (int)n, s->socket);
+}
+
+void
+settings_ticket_keys(const struct settings *s, char *out, size_t size)
+{
+	const char *slash = strrchr(s->registry, '/');
+
+	if (s->ticket_keys[0])
+		snprintf(out, size, "%s", s->ticket_keys);
+	else if (slash)
+		snprintf(out, size, "%.*s/tickets.key", (int)(slash - s->registry), s->registry);
+	else
+		snprintf(out, size, "tickets.key");
 }

@@ -46,6 +46,13 @@ struct settings {
 	int body_timeout_ms;
 	int head_max_bytes;
 	int fields_max;
+	/* TLS */
+	char cert[SETTINGS_PATH_BYTES];          /* PEM chain for DOMAIN, *.DOMAIN */
+	char key[SETTINGS_PATH_BYTES];           /* its key; "" if in cert */
+	char ticket_keys[SETTINGS_PATH_BYTES];   /* "": tickets.key by the registry */
+	int redirect_http;
+	int https_port;                          /* where redirects send visitors */
+	int http_port;                           /* the plain edge's port, for URLs */
 };
 
 /* The defaults (see bounds.h for why each value). */
@@ -80,6 +87,9 @@ int settings_build(struct settings *s, const char *path,
 
 /* The basic-auth secret's path: auth-key, or auth.key beside the registry. */
 void settings_auth_key(const struct settings *s, char *out, size_t size);
+
+/* The TLS ticket keys' path: ticket-keys, or tickets.key beside the registry. */
+void settings_ticket_keys(const struct settings *s, char *out, size_t size);
 
 /* exposectl's socket: control, or NAME-control.sock beside the edges'
  * NAME.sock (/run/expose/broker-control.sock by default). */

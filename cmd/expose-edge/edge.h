@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "auth.h"
 #include "buf.h"
@@ -17,9 +18,13 @@
 
 #include "settings.h"
 
+struct ssl_st;
+struct ssl_ctx_st;
+
 struct edge_config {
 	struct settings set;      /* expose.conf and flags: registry, domain, limits */
 	const char *proto;        /* "http" or "https": X-Forwarded-Proto */
+	bool tls;                 /* --tls: terminate TLS */
 	const char *error;        /* the config is broken: answer 503, log this */
 };
 
@@ -42,6 +47,9 @@ struct edge {
 	char peer[SOCK_ADDR_TEXT_BYTES];
 	int peer_port;
 	char name[NAME_MAX_BYTES + 1];  /* the tunnel, set by the first request */
+	struct ssl_st *tls;             /* the visitor's TLS session, with --tls */
+	struct ssl_ctx_st *tls_ctx;
+	char sni[NAME_MAX_BYTES + 1];   /* the tunnel the TLS handshake named */
 	struct registry_route route;    /* its broker and access rules */
 	uint8_t auth_key[AUTH_KEY_BYTES];
 	bool auth_key_loaded;
@@ -91,5 +99,14 @@ int route_authorized(struct edge *e);
 /* Queues the edge's own error response and ends the connection after it. */
 void edge_fail(struct edge *e, int status, const char *detail);
 void edge_fail_with(struct edge *e, int status, const char *detail, const char *extra);
+
+/* tls.c: the https edge */
+int tls_start(struct edge *e);
+int tls_handshake(struct edge *e);
+int tls_resumed(const struct edge *e);
+ssize_t tls_read(struct edge *e, void *p, size_t n);
+ssize_t tls_write(struct edge *e, const void *p, size_t n);
+int tls_pending(const struct edge *e);
+void tls_close(struct edge *e);
 
 #endif

@@ -22,7 +22,9 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: expose-edge [-f FILE] [--registry PATH] [--domain DOMAIN] [--proto http|https]\n"
+	    "usage: expose-edge [-f FILE] [--tls] [--cert FILE] [--key FILE] [--ticket-keys FILE]\n"
+	    "                   [--registry PATH] [--domain DOMAIN] [--proto http|https]\n"
+	    "                   [--redirect-http yes|no] [--https-port N]\n"
 	    "                   [--head-timeout MS] [--idle-timeout MS] [--body-timeout MS]\n"
 	    "                   [--head-max-bytes N] [--fields-max N] [--auth-key FILE]\n"
 	    "Serves one public connection (on stdin/stdout, or fd 3 with LISTEN_FDS=1).\n");
@@ -36,6 +38,12 @@ parse_args(int argc, char **argv, struct edge_config *cfg, const char **file,
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'f' },
 		{ "proto", required_argument, NULL, 'p' },
+		{ "tls", no_argument, NULL, 't' },
+		{ "cert", required_argument, NULL, 'S' },
+		{ "key", required_argument, NULL, 'S' },
+		{ "ticket-keys", required_argument, NULL, 'S' },
+		{ "redirect-http", required_argument, NULL, 'S' },
+		{ "https-port", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "registry", required_argument, NULL, 'S' },
 		{ "domain", required_argument, NULL, 'S' },
@@ -53,6 +61,7 @@ parse_args(int argc, char **argv, struct edge_config *cfg, const char **file,
 		switch (c) {
 		case 'f': *file = optarg; break;
 		case 'p': cfg->proto = optarg; break;
+		case 't': cfg->tls = true; cfg->proto = "https"; break;
 		case 'S': settings_flag(flags, opts[index].name, optarg); break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
@@ -110,6 +119,7 @@ edge_init(struct edge *e, const struct edge_config *cfg)
 static void
 edge_free(struct edge *e)
 {
+	tls_close(e);
 	http_req_free(&e->req);
 	buf_free(&e->in);
 	buf_free(&e->to_broker);
@@ -142,6 +152,11 @@ main(int argc, char **argv)
 	}
 	edge_init(&e, &cfg);
 	take_connection(&e);
+	if (cfg.tls && cfg.error == NULL && (tls_start(&e) == -1 || tls_handshake(&e) == -1)) {
+		/* No TLS session, no way to answer: the visitor sees the close. */
+		edge_free(&e);
+		return 0;
+	}
 	rc = edge_run(&e);
 	edge_free(&e);
 	return rc;

@@ -183,6 +183,38 @@ check_access(struct edge *e)
 	return 0;
 }
 
+/* With redirect-http, plain http goes to https, but for ACME's HTTP-01
+ * challenge path. */
+static int
+redirect(struct edge *e)
+{
+	static const char acme[] = "/.well-known/acme-challenge/";
+	const struct http_req_head *h = &e->req.info;
+	char location[HEAD_MAX_BYTES_CAP / 16];
+	char host[DOMAIN_MAX_BYTES + 1];
+	size_t hlen = strcspn(h->host, ":");
+
+	if (e->tls || !e->cfg->set.redirect_http)
+		return 0;
+	if (h->target_len >= sizeof acme - 1 && memcmp(h->target, acme, sizeof acme - 1) == 0)
+		return 0;
+	if (hlen > h->host_len)
+		hlen = h->host_len;
+	snprintf(host, sizeof host, "%.*s", (int)hlen, h->host);
+	if (h->target_len + hlen + 64 > sizeof location) {
+		edge_fail(e, 414, "This address is too long to move to https.");
+		return 1;
+	}
+	if (e->cfg->set.https_port == 443)
+		snprintf(location, sizeof location, "Location: https://%s%.*s\r\n", host,
+		         (int)h->target_len, h->target);
+	else
+		snprintf(location, sizeof location, "Location: https://%s:%d%.*s\r\n", host,
+		         e->cfg->set.https_port, (int)h->target_len, h->target);
+	edge_fail_with(e, 308, "This tunnel is served over https.", location);
+	return 1;
+}
+
 /* Routes the first request, or checks that a later one stays on its tunnel. */
 static int
 route(struct edge *e)
@@ -197,6 +229,11 @@ route(struct edge *e)
 		edge_fail(e, 400, "The Host field is not a valid host name.");
 		return -1;
 	}
+	if (e->sni[0] && (hr != HOST_OK || strcmp(name, e->sni) != 0)) {
+		edge_fail(e, 421, "This request names another host than the TLS "
+		                  "connection it came on.");
+		return -1;
+	}
 	if (e->name[0]) {
 		if (hr != HOST_OK || strcmp(name, e->name) != 0) {
 			edge_fail(e, 421, "This connection belongs to another tunnel; "
@@ -209,6 +246,8 @@ route(struct edge *e)
 		edge_fail(e, 404, "No tunnel lives at this address.");
 		return -1;
 	}
+	if (redirect(e))
+		return -1;
 	snprintf(e->name, sizeof e->name, "%s", name);
 	rr = route_lookup(e, name);
 	if (rr == ROUTE_NO_TUNNEL) {
@@ -434,22 +473,6 @@ on_broker_eof(struct edge *e)
 /* --- I/O --- */
 
 static int
-read_some(int fd, struct buf *b, size_t max)
-{
-	uint8_t *p = buf_reserve(b, max);
-	ssize_t n;
-
-	if (p == NULL)
-		return 0;
-	n = read(fd, p, max);
-	if (n > 0)
-		buf_commit(b, (size_t)n);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return 1;
-	return (int)(n > 0 ? 1 : n == 0 ? 0 : -1);
-}
-
-static int
 write_some(int fd, struct buf *b)
 {
 	ssize_t n = send(fd, buf_data(b), buf_len(b), MSG_NOSIGNAL);
@@ -463,10 +486,48 @@ write_some(int fd, struct buf *b)
 	return n < 0 && (errno == EAGAIN || errno == EINTR) ? 0 : -1;
 }
 
+/* The visitor's side goes through TLS with --tls. */
+static ssize_t
+visitor_recv(struct edge *e, void *p, size_t n)
+{
+	return e->tls ? tls_read(e, p, n) : read(e->in_fd, p, n);
+}
+
+static int
+read_visitor_bytes(struct edge *e, struct buf *b, size_t max)
+{
+	uint8_t *p = buf_reserve(b, max);
+	ssize_t n;
+
+	if (p == NULL)
+		return 0;
+	n = visitor_recv(e, p, max);
+	if (n > 0)
+		buf_commit(b, (size_t)n);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 1;
+	return (int)(n > 0 ? 1 : n == 0 ? 0 : -1);
+}
+
+static int
+write_visitor(struct edge *e, struct buf *b)
+{
+	ssize_t n;
+
+	if (e->tls == NULL)
+		return write_some(e->out_fd, b);
+	n = tls_write(e, buf_data(b), buf_len(b));
+	if (n > 0) {
+		buf_consume(b, (size_t)n);
+		return 0;
+	}
+	return errno == EAGAIN ? 0 : -1;
+}
+
 static void
 read_visitor(struct edge *e)
 {
-	int rc = read_some(e->in_fd, &e->in, EDGE_IO_BYTES);
+	int rc = read_visitor_bytes(e, &e->in, EDGE_IO_BYTES);
 
 	if (rc <= 0) {
 		e->visitor_eof = true;
@@ -612,25 +673,28 @@ edge_run(struct edge *e)
 		deadline = next_deadline(e);
 		now = edge_now_ms();
 		timeout = deadline == 0 ? -1 : deadline <= now ? 0 : (int)(deadline - now);
+		/* OpenSSL may hold decrypted bytes that poll() cannot see. */
+		if (iv >= 0 && tls_pending(e))
+			timeout = 0;
 		if (n == 0 && timeout == -1)
 			break;    /* nothing can happen any more */
 		n = poll(pfd, (nfds_t)n, timeout);
 		if (n < 0 && errno != EINTR)
 			break;
-		if (n == 0) {
+		if (n == 0 && !(iv >= 0 && tls_pending(e))) {
 			if (on_deadline(e))
 				break;
 			continue;
 		}
 		if (ov >= 0 && (pfd[ov].revents & (POLLOUT | POLLERR | POLLHUP)) &&
-		    write_some(e->out_fd, &e->to_visitor) == -1)
+		    write_visitor(e, &e->to_visitor) == -1)
 			return 0;    /* the visitor went away */
 		if (ib >= 0 && (pfd[ib].revents & POLLOUT) &&
 		    write_some(e->broker_fd, &e->to_broker) == -1)
 			on_broker_eof(e);
 		if (ib >= 0 && (pfd[ib].revents & (POLLIN | POLLHUP | POLLERR)) && !e->broker_eof)
 			read_broker(e);
-		if (iv >= 0 && (pfd[iv].revents & (POLLIN | POLLHUP | POLLERR)))
+		if (iv >= 0 && ((pfd[iv].revents & (POLLIN | POLLHUP | POLLERR)) || tls_pending(e)))
 			read_visitor(e);
 		if (!e->raw)
 			parse_requests(e);

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "name.h"
 #include "registry.h"
+#include "ticketkeys.h"
 
 /* Random names tried before giving up (a collision is already rare). */
 #define RANDOM_NAME_TRIES 8
@@ -30,6 +31,7 @@ access_start(struct broker *b)
 {
 	const struct settings *set = &b->cfg->set;
 	char path[SETTINGS_PATH_BYTES + 16];
+	struct ticket_keys tickets;
 	const char *why = NULL;
 
 	map_init(&b->keys_in_use);
@@ -40,6 +42,13 @@ access_start(struct broker *b)
 		log_err("auth-key %s: %s", path, why);
 		return -1;
 	}
+	/* The https edges' shared session ticket keys: made here if missing. */
+	settings_ticket_keys(set, path, sizeof path);
+	if (ticket_keys_load(path, 1, &tickets, &why) == -1) {
+		log_err("ticket-keys %s: %s", path, why);
+		return -1;
+	}
+	ticket_keys_wipe(&tickets);
 	if (set->authorized_keys[0] == '\0')
 		return 0;
 	if (keys_load(&b->authorized, set->authorized_keys, warn_line, NULL, &why) == -1) {
