@@ -55,7 +55,7 @@ PROGS     := expose exposed expose-edge exposectl
 PROG_BINS := $(PROGS:%=$(BIN)/%)
 
 # What each program links beyond libexpose.
-LIBS_expose      = $(LIBLLHTTP) $(LWS_LIBS) $(SODIUM_LIBS)
+LIBS_expose      = $(LIBLLHTTP) $(LWS_LIBS) $(SODIUM_LIBS) -lcrypto
 LIBS_exposed     = $(LWS_LIBS) $(SODIUM_LIBS) $(SQLITE_LIBS)
 LIBS_expose-edge = $(LIBLLHTTP) $(SODIUM_LIBS) $(SQLITE_LIBS) -lssl -lcrypto
 LIBS_exposectl   = $(SODIUM_LIBS) $(SQLITE_LIBS)
@@ -165,7 +165,9 @@ fuzz: deps $(FUZZ_BINS)
 
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
-UNITS       := expose.socket expose@.service exposed.socket exposed-control.socket \
+UNITS       := expose.socket expose@.service expose-tls.socket expose-tls@.service \
+               expose-tickets.service expose-tickets.timer \
+               exposed.socket exposed-control.socket \
                exposed.service
 MAN1 := man/expose.1
 MAN5 := man/expose.conf.5

@@ -48,6 +48,8 @@ struct client {
 	struct server_url server;
 	const char *server_text;
 	const char *config;           /* -f FILE */
+	const char *ca;               /* --ca FILE, for wss:// */
+	char tls_error[160];          /* why the server's certificate failed */
 	char conf_server[512];        /* server = ... from the config file */
 	char auth[200];               /* --auth user:password, for every tunnel */
 	char allow[1024];             /* --allow prefixes, for every tunnel */

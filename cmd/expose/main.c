@@ -45,6 +45,7 @@ usage(FILE *f)
 	    "  --name NAME    the name for the next PORT (default: a random name)\n"
 	    "  --auth U:P     visitors must give this user and password (basic auth)\n"
 	    "  --allow CIDR   only these source addresses may visit (repeatable)\n"
+	    "  --ca FILE      trust this CA for a wss:// server (default: the system's)\n"
 	    "  expose key [--new [--yes]]   print (or replace) this machine's key\n"
 	    "  -v, --verbose  log each stream\n");
 }
@@ -137,6 +138,7 @@ parse_args(int argc, char **argv, struct client *c)
 		{ "name", required_argument, NULL, 'n' },
 		{ "auth", required_argument, NULL, 'a' },
 		{ "allow", required_argument, NULL, 'A' },
+		{ "ca", required_argument, NULL, 'C' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -160,6 +162,7 @@ parse_args(int argc, char **argv, struct client *c)
 			if (add_allow(c, optarg) == -1)
 				return -1;
 			break;
+		case 'C': c->ca = optarg; break;
 		case 's': c->server_text = optarg; break;
 		case 'n':
 			if ((why = name_invalid_reason(optarg)) != NULL) {
@@ -258,6 +261,14 @@ setup_server(struct client *c)
 		log_err("--server %s: not a ws:// or wss:// URL", c->server_text);
 		return -1;
 	}
+	if (c->ca && !c->server.tls) {
+		log_err("--ca %s: only for a wss:// server", c->ca);
+		return -1;
+	}
+	if (c->ca && access(c->ca, R_OK) == -1) {
+		log_err("--ca %s: %s", c->ca, strerror(errno));
+		return -1;
+	}
 	return 0;
 }
 
@@ -317,6 +328,7 @@ setup_context(struct client *c)
 	info.pt_serv_buf_size = CLIENT_IO_BYTES;
 	/* TLS costs ~20 ms of start-up (the system's CA bundle): only for wss. */
 	info.options = c->server.tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0;
+	info.client_ssl_ca_filepath = c->ca;
 	c->ctx = lws_create_context(&info);
 	if (c->ctx == NULL)
 		return -1;

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/x509.h>
+
 #include "client.h"
 #include "log.h"
 #include "proto.h"
@@ -175,9 +177,10 @@ static int
 on_bound(struct client *c, uint32_t index, const uint8_t *p, size_t len)
 {
 	struct target *t;
-	char url[URL_BYTES], name[NAME_MAX_BYTES + 1];
+	char url[URL_BYTES], name[NAME_MAX_BYTES + 1], http_url[URL_BYTES];
 
 	if (index == 0 || index > (uint32_t)c->ntargets ||
+	    proto_kv_get(p, len, "http-url", http_url, sizeof http_url) == -1 ||
 	    proto_kv_get(p, len, "url", url, sizeof url) != 1 ||
 	    proto_kv_get(p, len, "name", name, sizeof name) != 1)
 		return -1;
@@ -192,8 +195,10 @@ on_bound(struct client *c, uint32_t index, const uint8_t *p, size_t len)
 		         t->label, url);
 	snprintf(t->url, sizeof t->url, "%s", url);
 	snprintf(t->name, sizeof t->name, "%s", name);
-	/* stdout carries the URLs only, one a line, for scripts. */
+	/* stdout carries the URLs only, one a line, for scripts: https first. */
 	printf("%s\n", t->url);
+	if (http_url[0])
+		printf("%s\n", http_url);
 	fflush(stdout);
 	t->printed = true;
 	log_info("forwarding %s -> %s", t->url, t->label);
@@ -347,11 +352,24 @@ tunnel_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                 void *in, size_t len)
 {
 	struct client *c = client;
-	char why[256];
+	char why[512];
 
 	switch (reason) {
+	case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
+		/* Keep OpenSSL's verdict, to say why a connection failed. */
+		if (!len && user) {
+			X509_STORE_CTX *x = user;
+			snprintf(c->tls_error, sizeof c->tls_error, "%s",
+			         X509_verify_cert_error_string(X509_STORE_CTX_get_error(x)));
+		}
+		return 0;
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-		snprintf(why, sizeof why, "%s", in ? (const char *)in : "connection failed");
+		if (c->tls_error[0])
+			snprintf(why, sizeof why, "its certificate is not trusted for %s: %s "
+			         "(for a private CA give --ca FILE)", c->server.host, c->tls_error);
+		else
+			snprintf(why, sizeof why, "%s", in ? (const char *)in : "connection failed");
+		c->tls_error[0] = '\0';
 		if (wsi == c->ws)
 			tunnel_lost(c, why);
 		return 0;

@@ -19,6 +19,7 @@ int ctl_names(const struct settings *s, char **argv);
 int ctl_keys(const struct settings *s, char **argv);
 int ctl_reserve(const struct settings *s, char **argv);
 int ctl_release(const struct settings *s, char **argv);
+int ctl_rotate_tickets(const struct settings *s, char **argv);
 
 /* live.c: the running broker */
 int ctl_kick(const struct settings *s, char **argv);

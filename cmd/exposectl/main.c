@@ -18,7 +18,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: exposectl [-f FILE] [--registry PATH] [--socket PATH] [--control PATH]\n"
-	    "                 [--authorized-keys FILE] COMMAND\n"
+	    "                 [--authorized-keys FILE] [--ticket-keys FILE] COMMAND\n"
 	    "commands:\n"
 	    "  list                 live tunnels: URL, name, address, key, age, target\n"
 	    "  names                names held by keys: name, kind, key, since, expires\n"
@@ -26,6 +26,7 @@ usage(FILE *f)
 	    "  reserve NAME KEY     keeps NAME for KEY (its base64, as `expose key` prints it)\n"
 	    "  release NAME         frees NAME for whoever asks next\n"
 	    "  kick NAME            ends the client holding NAME now\n"
+	    "  rotate-ticket-keys   a new TLS session ticket key for the https edges\n"
 	    "  stats                the broker's counters, for a person\n"
 	    "  metrics              the same, in Prometheus text form\n");
 }
@@ -41,6 +42,7 @@ static const struct command {
 	{ "reserve", 2, ctl_reserve },
 	{ "release", 1, ctl_release },
 	{ "kick", 1, ctl_kick },
+	{ "rotate-ticket-keys", 0, ctl_rotate_tickets },
 	{ "stats", 0, ctl_stats },
 	{ "metrics", 0, ctl_metrics },
 };
@@ -55,6 +57,7 @@ main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 'S' },
 		{ "control", required_argument, NULL, 'S' },
 		{ "authorized-keys", required_argument, NULL, 'S' },
+		{ "ticket-keys", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct settings_flags flags = { .n = 0 };

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "name.h"
 #include "registry.h"
+#include "ticketkeys.h"
 
 static void
 format_age(int64_t secs, char *out, size_t size)
@@ -224,4 +225,20 @@ ctl_release(const struct settings *s, char **argv)
 	if (rc == 1)
 		printf("%s released\n", argv[0]);
 	return rc == -1 ? EX_IOERR : 0;
+}
+
+int
+ctl_rotate_tickets(const struct settings *s, char **argv)
+{
+	char path[SETTINGS_PATH_BYTES + 16];
+	const char *why = NULL;
+
+	settings_ticket_keys(s, path, sizeof path);
+	if (ticket_keys_rotate(path, &why) == -1) {
+		log_err("ticket-keys %s: %s", path, why);
+		return EX_IOERR;
+	}
+	printf("%s: a new key seals tickets; the previous %d still open them\n", path,
+	       TICKET_KEYS_MAX - 1);
+	return 0;
 }

@@ -56,6 +56,8 @@ struct broker {
 	char status[64];          /* last STATUS= told to systemd */
 	lws_sorted_usec_list_t watchdog;
 	lws_usec_t watchdog_us;   /* 0: no watchdog */
+	uint64_t cert_version;    /* the TLS files as last loaded */
+	uint64_t key_version;
 	volatile int stopping;
 };
 

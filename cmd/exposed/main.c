@@ -4,6 +4,8 @@
  * edge brings it to the right client.  See exposed(8).
  */
 #include <getopt.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,6 +27,12 @@
 
 /* Every read is at most this; a websocket frame batch fits one read. */
 #define BROKER_IO_BYTES (64 * 1024)
+/* A PEM certificate chain or key larger than this is not one. */
+#define CERT_FILE_MAX_BYTES (256 * 1024)
+/* TLS 1.2 suites for wss: forward-secret AEADs only. */
+#define BROKER_TLS12_CIPHERS "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
 struct broker *broker;
 
@@ -68,7 +76,8 @@ usage(FILE *f)
 	    "               [--claim-names yes|no] [--deny-names LIST] [--name-quarantine S]\n"
 	    "               [--tunnels-per-key N] [--streams-per-key N]\n"
 	    "               [--handshake-rate N] [--handshake-burst N] [--auth-key FILE]\n"
-	    "               [--metrics ADDR:PORT]\n"
+	    "               [--metrics ADDR:PORT] [--cert FILE] [--key FILE]\n"
+	    "               [--ticket-keys FILE] [--http-port N]\n"
 	    "Every option is also a key of expose.conf(5).\n");
 }
 
@@ -101,6 +110,10 @@ parse_args(int argc, char **argv, struct broker_config *c, const char **file,
 		{ "handshake-burst", required_argument, NULL, 'S' },
 		{ "auth-key", required_argument, NULL, 'S' },
 		{ "metrics", required_argument, NULL, 'S' },
+		{ "cert", required_argument, NULL, 'S' },
+		{ "key", required_argument, NULL, 'S' },
+		{ "ticket-keys", required_argument, NULL, 'S' },
+		{ "http-port", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch, index;
@@ -148,6 +161,28 @@ lws_log(int level, const char *line)
 	log_msg(level == LLL_ERR ? LOG_ERR : LOG_WARN, "lws: %s", copy);
 }
 
+/* The certificate's files as last loaded, to notice a renewal. */
+/* What identifies a file's version: a renewal writes or replaces it. */
+static uint64_t
+file_version(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1)
+		return 0;
+	return (uint64_t)st.st_ino * 1000003u ^ (uint64_t)st.st_size * 65537u ^
+	       (uint64_t)st.st_mtim.tv_sec * 1000000000u ^ (uint64_t)st.st_mtim.tv_nsec;
+}
+
+static void
+cert_seen(struct broker *b)
+{
+	const char *key = b->cfg->set.key[0] ? b->cfg->set.key : b->cfg->set.cert;
+
+	b->cert_version = file_version(b->cfg->set.cert);
+	b->key_version = file_version(key);
+}
+
 static int
 context_create(struct broker *b)
 {
@@ -156,6 +191,8 @@ context_create(struct broker *b)
 	lws_set_log_level(LLL_ERR | (b->cfg->verbose ? LLL_WARN : 0), lws_log);
 	memset(&info, 0, sizeof info);
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+	if (b->cfg->set.cert[0])
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info.pt_serv_buf_size = BROKER_IO_BYTES;
 	b->ctx = lws_create_context(&info);
 	if (b->ctx == NULL)
@@ -165,11 +202,22 @@ context_create(struct broker *b)
 	info.vhost_name = "clients";
 	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
 	info.protocols = ws_protocols;
+	if (b->cfg->set.cert[0]) {
+		/* wss:// for clients, on the edges' certificate. */
+		info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = b->cfg->set.cert;
+		info.ssl_private_key_filepath = b->cfg->set.key[0] ? b->cfg->set.key : b->cfg->set.cert;
+		info.ssl_options_set = SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
+		info.ssl_cipher_list = BROKER_TLS12_CIPHERS;
+		cert_seen(b);
+	}
 	keepalive.secs_since_valid_ping = (uint16_t)b->cfg->set.ping_interval_s;
 	keepalive.secs_since_valid_hangup =
 		(uint16_t)(b->cfg->set.ping_interval_s * PING_HANGUP_FACTOR);
 	info.retry_and_idle_policy = &keepalive;
 	b->vh_ws = lws_create_vhost(b->ctx, &info);
+	if (b->vh_ws == NULL && b->cfg->set.cert[0])
+		log_err("cert %s: libwebsockets cannot use it (see above)", b->cfg->set.cert);
 
 	memset(&info, 0, sizeof info);
 	info.vhost_name = "edges";
@@ -215,6 +263,40 @@ record_self(struct broker *b)
 	return 0;
 }
 
+static char *
+slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "re");
+	char *p = f ? malloc(CERT_FILE_MAX_BYTES) : NULL;
+
+	*len = p ? fread(p, 1, CERT_FILE_MAX_BYTES, f) : 0;
+	if (f)
+		fclose(f);
+	return p;
+}
+
+/* A renewed certificate serves the next client handshake, no restart. */
+static void
+cert_reload(struct broker *b)
+{
+	const char *key = b->cfg->set.key[0] ? b->cfg->set.key : b->cfg->set.cert;
+	uint64_t cert_was = b->cert_version, key_was = b->key_version;
+	size_t clen, klen;
+	char *c, *k;
+
+	cert_seen(b);
+	if (b->cert_version == cert_was && b->key_version == key_was)
+		return;
+	c = slurp(b->cfg->set.cert, &clen);
+	k = slurp(key, &klen);
+	if (c && k && lws_tls_cert_updated(b->ctx, b->cfg->set.cert, key, c, clen, k, klen) == 0)
+		log_info("cert %s: reloaded", b->cfg->set.cert);
+	else
+		log_err("cert %s: cannot reload it; serving the previous one", b->cfg->set.cert);
+	free(c);
+	free(k);
+}
+
 /* STATUS= for systemctl status, when the counts change. */
 static void
 tell_status(struct broker *b)
@@ -239,6 +321,8 @@ watchdog_tick(lws_sorted_usec_list_t *sul)
 
 	sock_notify("WATCHDOG=1");
 	tell_status(b);
+	if (b->cfg->set.cert[0])
+		cert_reload(b);
 	lws_sul_schedule(b->ctx, 0, &b->watchdog, watchdog_tick, b->watchdog_us);
 }
 

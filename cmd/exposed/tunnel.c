@@ -204,6 +204,16 @@ tunnel_bind(struct session *s, uint32_t index, const uint8_t *p, size_t len)
 	b->ntunnels++;
 	b->metrics.binds[CODE_OK]++;
 	n = snprintf(text, sizeof text, "name=%s\nurl=%s\n", t->name, t->url);
+	/* An https server with a plain edge that does not redirect: both work. */
+	if (b->cfg->set.http_port && strcmp(b->cfg->set.scheme, "https") == 0 &&
+	    !b->cfg->set.redirect_http) {
+		if (b->cfg->set.http_port == 80)
+			n += snprintf(text + n, sizeof text - (size_t)n, "http-url=http://%s.%s/\n",
+			              t->name, b->cfg->set.domain);
+		else
+			n += snprintf(text + n, sizeof text - (size_t)n, "http-url=http://%s.%s:%d/\n",
+			              t->name, b->cfg->set.domain, b->cfg->set.http_port);
+	}
 	mux_control(&s->mux, FRAME_BOUND, index, text, (size_t)n);
 	log_info("tunnel up name=%s url=%s key=%s addr=%s target=%s%s%s%s", t->name, t->url,
 	         s->fp, s->addr, t->target, auth[0] ? " auth=yes" : "",

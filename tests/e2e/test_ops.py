@@ -12,8 +12,9 @@ import harness
 from conftest import Stack
 
 ROOT = harness.ROOT
-UNITS = ["expose.socket", "expose@.service", "exposed.socket", "exposed-control.socket",
-         "exposed.service"]
+UNITS = ["expose.socket", "expose@.service", "expose-tls.socket", "expose-tls@.service",
+         "expose-tickets.service", "expose-tickets.timer", "exposed.socket",
+         "exposed-control.socket", "exposed.service"]
 
 
 def make(*args, env=None):
@@ -32,7 +33,8 @@ def test_units_verify_and_score(tmp):
     verify = subprocess.run(["systemd-analyze", "verify", *UNITS], cwd=unitdir,
                             capture_output=True, text=True, env=env)
     assert verify.returncode == 0 and verify.stderr == "", verify.stderr
-    for service in ("expose@.service", "exposed.service"):
+    for service in ("expose@.service", "expose-tls@.service", "exposed.service",
+                    "expose-tickets.service"):
         out = subprocess.run(["systemd-analyze", "security", "--offline=true", service],
                              cwd=unitdir, capture_output=True, text=True)
         score = float(re.search(r"Overall exposure level for \S+: ([0-9.]+)", out.stdout).group(1))
@@ -40,8 +42,9 @@ def test_units_verify_and_score(tmp):
         assert score <= 2.0, out.stdout
 
 
-def test_edge_socket_cannot_trip_the_trigger_limit():
-    text = open(os.path.join(ROOT, "units/expose.socket")).read()
+@pytest.mark.parametrize("unit", ["expose.socket", "expose-tls.socket"])
+def test_edge_socket_cannot_trip_the_trigger_limit(unit):
+    text = open(os.path.join(ROOT, "units", unit)).read()
     assert "TriggerLimitIntervalSec=0" in text and "Accept=yes" in text
     assert re.search(r"^MaxConnections=\d+$", text, re.M)
     assert re.search(r"^MaxConnectionsPerSource=\d+$", text, re.M)

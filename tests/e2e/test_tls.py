@@ -1,0 +1,282 @@
+"""HTTPS for visitors and WSS for clients, with certificates made here by
+a throwaway CA (the openssl CLI), checked with curl, Python's ssl and a
+websocket client over TLS."""
+import asyncio
+import os
+import socket
+import ssl
+import subprocess
+import warnings
+
+import pytest
+
+import harness
+from conftest import Stack
+
+DOMAIN = "tunnel.test"
+CA_CONF = """[ca]
+default_ca = test
+[test]
+database = {dir}/index.txt
+new_certs_dir = {dir}
+serial = {dir}/serial
+default_md = sha256
+policy = any
+unique_subject = no
+copy_extensions = copy
+[any]
+commonName = supplied
+"""
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """A CA, and a way to issue certificates for the tunnel domain."""
+    d = str(tmp_path_factory.mktemp("pki"))
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", "ca.key", "-out", "ca.pem", "-days", "3", "-subj", "/CN=expose test CA",
+            cwd=d)
+    open(os.path.join(d, "index.txt"), "w").close()
+    with open(os.path.join(d, "serial"), "w") as f:
+        f.write("1000\n")
+    with open(os.path.join(d, "ca.cnf"), "w") as f:
+        f.write(CA_CONF.format(dir=d))
+    serial = [0]
+
+    def issue(name, start="20251101000000Z", end="20301101000000Z"):
+        serial[0] += 1
+        key, csr, pem = (os.path.join(d, f"{name}.{x}") for x in ("key", "csr", "pem"))
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", key, "-out", csr, "-subj", f"/CN={DOMAIN}", "-addext",
+                f"subjectAltName=DNS:{DOMAIN},DNS:*.{DOMAIN},DNS:localhost,IP:127.0.0.1",
+                cwd=d)
+        openssl("ca", "-batch", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile", "ca.key",
+                "-in", csr, "-out", pem, "-startdate", start, "-enddate", end, "-notext",
+                cwd=d)
+        return pem, key
+    return {"dir": d, "ca": os.path.join(d, "ca.pem"), "issue": issue}
+
+
+@pytest.fixture
+def tls_stack(tmp, pki):
+    cert, key = pki["issue"]("site")
+    s = Stack(tmp, domain=DOMAIN,
+              broker_extra=("--cert", cert, "--key", key, "--scheme", "https"))
+    s.cert, s.key, s.ca = cert, key, pki["ca"]
+    s.tls_edge = harness.Edge(tmp, s.broker, extra=("--tls", "--cert", cert, "--key", key,
+                                                    "--head-timeout", "1500"))
+    s.wss = f"wss://localhost:{s.broker.ws_port}"
+    yield s
+    s.tls_edge.stop()
+    s.close()
+
+
+def curl_tls(s, url, *args):
+    host = url.split("/")[2]
+    return harness.curl("--cacert", s.ca, "--resolve", f"{host}:127.0.0.1", *args, url)
+
+
+def connect(s, name, session=None, server_hostname=None, ctx=None):
+    ctx = ctx or ssl.create_default_context(cafile=s.ca)
+    raw = socket.create_connection(("127.0.0.1", s.tls_edge.port), timeout=10)
+    return ctx.wrap_socket(raw, server_hostname=server_hostname or f"{name}.{DOMAIN}",
+                           session=session)
+
+
+def https_url(s, c):
+    name = c.host.split(".")[0]
+    return f"https://{name}.{DOMAIN}:{s.tls_edge.port}/"
+
+
+def test_https_through_the_tunnel(tls_stack):
+    s = tls_stack
+    c = s.client("--ca", s.ca, s.app.port, server=s.wss)
+    assert c.url.startswith("https://")
+    url = https_url(s, c)
+    assert curl_tls(s, url + "hello") == (200, b"hello")
+    code, body = curl_tls(s, url + "sink", "--data-binary", "x" * 100000)
+    assert code == 200 and b'"length":100000' in body
+    req = s.app.requests()[-1]
+    h = dict(zip([k.lower() for k in req["headers"][::2]], req["headers"][1::2]))
+    assert h["x-forwarded-proto"] == "https"
+
+
+def test_tls_sse_and_websocket(tls_stack):
+    import websockets
+    s = tls_stack
+    c = s.client("--ca", s.ca, s.app.port, server=s.wss)
+    name = c.host.split(".")[0]
+    with connect(s, name) as t:
+        t.sendall(f"GET /sse HTTP/1.1\r\nHost: {name}.{DOMAIN}\r\n\r\n".encode())
+        got = b""
+        while b"data: first" not in got:
+            got += t.recv(4096)
+        assert harness.curl(s.app.url("/sse-next"))[1] == b"1"
+        while b"data: next" not in got:
+            got += t.recv(4096)
+
+    async def talk():
+        ctx = ssl.create_default_context(cafile=s.ca)
+        async with websockets.connect(f"wss://{name}.{DOMAIN}/ws", host="127.0.0.1",
+                                      port=s.tls_edge.port, ssl=ctx,
+                                      server_hostname=f"{name}.{DOMAIN}") as ws:
+            await ws.send("over tls")
+            assert await ws.recv() == "over tls"
+    asyncio.run(asyncio.wait_for(talk(), 20))
+
+
+def test_alpn_and_protocol_versions(tls_stack):
+    s = tls_stack
+    ctx = ssl.create_default_context(cafile=s.ca)
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    with ctx.wrap_socket(socket.create_connection(("127.0.0.1", s.tls_edge.port)),
+                         server_hostname=f"x.{DOMAIN}") as t:
+        assert t.selected_alpn_protocol() == "http/1.1"
+        assert t.version() in ("TLSv1.2", "TLSv1.3")
+    old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    old.load_verify_locations(s.ca)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        old.minimum_version = old.maximum_version = ssl.TLSVersion.TLSv1_1
+    with pytest.raises(ssl.SSLError):
+        old.wrap_socket(socket.create_connection(("127.0.0.1", s.tls_edge.port)),
+                        server_hostname=f"x.{DOMAIN}")
+
+
+def test_sni_outside_the_domain_refused(tls_stack):
+    s = tls_stack
+    ctx = ssl.create_default_context(cafile=s.ca)
+    ctx.check_hostname = False
+    with pytest.raises(ssl.SSLError, match="UNRECOGNIZED_NAME"):
+        ctx.wrap_socket(socket.create_connection(("127.0.0.1", s.tls_edge.port)),
+                        server_hostname="evil.example.com")
+
+
+def test_sni_and_host_must_agree(tls_stack):
+    s = tls_stack
+    c = s.client("--ca", s.ca, s.app.port, server=s.wss)
+    with connect(s, "other") as t:
+        t.sendall(f"GET /hello HTTP/1.1\r\nHost: {c.host.split('.')[0]}.{DOMAIN}\r\n\r\n".encode())
+        out = t.recv(4096)
+    assert harness.status_of(out) == 421
+
+
+def test_sessions_resume_across_edge_processes(tls_stack):
+    s = tls_stack
+    ctx = ssl.create_default_context(cafile=s.ca)
+    session = None
+    reused = []
+    for _ in range(3):
+        with connect(s, "resume", session=session, ctx=ctx) as t:
+            t.sendall(f"GET / HTTP/1.1\r\nHost: resume.{DOMAIN}\r\n\r\n".encode())
+            t.recv(4096)
+            reused.append(t.session_reused)
+            session = t.session
+    assert reused == [False, True, True]
+    # Rotating past every key a ticket could use forces a full handshake.
+    for _ in range(3):
+        out = subprocess.run([os.path.join(s.bin, "exposectl"), "--registry",
+                              s.broker.registry, "rotate-ticket-keys"], capture_output=True,
+                             text=True, env=harness.sanitizer_env())
+        assert out.returncode == 0, out.stderr
+    with connect(s, "resume", session=session, ctx=ctx) as t:
+        assert not t.session_reused
+
+
+def test_renewed_certificate_serves_the_next_connection(tls_stack, pki):
+    s = tls_stack
+    with connect(s, "x") as t:
+        first = t.getpeercert()["serialNumber"]
+    cert, key = pki["issue"]("renewed")
+    os.replace(cert, s.cert)
+    os.replace(key, s.key)
+    with connect(s, "x") as t:
+        assert t.getpeercert()["serialNumber"] != first
+
+
+def test_renewed_certificate_reaches_the_broker(tls_stack, pki):
+    s = tls_stack
+    ctx = ssl.create_default_context(cafile=s.ca)
+
+    def serial():
+        with ctx.wrap_socket(socket.create_connection(("127.0.0.1", s.broker.ws_port)),
+                             server_hostname="localhost") as t:
+            return t.getpeercert()["serialNumber"]
+    first = serial()
+    cert, key = pki["issue"]("broker-renewed")
+    os.replace(key, s.key)
+    os.replace(cert, s.cert)
+    harness.wait_in_file(s.broker.log, "reloaded")
+    assert serial() != first
+
+
+def test_wss_client_refuses_an_untrusted_server(tls_stack):
+    s = tls_stack
+    c = s.client(s.app.port, server=s.wss, wait_url=False)
+    harness.wait_in_file(c.log, r"cannot reach wss://localhost:\d+: its certificate is not "
+                         r"trusted for localhost: unable to get local issuer certificate "
+                         r"\(for a private CA give --ca FILE\)")
+    assert s.broker.rows() == []
+
+
+def test_wss_client_refuses_an_expired_certificate(tmp, pki):
+    cert, key = pki["issue"]("expired", start="20200101000000Z", end="20200102000000Z")
+    s = Stack(tmp, domain=DOMAIN, broker_extra=("--cert", cert, "--key", key))
+    try:
+        c = s.client("--ca", pki["ca"], s.app.port, server=f"wss://localhost:{s.broker.ws_port}",
+                     wait_url=False)
+        harness.wait_in_file(c.log, r"its certificate is not trusted for localhost: "
+                             r"certificate has expired")
+    finally:
+        s.close()
+
+
+def test_ca_only_for_wss(tmp):
+    env = dict(harness.sanitizer_env(), XDG_CONFIG_HOME=tmp)
+    out = subprocess.run([os.path.join(harness.BIN, "expose"), "--server", "ws://127.0.0.1:1",
+                          "--ca", "/etc/hostname", "3000"], capture_output=True, text=True,
+                         env=env)
+    assert out.returncode == 78 and "--ca /etc/hostname: only for a wss:// server" in out.stderr
+
+
+def test_stalled_handshake_times_out(tls_stack):
+    s = tls_stack
+    with socket.create_connection(("127.0.0.1", s.tls_edge.port)) as raw:
+        raw.sendall(b"\x16\x03\x01\x00\xff")       # a ClientHello that never finishes
+        raw.settimeout(20)
+        assert raw.recv(4096) == b""
+    s.tls_edge.wait_idle()
+
+
+def test_plain_http_redirects_except_acme(tmp, pki):
+    cert, key = pki["issue"]("redirect")
+    s = Stack(tmp, domain=DOMAIN, edge_extra=("--redirect-http", "yes", "--https-port", "8443"))
+    try:
+        c = s.expose_app("--name", "moved")
+        out = s.raw(f"GET /a?b=c HTTP/1.1\r\nHost: moved.{DOMAIN}:{s.edge_port}\r\n\r\n".encode())
+        assert harness.status_of(out) == 308
+        assert f"Location: https://moved.{DOMAIN}:8443/a?b=c\r\n".encode() in out
+        out = s.raw(f"GET /.well-known/acme-challenge/token HTTP/1.1\r\nHost: moved.{DOMAIN}\r\n"
+                    "Connection: close\r\n\r\n".encode())
+        assert harness.status_of(out) == 200           # the app's answer, not a redirect
+        assert [r["url"] for r in s.app.requests()] == ["/.well-known/acme-challenge/token"]
+    finally:
+        s.close()
+
+
+def test_https_url_first_then_http(tmp, pki):
+    cert, key = pki["issue"]("both")
+    s = Stack(tmp, domain=DOMAIN, broker_extra=("--cert", cert, "--key", key, "--scheme",
+                                                "https", "--public-port", "443",
+                                                "--http-port", "80"))
+    try:
+        c = s.client("--ca", pki["ca"], s.app.port, server=f"wss://localhost:{s.broker.ws_port}",
+                     nurls=2)
+        assert c.urls[0].startswith(f"https://") and c.urls[0].endswith(f".{DOMAIN}/")
+        assert c.urls[1] == c.urls[0].replace("https://", "http://")
+    finally:
+        s.close()
