@@ -55,7 +55,7 @@ PROGS     := expose exposed expose-edge exposectl
 PROG_BINS := $(PROGS:%=$(BIN)/%)
 
 # What each program links beyond libexpose.
-LIBS_expose      = $(LIBLLHTTP) $(LWS_LIBS) $(SODIUM_LIBS) -lcrypto
+LIBS_expose      = $(LIBLLHTTP) $(LWS_LIBS) $(SODIUM_LIBS) -lssl -lcrypto
 LIBS_exposed     = $(LWS_LIBS) $(SODIUM_LIBS) $(SQLITE_LIBS)
 LIBS_expose-edge = $(LIBLLHTTP) $(SODIUM_LIBS) $(SQLITE_LIBS) -lssl -lcrypto
 LIBS_exposectl   = $(SODIUM_LIBS) $(SQLITE_LIBS)

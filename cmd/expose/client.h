@@ -18,6 +18,7 @@
 #include "identity.h"
 #include "map.h"
 #include "mux.h"
+#include "wsclient.h"
 
 #define TARGET_HOST_BYTES 256
 #define URL_BYTES 512
@@ -49,7 +50,7 @@ struct client {
 	const char *server_text;
 	const char *config;           /* -f FILE */
 	const char *ca;               /* --ca FILE, for wss:// */
-	char tls_error[160];          /* why the server's certificate failed */
+	char link_error[512];         /* why the link to the broker failed */
 	char conf_server[512];        /* server = ... from the config file */
 	char auth[200];               /* --auth user:password, for every tunnel */
 	char allow[1024];             /* --allow prefixes, for every tunnel */
@@ -60,6 +61,13 @@ struct client {
 
 	struct mux mux;
 	struct frame_decoder dec;
+	struct ws link;               /* the websocket over the raw connection */
+	int64_t last_rx_ms;           /* anything from the broker */
+	bool ping_due;                /* send a ping at the next writeable */
+	bool pong_due;                /* answer the broker's ping */
+	uint8_t pong[WS_CONTROL_MAX_BYTES];
+	size_t pong_len;
+	lws_sorted_usec_list_t keepalive;
 	struct map streams;           /* id -> struct cstream */
 	struct cstream *opening;      /* the stream whose connect is being made */
 	bool authed;
@@ -90,15 +98,30 @@ struct cstream {
 
 extern struct client *client;
 
+/* tls.c: TLS over the link, for wss:// */
+int link_tls_start(struct client *c);
+void link_tls_free(void);
+int link_tls_connected(struct client *c, struct lws *wsi, char *why, size_t size);
+int link_tls_receive(struct client *c, struct lws *wsi, const uint8_t *p, size_t n,
+                     int (*deliver)(struct client *c, const uint8_t *p, size_t n),
+                     char *why, size_t size);
+int link_tls_send(struct lws *wsi, const uint8_t *p, size_t n);
+
 /* key.c: `expose key [--new [--yes]]` */
 int key_command(int argc, char **argv);
 
-/* tunnel.c */
+/* tunnel.c: the tunnel protocol */
 void tunnel_init(struct client *c);
-int tunnel_connect(struct client *c);
-int tunnel_callback(struct lws *wsi, enum lws_callback_reasons reason,
-                    void *user, void *in, size_t len);
+int tunnel_receive(struct client *c, const uint8_t *p, size_t n);
+void tunnel_lost(struct client *c, const char *why);
+void schedule_reconnect(struct client *c, const char *why);
 int64_t client_now_ms(void);
+
+/* link.c: the websocket to the broker */
+int link_connect(struct client *c);
+int link_open(struct client *c, struct lws *wsi);
+int link_callback(struct lws *wsi, enum lws_callback_reasons reason,
+                  void *user, void *in, size_t len);
 
 /* local.c */
 int local_callback(struct lws *wsi, enum lws_callback_reasons reason,

@@ -27,8 +27,8 @@
 struct client *client;
 
 static const struct lws_protocols protocols[] = {
-	{ FRAME_SUBPROTOCOL, tunnel_callback, 0, CLIENT_IO_BYTES, 0, NULL,
-	  MESSAGE_MAX_BYTES + 16 },
+	/* first: the TLS certificate check goes to protocols[0] */
+	{ "expose-link", link_callback, 0, CLIENT_IO_BYTES, 0, NULL, 0 },
 	{ "expose-local", local_callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
@@ -326,9 +326,8 @@ setup_context(struct client *c)
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = protocols;
 	info.pt_serv_buf_size = CLIENT_IO_BYTES;
-	/* TLS costs ~20 ms of start-up (the system's CA bundle): only for wss. */
-	info.options = c->server.tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0;
-	info.client_ssl_ca_filepath = c->ca;
+	/* No TLS in libwebsockets: tls.c does it for wss:// (and loading the
+	 * CA bundle cost every start ~20 ms). */
 	c->ctx = lws_create_context(&info);
 	if (c->ctx == NULL)
 		return -1;
@@ -360,7 +359,7 @@ warn_if_down(struct client *c)
 static void
 run(struct client *c)
 {
-	tunnel_connect(c);
+	link_connect(c);
 	while (!c->done) {
 		if (lws_service(c->ctx, 0) < 0)
 			break;
@@ -384,6 +383,7 @@ main(int argc, char **argv)
 		return key_command(argc, argv);
 	client = &c;
 	tunnel_init(&c);
+	ws_init(&c.link);
 	map_init(&c.streams);
 	if (parse_args(argc, argv, &c) == -1)
 		return EX_USAGE;
@@ -406,6 +406,8 @@ main(int argc, char **argv)
 	lws_context_destroy(c.ctx);
 	local_close_all(&c);
 	map_free(&c.streams);
+	ws_free(&c.link);
+	link_tls_free();
 	mux_free(&c.mux);
 	frame_decoder_free(&c.dec);
 	identity_wipe(&c.id);

@@ -1,14 +1,13 @@
 /*
- * The client's websocket to the broker: connect, prove the key, bind the
+ * The tunnel protocol on the client's side: prove the key, bind the
  * tunnels, carry streams, and reconnect with capped, jittered backoff
- * when the connection drops, asking for the same names again.
+ * when the connection drops, asking for the same names again.  link.c
+ * carries the frames over the websocket.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include <openssl/x509.h>
 
 #include "client.h"
 #include "log.h"
@@ -18,13 +17,6 @@
 #define EX_UNAVAILABLE 69
 #define EX_NOPERM 77
 
-static uint8_t write_buf[LWS_PRE + MESSAGE_MAX_BYTES];
-#define TUNNEL_WRITES_PER_CALLBACK 16
-
-static const lws_retry_bo_t keepalive = {
-	.secs_since_valid_ping = PING_INTERVAL_S,
-	.secs_since_valid_hangup = PING_HANGUP_S,
-};
 
 int64_t
 client_now_ms(void)
@@ -36,6 +28,7 @@ client_now_ms(void)
 }
 
 static void reconnect_now(lws_sorted_usec_list_t *sul);
+void schedule_reconnect(struct client *c, const char *why);
 
 static void
 mux_wake(struct mux *m)
@@ -70,7 +63,7 @@ tunnel_init(struct client *c)
 }
 
 /* Waits, then connects again: base doubling to a cap, +-25% jitter. */
-static void
+void
 schedule_reconnect(struct client *c, const char *why)
 {
 	uint32_t jitter;
@@ -93,39 +86,13 @@ schedule_reconnect(struct client *c, const char *why)
 	                 (lws_usec_t)delay * LWS_US_PER_MS);
 }
 
-int
-tunnel_connect(struct client *c)
-{
-	struct lws_client_connect_info ci;
-
-	memset(&ci, 0, sizeof ci);
-	ci.context = c->ctx;
-	ci.vhost = c->vh;
-	ci.address = c->server.host;
-	ci.port = c->server.port;
-	ci.path = c->server.path;
-	ci.host = c->server.host;
-	ci.origin = c->server.host;
-	ci.protocol = FRAME_SUBPROTOCOL;
-	ci.local_protocol_name = FRAME_SUBPROTOCOL;
-	ci.retry_and_idle_policy = &keepalive;
-	ci.ssl_connection = c->server.tls ? LCCSCF_USE_SSL : 0;
-	c->authed = false;
-	c->ws = lws_client_connect_via_info(&ci);
-	if (c->ws == NULL) {
-		schedule_reconnect(c, "cannot start a connection");
-		return -1;
-	}
-	return 0;
-}
-
 static void
 reconnect_now(lws_sorted_usec_list_t *sul)
 {
 	struct client *c = client;
 
 	if (!c->stopping && c->ws == NULL)
-		tunnel_connect(c);
+		link_connect(c);
 }
 
 /* Tunnel i is stream i + 1 in BIND, BOUND, ERROR and OPEN: 0 is the session. */
@@ -306,32 +273,8 @@ static const struct frame_handlers handlers = {
 	.control = on_control,
 };
 
-static int
-tunnel_write(struct client *c, struct lws *wsi)
-{
-	size_t n;
-	int i;
-
-	if (c->stopping) {
-		lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)"bye", 3);
-		return -1;
-	}
-	for (i = 0; i < TUNNEL_WRITES_PER_CALLBACK; i++) {
-		n = mux_fill(&c->mux, write_buf + LWS_PRE, MESSAGE_MAX_BYTES);
-		if (n == 0)
-			break;
-		if (lws_write(wsi, write_buf + LWS_PRE, n, LWS_WRITE_BINARY) < (int)n)
-			return -1;
-		if (lws_send_pipe_choked(wsi))
-			break;
-	}
-	if (mux_pending(&c->mux))
-		lws_callback_on_writable(wsi);
-	return 0;
-}
-
 /* The websocket is gone: its streams go, and we try again. */
-static void
+void
 tunnel_lost(struct client *c, const char *why)
 {
 	c->ws = NULL;
@@ -347,57 +290,14 @@ tunnel_lost(struct client *c, const char *why)
 	schedule_reconnect(c, why);
 }
 
+/* Frames from the broker, as the websocket delivers them. */
 int
-tunnel_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-                void *in, size_t len)
+tunnel_receive(struct client *c, const uint8_t *p, size_t n)
 {
-	struct client *c = client;
-	char why[512];
-
-	switch (reason) {
-	case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
-		/* Keep OpenSSL's verdict, to say why a connection failed. */
-		if (!len && user) {
-			X509_STORE_CTX *x = user;
-			snprintf(c->tls_error, sizeof c->tls_error, "%s",
-			         X509_verify_cert_error_string(X509_STORE_CTX_get_error(x)));
-		}
-		return 0;
-	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-		if (c->tls_error[0])
-			snprintf(why, sizeof why, "its certificate is not trusted for %s: %s "
-			         "(for a private CA give --ca FILE)", c->server.host, c->tls_error);
-		else
-			snprintf(why, sizeof why, "%s", in ? (const char *)in : "connection failed");
-		c->tls_error[0] = '\0';
-		if (wsi == c->ws)
-			tunnel_lost(c, why);
-		return 0;
-	case LWS_CALLBACK_CLIENT_ESTABLISHED:
-		c->ever_connected = true;
-		c->connected_ms = client_now_ms();
-		return 0;
-	case LWS_CALLBACK_CLIENT_RECEIVE:
-		if (frame_feed(&c->dec, in, len, &handlers, c) == -1) {
-			log_err("the server broke the protocol: %s",
-			        c->dec.error ? c->dec.error : "bad frame");
-			return -1;
-		}
-		if (c->done)
-			return -1;
-		return 0;
-	case LWS_CALLBACK_CLIENT_WRITEABLE:
-		return tunnel_write(c, wsi);
-	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-		if (len > 2)
-			log_warn("the server closed the connection: %.*s", (int)len - 2,
-			         (const char *)in + 2);
-		return 0;
-	case LWS_CALLBACK_CLIENT_CLOSED:
-		if (wsi == c->ws)
-			tunnel_lost(c, "connection closed");
-		return 0;
-	default:
-		return 0;
+	if (frame_feed(&c->dec, p, n, &handlers, c) == -1) {
+		log_err("the server broke the protocol: %s",
+		        c->dec.error ? c->dec.error : "bad frame");
+		return -1;
 	}
+	return c->done ? -1 : 0;
 }
