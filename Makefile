@@ -55,7 +55,8 @@ PROGS     := expose exposed expose-edge exposectl
 PROG_BINS := $(PROGS:%=$(BIN)/%)
 
 # What each program links beyond libexpose.
-LIBS_expose      = $(LIBLLHTTP) $(LWS_LIBS) $(SODIUM_LIBS) -lssl -lcrypto
+LIBS_expose      = $(BUILD)/inspect_html.o $(LIBLLHTTP) $(LWS_LIBS) $(SODIUM_LIBS) \
+                   -ljansson -lqrencode -lssl -lcrypto
 LIBS_exposed     = $(LWS_LIBS) $(SODIUM_LIBS) $(SQLITE_LIBS)
 LIBS_expose-edge = $(LIBLLHTTP) $(SODIUM_LIBS) $(SQLITE_LIBS) -lssl -lcrypto
 LIBS_exposectl   = $(SODIUM_LIBS) $(SQLITE_LIBS)
@@ -108,6 +109,16 @@ $(BUILD)/sql.c: sql/sql2c $(sort $(wildcard sql/*.sql))
 
 $(BUILD)/sql.o: $(BUILD)/sql.c
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# The inspector's page, built into the client.
+$(BUILD)/inspect_html.c: cmd/expose/inspect.html cmd/expose/html2c
+	@mkdir -p $(@D)
+	cmd/expose/html2c $< > $@
+
+$(BUILD)/inspect_html.o: $(BUILD)/inspect_html.c
+	$(CC) $(ALL_CFLAGS) -Wno-missing-variable-declarations -c -o $@ $<
+
+$(BIN)/expose: $(BUILD)/inspect_html.o
 
 $(LIBEXPOSE): $(LIB_OBJ)
 	rm -f $@

@@ -13,6 +13,7 @@
 
 #include "bounds.h"
 #include "buf.h"
+#include "exchange.h"
 #include "frame.h"
 
 #include "identity.h"
@@ -21,6 +22,11 @@
 #include "wsclient.h"
 
 #define TARGET_HOST_BYTES 256
+/* Body bytes the inspector keeps of each request and response. */
+#define INSPECT_BODY_BYTES (64 * 1024)
+/* Exchanges the inspector keeps, newest first out. */
+#define INSPECT_KEEP 100
+#define INSPECT_DEFAULT_ADDR "127.0.0.1:4040"
 #define URL_BYTES 512
 
 /* One local port (or address) made public. */
@@ -28,11 +34,15 @@ struct target {
 	char host[TARGET_HOST_BYTES];  /* what to connect to: 127.0.0.1 by default */
 	int port;
 	char label[TARGET_HOST_BYTES + 8]; /* "localhost:3000", for people */
+	char host_header[TARGET_HOST_BYTES + 8]; /* Host with --host-header=rewrite */
 	char want[NAME_MAX_BYTES + 1];  /* --name, or empty for a random name */
 	char name[NAME_MAX_BYTES + 1];  /* what the broker gave */
 	char url[URL_BYTES];
 	bool bound;
 	bool printed;
+	struct exchange_options xopts;  /* rewrite and capture for its streams */
+	char public_host[URL_BYTES];    /* of url: host[:port] */
+	char public_scheme[8];
 };
 
 struct server_url {
@@ -53,6 +63,13 @@ struct client {
 	char link_error[512];         /* why the link to the broker failed */
 	char conf_server[512];        /* server = ... from the config file */
 	char auth[200];               /* --auth user:password, for every tunnel */
+	bool rewrite_host;            /* --host-header=rewrite */
+	bool quiet;                   /* -q: URLs only */
+	bool json;                    /* --json: events as JSON lines on stdout */
+	bool qr;                      /* --qr: the URL as a QR code */
+	struct inspector *inspect;    /* --inspect: the web inspector, or NULL */
+	char inspect_addr[64];        /* where it listens */
+	bool inspect_wanted;
 	char allow[1024];             /* --allow prefixes, for every tunnel */
 	struct identity id;
 	char fp[IDENTITY_FP_BYTES];
@@ -93,7 +110,8 @@ struct cstream {
 	bool paused;
 	bool local_closed;
 	bool failed;                  /* the connect failed while being made */
-	struct http_watch *watch;     /* for the request log; NULL if none */
+	struct exchange_stream *xs;   /* follows its HTTP: log, inspector, rewrite */
+	struct buf to_app;            /* requests as they go to the app */
 };
 
 extern struct client *client;
@@ -106,6 +124,21 @@ int link_tls_receive(struct client *c, struct lws *wsi, const uint8_t *p, size_t
                      int (*deliver)(struct client *c, const uint8_t *p, size_t n),
                      char *why, size_t size);
 int link_tls_send(struct lws *wsi, const uint8_t *p, size_t n);
+
+/* output.c: what the terminal (or a script) sees */
+void requestlog_line(struct client *c, const struct target *t, const struct exchange *x);
+void output_url(struct client *c, struct target *t, const char *http_url);
+void output_status(struct client *c, int64_t handshake_ms);
+
+/* inspect.c: the web inspector */
+struct inspector;
+int inspect_start(struct client *c, const char *listen);
+void inspect_add(struct client *c, const struct target *t, struct exchange *x);
+void inspect_stop(struct client *c);
+int inspect_callback(struct lws *wsi, enum lws_callback_reasons reason,
+                     void *user, void *in, size_t len);
+int inspect_replay_callback(struct lws *wsi, enum lws_callback_reasons reason,
+                            void *user, void *in, size_t len);
 
 /* key.c: `expose key [--new [--yes]]` */
 int key_command(int argc, char **argv);

@@ -12,22 +12,26 @@
 #include <unistd.h>
 
 #include "client.h"
-#include "http_watch.h"
+#include "exchange.h"
 #include "log.h"
 
-/* One line per request on stderr: method, path, status, time, bytes. */
+/* An exchange ended: a line of the request log, and the inspector's. */
 static void
-log_exchange(void *ctx, const struct http_exchange *x)
+exchange_done(void *ctx, struct exchange *x)
 {
 	struct cstream *cs = ctx;
-	double kib = (double)x->response_bytes / 1024.0;
 
-	log_info("%s %s %d %lldms %.1fKiB %s", x->method, x->path, x->status,
-	         (long long)(x->end_ms - x->start_ms), kib, cs->t->label);
+	requestlog_line(cs->c, cs->t, x);
+	if (cs->c->inspect)
+		inspect_add(cs->c, cs->t, x);    /* it keeps x */
+	else
+		exchange_free(x);
 }
 
 /* Bytes written to the app per writeable callback. */
 #define LOCAL_WRITE_BYTES (64 * 1024)
+/* What one read from the app may bring (lws's buffer). */
+#define LOCAL_READ_MAX_BYTES (64 * 1024)
 
 struct cstream *
 local_find(struct client *c, uint32_t id)
@@ -53,7 +57,8 @@ void
 local_close(struct cstream *cs)
 {
 	unlink_stream(cs);
-	http_watch_free(cs->watch);
+	exchange_stream_free(cs->xs);
+	buf_free(&cs->to_app);
 	free(cs);
 }
 
@@ -80,7 +85,8 @@ local_open(struct client *c, uint32_t id, struct target *t, const char *peer)
 	cs->c = c;
 	cs->t = t;
 	cs->key = id;
-	cs->watch = http_watch_new(client_now_ms, log_exchange, cs);
+	cs->xs = exchange_stream_new(&t->xopts, client_now_ms, exchange_done, cs);
+	buf_init(&cs->to_app, LOCAL_WRITE_BYTES + EXCHANGE_HEAD_MAX_BYTES);
 	mux_stream_init(&c->mux, &cs->m, id);
 	if (map_insert(&c->streams, &cs->node, &cs->key, sizeof cs->key) == -1) {
 		mux_stream_free(&cs->m);
@@ -153,7 +159,6 @@ local_on_data(struct cstream *cs, const uint8_t *p, size_t n)
 {
 	if (mux_stream_recv(&cs->m, p, n) == -1)
 		return -1;
-	http_watch_request(cs->watch, p, n);
 	if (cs->wsi && cs->connected)
 		lws_callback_on_writable(cs->wsi);
 	return 0;
@@ -174,11 +179,19 @@ local_writeable(struct cstream *cs)
 
 	if (n > LOCAL_WRITE_BYTES)
 		n = LOCAL_WRITE_BYTES;
+	/* Requests pass the exchange follower (log, inspector, Host rewrite). */
 	if (n > 0) {
-		if (lws_write(cs->wsi, (unsigned char *)(uintptr_t)buf_data(&cs->m.in), n,
-		              LWS_WRITE_RAW) < (int)n)
+		if (cs->xs == NULL ||
+		    exchange_request(cs->xs, buf_data(&cs->m.in), n, &cs->to_app) == -1)
 			return -1;
 		mux_stream_drained(&cs->m, n);
+	}
+	if (buf_len(&cs->to_app) > 0) {
+		size_t out = buf_len(&cs->to_app);
+		if (lws_write(cs->wsi, (unsigned char *)(uintptr_t)buf_data(&cs->to_app), out,
+		              LWS_WRITE_RAW) < (int)out)
+			return -1;
+		buf_consume(&cs->to_app, out);
 	}
 	if (buf_len(&cs->m.in) > 0)
 		lws_callback_on_writable(cs->wsi);
@@ -190,8 +203,11 @@ local_writeable(struct cstream *cs)
 static void
 local_rx(struct cstream *cs, const uint8_t *p, size_t n)
 {
-	http_watch_response(cs->watch, p, n);
-	if (mux_stream_send(&cs->m, p, n) == -1) {
+	static struct buf out = { .limit = LOCAL_READ_MAX_BYTES + EXCHANGE_HEAD_MAX_BYTES };
+
+	buf_consume(&out, buf_len(&out));
+	if (cs->xs == NULL || exchange_response(cs->xs, p, n, &out) == -1 ||
+	    mux_stream_send(&cs->m, buf_data(&out), buf_len(&out)) == -1) {
 		mux_reset(&cs->c->mux, cs->key, CODE_PROTOCOL, "local buffer overrun");
 		local_close(cs);
 		return;
@@ -206,7 +222,8 @@ local_closed(struct cstream *cs)
 {
 	cs->wsi = NULL;
 	cs->local_closed = true;
-	http_watch_close(cs->watch);
+	if (cs->xs)
+		exchange_close(cs->xs);
 	if (cs->m.fin_sent) {
 		local_close(cs);
 		return;

@@ -27,8 +27,9 @@
 struct client *client;
 
 static const struct lws_protocols protocols[] = {
-	/* first: the TLS certificate check goes to protocols[0] */
 	{ "expose-link", link_callback, 0, CLIENT_IO_BYTES, 0, NULL, 0 },
+	{ "expose-inspect", inspect_callback, 0, 0, 0, NULL, 0 },
+	{ "expose-replay", inspect_replay_callback, 0, 0, 0, NULL, 0 },
 	{ "expose-local", local_callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
@@ -46,6 +47,10 @@ usage(FILE *f)
 	    "  --auth U:P     visitors must give this user and password (basic auth)\n"
 	    "  --allow CIDR   only these source addresses may visit (repeatable)\n"
 	    "  --ca FILE      trust this CA for a wss:// server (default: the system's)\n"
+	    "  --host-header rewrite|keep  send the app Host: localhost:PORT (dev servers)\n"
+	    "  --inspect[=ADDR]  a web inspector of requests, with replay (127.0.0.1:4040)\n"
+	    "  -q, --quiet    print the URLs only      --json  events as JSON lines\n"
+	    "  --qr           show the URL as a QR code\n"
 	    "  expose key [--new [--yes]]   print (or replace) this machine's key\n"
 	    "  -v, --verbose  log each stream\n");
 }
@@ -88,10 +93,29 @@ parse_server(const char *text, struct server_url *u)
 	return 0;
 }
 
-/* "3000" or "HOST:3000": what a tunnel forwards to. */
+/* "3000", "HOST:3000", "http://HOST:3000" or "unix:/path/app.sock":
+ * what a tunnel forwards to. */
 static int
 parse_target(const char *text, struct target *t)
 {
+	if (strncmp(text, "unix:", 5) == 0) {
+		/* lws connects to a Unix socket when the address starts with '+' */
+		if (text[5] != '/' || strlen(text + 5) >= sizeof t->host - 1)
+			return -1;
+		snprintf(t->host, sizeof t->host, "+%s", text + 5);
+		t->port = 0;
+		snprintf(t->label, sizeof t->label, "%s", text);
+		snprintf(t->host_header, sizeof t->host_header, "localhost");
+		return 0;
+	}
+	if (strncmp(text, "http://", 7) == 0) {
+		char copy[TARGET_HOST_BYTES + 16];
+		snprintf(copy, sizeof copy, "%s", text + 7);
+		copy[strcspn(copy, "/")] = '\0';
+		if (parse_target(copy, t) == -1)
+			return -1;
+		return 0;
+	}
 	const char *colon = strrchr(text, ':'), *port = colon ? colon + 1 : text;
 	char *end;
 	long p = strtol(port, &end, 10);
@@ -109,6 +133,22 @@ parse_target(const char *text, struct target *t)
 	} else {
 		snprintf(t->host, sizeof t->host, "127.0.0.1");
 		snprintf(t->label, sizeof t->label, "localhost:%d", t->port);
+	}
+	memcpy(t->host_header, t->label, sizeof t->host_header);
+	return 0;
+}
+
+static int
+set_host_header(struct client *c, const char *v)
+{
+	if (strcmp(v, "rewrite") == 0)
+		c->rewrite_host = true;
+	else if (strcmp(v, "keep") == 0)
+		c->rewrite_host = false;
+	else {
+		log_err("--host-header %s: give rewrite (Host: localhost:PORT for dev servers) "
+		        "or keep", v);
+		return -1;
 	}
 	return 0;
 }
@@ -139,6 +179,11 @@ parse_args(int argc, char **argv, struct client *c)
 		{ "auth", required_argument, NULL, 'a' },
 		{ "allow", required_argument, NULL, 'A' },
 		{ "ca", required_argument, NULL, 'C' },
+		{ "host-header", required_argument, NULL, 'H' },
+		{ "inspect", optional_argument, NULL, 'I' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "qr", no_argument, NULL, 'Q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -147,7 +192,7 @@ parse_args(int argc, char **argv, struct client *c)
 	int ch;
 
 	/* Leading '-': ports come back in order, so --name applies to the next. */
-	while ((ch = getopt_long(argc, argv, "-f:s:n:vh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "-f:s:n:vqh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'f': c->config = optarg; break;
 		case 'a':
@@ -163,6 +208,18 @@ parse_args(int argc, char **argv, struct client *c)
 				return -1;
 			break;
 		case 'C': c->ca = optarg; break;
+		case 'H':
+			if (set_host_header(c, optarg) == -1)
+				return -1;
+			break;
+		case 'I':
+			snprintf(c->inspect_addr, sizeof c->inspect_addr, "%s",
+			         optarg ? optarg : INSPECT_DEFAULT_ADDR);
+			c->inspect_wanted = true;
+			break;
+		case 'q': c->quiet = true; break;
+		case 'J': c->json = true; break;
+		case 'Q': c->qr = true; break;
 		case 's': c->server_text = optarg; break;
 		case 'n':
 			if ((why = name_invalid_reason(optarg)) != NULL) {
@@ -179,7 +236,8 @@ parse_args(int argc, char **argv, struct client *c)
 				return -1;
 			}
 			if (parse_target(optarg, &c->targets[c->ntargets]) == -1) {
-				log_err("'%s': not a port (give PORT or HOST:PORT, e.g. 3000)", optarg);
+				log_err("'%s': not a target (give PORT, HOST:PORT, http://HOST:PORT "
+				        "or unix:/PATH, e.g. 3000)", optarg);
 				return -1;
 			}
 			if (name)
@@ -401,9 +459,14 @@ main(int argc, char **argv)
 		log_err("cannot start libwebsockets");
 		return EX_SOFTWARE;
 	}
+	if (c.inspect_wanted && inspect_start(&c, c.inspect_addr) == -1) {
+		lws_context_destroy(c.ctx);
+		return EX_CONFIG;
+	}
 	warn_if_down(&c);
 	run(&c);
 	lws_context_destroy(c.ctx);
+	inspect_stop(&c);
 	local_close_all(&c);
 	map_free(&c.streams);
 	ws_free(&c.link);

@@ -140,6 +140,46 @@ on_challenge(struct client *c, const uint8_t *p, size_t len)
 	return 0;
 }
 
+/* How this target's streams are followed: rewritten for a dev server
+ * (--host-header=rewrite), captured for the inspector. */
+static void
+target_options(struct client *c, struct target *t)
+{
+	const char *host = strstr(t->url, "://"), *slash;
+	size_t n;
+
+	n = host ? (size_t)(host - t->url) : 0;
+	if (n >= sizeof t->public_scheme)
+		n = 0;
+	memcpy(t->public_scheme, t->url, n);
+	t->public_scheme[n] = '\0';
+	host = host ? host + 3 : t->url;
+	slash = strchr(host, '/');
+	n = slash ? (size_t)(slash - host) : strlen(host);
+	if (n >= sizeof t->public_host)
+		n = sizeof t->public_host - 1;
+	memcpy(t->public_host, host, n);
+	t->public_host[n] = '\0';
+	memset(&t->xopts, 0, sizeof t->xopts);
+	if (c->rewrite_host) {
+		t->xopts.local_host = t->host_header;
+		t->xopts.public_host = t->public_host;
+		t->xopts.public_scheme = t->public_scheme;
+	}
+	t->xopts.capture_bytes = c->inspect_wanted ? INSPECT_BODY_BYTES : 0;
+}
+
+static bool
+all_bound(const struct client *c)
+{
+	int i;
+
+	for (i = 0; i < c->ntargets; i++)
+		if (!c->targets[i].printed)
+			return false;
+	return true;
+}
+
 static int
 on_bound(struct client *c, uint32_t index, const uint8_t *p, size_t len)
 {
@@ -162,13 +202,11 @@ on_bound(struct client *c, uint32_t index, const uint8_t *p, size_t len)
 		         t->label, url);
 	snprintf(t->url, sizeof t->url, "%s", url);
 	snprintf(t->name, sizeof t->name, "%s", name);
-	/* stdout carries the URLs only, one a line, for scripts: https first. */
-	printf("%s\n", t->url);
-	if (http_url[0])
-		printf("%s\n", http_url);
-	fflush(stdout);
+	target_options(c, t);
+	output_url(c, t, http_url);
 	t->printed = true;
-	log_info("forwarding %s -> %s", t->url, t->label);
+	if (all_bound(c))
+		output_status(c, client_now_ms() - c->connected_ms);
 	return 0;
 }
 

@@ -1,0 +1,131 @@
+/*
+ * What the developer's terminal shows.  stdout: the URLs, one a line
+ * (or with --json, one JSON event a line: urls and requests, for scripts).
+ * stderr: a status block when the tunnels are up, then one line per
+ * request (time, method, path, status coloured by class on a terminal,
+ * duration, bytes), and reconnects and errors as they happen.  -q leaves
+ * only the URLs.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <qrencode.h>
+
+#include "client.h"
+#include "log.h"
+
+static const char *
+status_colour(int status)
+{
+	if (status >= 500)
+		return "\033[31m";    /* red */
+	if (status >= 400)
+		return "\033[33m";    /* yellow */
+	if (status >= 300)
+		return "\033[36m";    /* cyan */
+	return "\033[32m";        /* green */
+}
+
+static void
+human_bytes(uint64_t n, char *out, size_t size)
+{
+	if (n < 1024)
+		snprintf(out, size, "%lluB", (unsigned long long)n);
+	else if (n < 1024 * 1024)
+		snprintf(out, size, "%.1fKiB", (double)n / 1024);
+	else
+		snprintf(out, size, "%.1fMiB", (double)n / (1024 * 1024));
+}
+
+static void
+json_line(json_t *event)
+{
+	char *text = json_dumps(event, JSON_COMPACT);
+
+	if (text) {
+		printf("%s\n", text);
+		fflush(stdout);
+		free(text);
+	}
+	json_decref(event);
+}
+
+void
+requestlog_line(struct client *c, const struct target *t, const struct exchange *x)
+{
+	char when[16], size[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	long long ms = (long long)(x->end_ms - x->start_ms);
+	bool tty = isatty(STDERR_FILENO);
+
+	if (c->json) {
+		strftime(when, sizeof when, "%H:%M:%S", localtime_r(&now, &tm));
+		json_line(json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:s}", "event", "request",
+		                    "time", when, "method", x->method, "path", x->path,
+		                    "status", x->status, "ms", (json_int_t)ms,
+		                    "bytes", (json_int_t)x->response_bytes, "url", t->url));
+	}
+	if (c->quiet)
+		return;
+	strftime(when, sizeof when, "%H:%M:%S", localtime_r(&now, &tm));
+	human_bytes(x->response_bytes, size, sizeof size);
+	fprintf(stderr, "%s %-6s %s %s%d%s %lldms %s\n", when, x->method, x->path,
+	        tty ? status_colour(x->status) : "", x->status, tty ? "\033[0m" : "", ms, size);
+}
+
+/* The URL as a QR code of half-height blocks, for a phone's camera. */
+static void
+print_qr(const char *url)
+{
+	QRcode *qr = QRcode_encodeString(url, 0, QR_ECLEVEL_L, QR_MODE_8, 1);
+	int x, y, w;
+
+	if (qr == NULL)
+		return;
+	w = qr->width;
+	for (y = -2; y < w + 2; y += 2) {
+		for (x = -2; x < w + 2; x++) {
+			int top = y >= 0 && y < w && x >= 0 && x < w && (qr->data[y * w + x] & 1);
+			int bot = y + 1 >= 0 && y + 1 < w && x >= 0 && x < w &&
+			          (qr->data[(y + 1) * w + x] & 1);
+			/* dark modules print as spaces on a light background */
+			fputs(top && bot ? " " : top ? "\u2584" : bot ? "\u2580" : "\u2588", stderr);
+		}
+		fputc('\n', stderr);
+	}
+	QRcode_free(qr);
+}
+
+void
+output_url(struct client *c, struct target *t, const char *http_url)
+{
+	if (c->json) {
+		json_line(json_pack("{s:s, s:s, s:s, s:s?}", "event", "url", "url", t->url,
+		                    "target", t->label, "http_url", http_url[0] ? http_url : NULL));
+	} else {
+		/* stdout carries the URLs only, one a line, for scripts: https first. */
+		printf("%s\n", t->url);
+		if (http_url[0])
+			printf("%s\n", http_url);
+		fflush(stdout);
+	}
+	if (c->quiet)
+		return;
+	fprintf(stderr, "expose  %s -> %s\n", t->url, t->label);
+	if (c->qr)
+		print_qr(t->url);
+}
+
+void
+output_status(struct client *c, int64_t handshake_ms)
+{
+	if (c->quiet || c->json)
+		return;
+	fprintf(stderr, "expose  server %s, key %s, handshake %lld ms%s%s\n", c->server_text, c->fp,
+	        (long long)handshake_ms, c->inspect ? ", inspector http://" : "",
+	        c->inspect ? c->inspect_addr : "");
+}
