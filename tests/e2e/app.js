@@ -8,7 +8,9 @@
 // /status/N, /chunked, /sse (events released by /sse-next), /barrier?n=N
 // (answers once N requests wait), /ws (websocket echo), /ws-refuse (an
 // upgrade answered 426), /close (closes without answering), /truncate
-// (promises 1000 bytes, sends 10, drops the connection), /__log, /__reset.
+// (promises 1000 bytes, sends 10, drops the connection), /redirect-local
+// (an absolute redirect and a cookie for localhost), /__log, /__reset.
+// `node app.js /path.sock` listens on a Unix socket.
 'use strict';
 const http = require('http');
 const crypto = require('crypto');
@@ -114,6 +116,13 @@ const server = http.createServer((req, res) => {
     return;
   }
   if (path === '/close') { req.socket.destroy(); return; }
+  if (path === '/redirect-local') {
+    // What a dev server does: an absolute redirect to itself, with a cookie for itself.
+    const port = typeof server.address() === 'string' ? 80 : server.address().port;
+    res.writeHead(302, { Location: `http://localhost:${port}/hello`,
+                         'Set-Cookie': 'sid=1; Domain=localhost; Path=/', 'Content-Length': 0 });
+    return res.end();
+  }
   if (path === '/truncate') {
     // Promises 1000 bytes, sends 10, then drops the connection.
     res.writeHead(200, { 'Content-Length': 1000 });
@@ -182,6 +191,12 @@ server.on('upgrade', (req, socket, head) => {
 server.keepAliveTimeout = 60000;
 server.headersTimeout = 65000;
 server.requestTimeout = 0;
-server.listen(Number(process.argv[2] || 0), '127.0.0.1', () => {
-  console.log('listening ' + server.address().port);
-});
+// A path listens on a Unix socket instead of a port.
+const where = process.argv[2] || '0';
+if (where.startsWith('/')) {
+  server.listen(where, () => console.log('listening ' + where));
+} else {
+  server.listen(Number(where), '127.0.0.1', () => {
+    console.log('listening ' + server.address().port);
+  });
+}

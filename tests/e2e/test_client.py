@@ -1,0 +1,107 @@
+"""The client a developer looks at all day: several tunnels, other kinds
+of targets, what the terminal shows, scripts' JSON, dev-server rewrites."""
+import json
+import os
+import re
+import signal
+import subprocess
+
+import harness
+
+
+def test_several_tunnels_over_one_connection(stack):
+    c = stack.client("--name", "web", stack.app.port, "--name", "backend",
+                     f"http://127.0.0.1:{stack.app.port}", nurls=2)
+    assert c.urls == [f"http://web.localhost:{stack.edge_port}/",
+                      f"http://backend.localhost:{stack.edge_port}/"]
+    for url in c.urls:
+        assert stack.get(url + "hello") == (200, b"hello")
+    assert len(stack.broker.rows()) == 2
+
+
+def test_unix_socket_target(stack, tmp):
+    path = os.path.join(tmp, "app.sock")
+    app = harness.Process(["node", harness.APP_JS, path], os.path.join(tmp, "unixapp.log"),
+                          stdout=subprocess.PIPE)
+    try:
+        assert harness.read_line(app.proc.stdout) == f"listening {path}"
+        c = stack.client(f"unix:{path}")
+        assert stack.get(c.url + "hello") == (200, b"hello")
+        assert f"-> unix:{path}" in c.text()
+    finally:
+        app.stop()
+
+
+def test_bad_target_one_line(stack):
+    c = stack.client("ftp://x", wait_url=False)
+    assert c.proc.proc.wait(10) == 64
+    assert "'ftp://x': not a target (give PORT, HOST:PORT, http://HOST:PORT or unix:/PATH" \
+        in c.text()
+
+
+def test_terminal_lines(stack):
+    c = stack.expose_app()
+    stack.get(c.url + "status/404")
+    harness.wait_in_file(c.log, r"\d\d:\d\d:\d\d GET    /status/404 404 \d+ms \d+B\n")
+    text = c.text()
+    assert re.search(rf"expose  {re.escape(c.url)} -> localhost:{stack.app.port}\n", text)
+    assert re.search(r"expose  server ws://127\.0\.0\.1:\d+, key [0-9a-f]{16}, handshake \d+ ms",
+                     text)
+    assert "\033[" not in text        # no colour when stderr is not a terminal
+
+
+def test_quiet_prints_urls_only(stack):
+    c = stack.expose_app("-q")
+    stack.get(c.url + "hello")
+    c.stop()
+    assert c.text() == ""
+
+
+def test_json_events_for_scripts(stack):
+    c = stack.expose_app("--json", wait_url=False)
+    event = json.loads(c.next_line())
+    assert event["event"] == "url" and event["target"] == f"localhost:{stack.app.port}"
+    assert stack.get(event["url"] + "status/201")[0] == 201
+    req = json.loads(c.next_line())
+    assert (req["event"], req["method"], req["path"], req["status"]) == \
+        ("request", "GET", "/status/201", 201)
+    assert req["url"] == event["url"] and req["ms"] >= 0
+
+
+def test_qr_code(stack):
+    c = stack.expose_app("--qr")
+    harness.wait_in_file(c.log, "\u2588{10}")
+
+
+def test_ctrl_c_twice_exits(stack):
+    c = stack.expose_app()
+    c.proc.send(signal.SIGINT)
+    c.proc.send(signal.SIGINT)
+    assert c.proc.proc.wait(10) in (0, 130)
+
+
+def test_host_header_rewrite_for_dev_servers(stack):
+    c = stack.expose_app("--host-header=rewrite")
+    stack.app.reset()
+    assert stack.get(c.url + "hello") == (200, b"hello")
+    h = stack.app.requests()[0]["headers"]
+    fields = dict(zip([k.lower() for k in h[::2]], h[1::2]))
+    assert fields["host"] == f"localhost:{stack.app.port}"
+    assert fields["x-forwarded-host"] == c.host
+    out = stack.raw(f"GET /redirect-local HTTP/1.1\r\nHost: {c.host}\r\nConnection: close\r\n\r\n"
+                    .encode())
+    assert f"Location: {c.url}hello\r\n".encode() in out
+    assert b"Set-Cookie: sid=1; Path=/\r\n" in out
+
+
+def test_without_rewrite_the_app_sees_the_public_host(stack):
+    c = stack.expose_app()
+    out = stack.raw(f"GET /redirect-local HTTP/1.1\r\nHost: {c.host}\r\nConnection: close\r\n\r\n"
+                    .encode())
+    assert f"Location: http://localhost:{stack.app.port}/hello\r\n".encode() in out
+
+
+def test_bad_host_header_value(stack):
+    c = stack.expose_app("--host-header=sometimes", wait_url=False)
+    assert c.proc.proc.wait(10) == 64
+    assert "--host-header sometimes: give rewrite" in c.text()

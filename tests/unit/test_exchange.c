@@ -1,0 +1,210 @@
+/* The client's HTTP follower: bytes pass unchanged unless rewriting is on,
+ * in pieces of any size; exchanges are reported whole; rewrites touch
+ * only what they should. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "exchange.h"
+
+static int64_t fake_now;
+static int64_t now(void) { return fake_now++; }
+
+struct seen {
+	int n;
+	char last[600];
+	int status;
+	size_t req_body, resp_body;
+};
+
+static void
+done(void *ctx, struct exchange *x)
+{
+	struct seen *s = ctx;
+
+	s->n++;
+	snprintf(s->last, sizeof s->last, "%s %s", x->method, x->path);
+	s->status = x->status;
+	s->req_body = buf_len(&x->request_body);
+	s->resp_body = buf_len(&x->response_body);
+	exchange_free(x);
+}
+
+/* Feeds req then resp in pieces of step bytes; returns what came out. */
+static void
+run(const struct exchange_options *o, const char *req, const char *resp, size_t step,
+    struct buf *out_req, struct buf *out_resp, struct seen *s)
+{
+	struct exchange_stream *x = exchange_stream_new(o, now, done, s);
+	size_t i, n;
+
+	for (i = 0; i < strlen(req); i += n) {
+		n = step && strlen(req) - i > step ? step : strlen(req) - i;
+		assert_int_equal(exchange_request(x, (const uint8_t *)req + i, n, out_req), 0);
+	}
+	for (i = 0; i < strlen(resp); i += n) {
+		n = step && strlen(resp) - i > step ? step : strlen(resp) - i;
+		assert_int_equal(exchange_response(x, (const uint8_t *)resp + i, n, out_resp), 0);
+	}
+	exchange_close(x);
+	exchange_stream_free(x);
+}
+
+static const char *REQ =
+	"POST /a?b=1 HTTP/1.1\r\nHost: app.example.net\r\nOrigin: https://app.example.net\r\n"
+	"Content-Length: 5\r\n\r\nhello"
+	"GET /second HTTP/1.1\r\nHost: app.example.net\r\n\r\n";
+static const char *RESP =
+	"HTTP/1.1 302 Found\r\nLocation: http://localhost:3000/next?x=1\r\n"
+	"Set-Cookie: s=1; Domain=localhost; Path=/; HttpOnly\r\nContent-Length: 3\r\n\r\nabc"
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nxyz\r\n0\r\n\r\n";
+
+static void
+test_pass_through_unchanged_in_any_pieces(void **state)
+{
+	struct exchange_options o = { .capture_bytes = 0 };
+	size_t step;
+
+	for (step = 0; step < 40; step += step < 5 ? 1 : 7) {
+		struct buf a, b;
+		struct seen s = { 0 };
+		buf_init(&a, 1 << 16);
+		buf_init(&b, 1 << 16);
+		run(&o, REQ, RESP, step, &a, &b, &s);
+		assert_int_equal(buf_len(&a), strlen(REQ));
+		assert_memory_equal(buf_data(&a), REQ, strlen(REQ));
+		assert_int_equal(buf_len(&b), strlen(RESP));
+		assert_memory_equal(buf_data(&b), RESP, strlen(RESP));
+		assert_int_equal(s.n, 2);
+		assert_string_equal(s.last, "GET /second");
+		assert_int_equal(s.status, 200);
+		buf_free(&a);
+		buf_free(&b);
+	}
+}
+
+static void
+test_rewrites_for_dev_servers(void **state)
+{
+	struct exchange_options o = {
+		.local_host = "localhost:3000", .public_host = "app.example.net",
+		.public_scheme = "https", .capture_bytes = 2,
+	};
+	struct buf a, b;
+	struct seen s = { 0 };
+	char *ra, *rb;
+
+	buf_init(&a, 1 << 16);
+	buf_init(&b, 1 << 16);
+	run(&o, REQ, RESP, 3, &a, &b, &s);
+	buf_append(&a, "", 1);
+	buf_append(&b, "", 1);
+	ra = (char *)buf_data(&a);
+	rb = (char *)buf_data(&b);
+	assert_non_null(strstr(ra, "POST /a?b=1 HTTP/1.1\r\nHost: localhost:3000\r\n"
+	                           "Origin: http://localhost:3000\r\n"));
+	assert_non_null(strstr(ra, "\r\n\r\nhelloGET /second HTTP/1.1\r\nHost: localhost:3000\r\n"));
+	assert_null(strstr(ra, "app.example.net"));
+	assert_non_null(strstr(rb, "Location: https://app.example.net/next?x=1\r\n"));
+	assert_non_null(strstr(rb, "Set-Cookie: s=1; Path=/; HttpOnly\r\n"));
+	assert_non_null(strstr(rb, "3\r\nxyz\r\n0\r\n\r\n"));
+	assert_int_equal(s.n, 2);
+	buf_free(&a);
+	buf_free(&b);
+}
+
+static void
+test_other_locations_and_cookies_untouched(void **state)
+{
+	struct exchange_options o = {
+		.local_host = "localhost:3000", .public_host = "app.example.net",
+		.public_scheme = "https",
+	};
+	struct buf h;
+	const char *head = "HTTP/1.1 302 Found\r\nLocation: https://accounts.example.com/x\r\n"
+	                   "Set-Cookie: t=2; Domain=example.com\r\nLocation2: http://localhost:3000/\r\n\r\n";
+
+	buf_init(&h, 1 << 16);
+	buf_append(&h, head, strlen(head));
+	assert_int_equal(exchange_rewrite_response(&h, &o), 0);
+	assert_int_equal(buf_len(&h), strlen(head));
+	assert_memory_equal(buf_data(&h), head, strlen(head));
+	buf_free(&h);
+}
+
+static void
+test_captures_bodies_up_to_the_cap(void **state)
+{
+	struct exchange_options o = { .capture_bytes = 2 };
+	struct buf a, b;
+	struct seen s = { 0 };
+	const char *req = "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello";
+	const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nabcd";
+
+	buf_init(&a, 1 << 16);
+	buf_init(&b, 1 << 16);
+	run(&o, req, resp, 1, &a, &b, &s);
+	assert_int_equal(s.req_body, 2);
+	assert_int_equal(s.resp_body, 2);
+	buf_free(&a);
+	buf_free(&b);
+}
+
+static void
+test_upgrade_then_raw(void **state)
+{
+	struct exchange_options o = {
+		.local_host = "localhost:3000", .public_host = "app.example.net",
+		.public_scheme = "https",
+	};
+	struct buf a, b;
+	struct seen s = { 0 };
+	const char *req = "GET /ws HTTP/1.1\r\nHost: app.example.net\r\nConnection: Upgrade\r\n"
+	                  "Upgrade: websocket\r\n\r\n";
+	const char *resp = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	                   "Connection: Upgrade\r\n\r\n\x81\x05Host:";
+
+	buf_init(&a, 1 << 16);
+	buf_init(&b, 1 << 16);
+	run(&o, req, resp, 0, &a, &b, &s);
+	assert_int_equal(s.status, 101);
+	assert_non_null(memmem(buf_data(&b), buf_len(&b), "\r\n\r\n\x81\x05Host:", 11));
+	buf_free(&a);
+	buf_free(&b);
+}
+
+static void
+test_not_http_passes_through(void **state)
+{
+	struct exchange_options o = { .capture_bytes = 16 };
+	struct buf a, b;
+	struct seen s = { 0 };
+	const char *req = "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+	const char *resp = "SSH-2.0-OpenSSH\r\n\r\n\x00\x01garbage";
+
+	buf_init(&a, 1 << 16);
+	buf_init(&b, 1 << 16);
+	run(&o, req, resp, 4, &a, &b, &s);
+	assert_int_equal(buf_len(&b), strlen(resp));
+	buf_free(&a);
+	buf_free(&b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pass_through_unchanged_in_any_pieces),
+		cmocka_unit_test(test_rewrites_for_dev_servers),
+		cmocka_unit_test(test_other_locations_and_cookies_untouched),
+		cmocka_unit_test(test_captures_bodies_up_to_the_cap),
+		cmocka_unit_test(test_upgrade_then_raw),
+		cmocka_unit_test(test_not_http_passes_through),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
