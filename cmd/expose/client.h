@@ -43,6 +43,7 @@ struct target {
 	struct exchange_options xopts;  /* rewrite and capture for its streams */
 	char public_host[URL_BYTES];    /* of url: host[:port] */
 	char public_scheme[8];
+	bool tls;                       /* https:// target */
 };
 
 struct server_url {
@@ -64,6 +65,7 @@ struct client {
 	char conf_server[512];        /* server = ... from the config file */
 	char auth[200];               /* --auth user:password, for every tunnel */
 	bool rewrite_host;            /* --host-header=rewrite */
+	bool local_insecure;          /* --local-insecure: https targets unchecked */
 	bool quiet;                   /* -q: URLs only */
 	bool json;                    /* --json: events as JSON lines on stdout */
 	bool qr;                      /* --qr: the URL as a QR code */
@@ -79,6 +81,7 @@ struct client {
 	struct mux mux;
 	struct frame_decoder dec;
 	struct ws link;               /* the websocket over the raw connection */
+	struct tls_conn *link_tls;    /* for wss://, or NULL */
 	int64_t last_rx_ms;           /* anything from the broker */
 	bool ping_due;                /* send a ping at the next writeable */
 	bool pong_due;                /* answer the broker's ping */
@@ -112,18 +115,32 @@ struct cstream {
 	bool failed;                  /* the connect failed while being made */
 	struct exchange_stream *xs;   /* follows its HTTP: log, inspector, rewrite */
 	struct buf to_app;            /* requests as they go to the app */
+	struct tls_conn *tls;         /* to an https:// target, or NULL */
+	bool overrun;                 /* more from the app than the stream holds */
 };
 
 extern struct client *client;
 
-/* tls.c: TLS over the link, for wss:// */
-int link_tls_start(struct client *c);
-void link_tls_free(void);
-int link_tls_connected(struct client *c, struct lws *wsi, char *why, size_t size);
-int link_tls_receive(struct client *c, struct lws *wsi, const uint8_t *p, size_t n,
-                     int (*deliver)(struct client *c, const uint8_t *p, size_t n),
-                     char *why, size_t size);
-int link_tls_send(struct lws *wsi, const uint8_t *p, size_t n);
+/* tls.c: TLS over a raw lws connection, for wss:// and https:// targets */
+struct tls_conn;
+/* Where a TLS connection's plaintext goes; ready() once the handshake ends. */
+struct tls_sink {
+	void *ctx;
+	int (*data)(void *ctx, const uint8_t *p, size_t n);
+	int (*ready)(void *ctx, struct lws *wsi);
+};
+/* verify: check the certificate (against ca, or the system's store) and
+ * its name; hint is added to "not trusted" failures. */
+struct tls_conn *tls_conn_new(const char *host, const char *ca, bool verify,
+                              const char *hint, const char **why);
+void tls_conn_free(struct tls_conn *t);
+/* Once connected: sends the ClientHello.  -1 with why set on failure. */
+int tls_conn_start(struct tls_conn *t, struct lws *wsi, char *why, size_t size);
+bool tls_conn_ready(const struct tls_conn *t);
+/* Ciphertext in, plaintext to the sink; -1 (why set, maybe empty) ends it. */
+int tls_conn_receive(struct tls_conn *t, struct lws *wsi, const uint8_t *p, size_t n,
+                     const struct tls_sink *sink, char *why, size_t size);
+int tls_conn_send(struct tls_conn *t, struct lws *wsi, const uint8_t *p, size_t n);
 
 /* output.c: what the terminal (or a script) sees */
 void requestlog_line(struct client *c, const struct target *t, const struct exchange *x);

@@ -30,12 +30,14 @@
 #include "sock.h"
 
 /* The page, from cmd/expose/inspect.html (generated). */
-extern const char inspect_html[];
+extern const unsigned char inspect_html[];
 extern const size_t inspect_html_len;
 
 #define INSPECT_REQUEST_MAX_BYTES (INSPECT_BODY_BYTES + 16 * 1024)
 #define INSPECT_IDLE_TIMEOUT_S 30
 #define INSPECT_SSE_MAX 32
+/* Bytes written to an inspector connection per writeable callback. */
+#define INSPECT_WRITE_BYTES (16 * 1024)
 /* Events held for one slow page before it is dropped. */
 #define INSPECT_SSE_BUFFER_BYTES (4 * 1024 * 1024)
 
@@ -469,7 +471,8 @@ serve(struct client *cl, struct conn *c, const char *req, size_t head_len, const
 		return;
 	}
 	if (!strcmp(method, "GET") && !strcmp(path, "/")) {
-		respond(c, 200, "text/html; charset=utf-8", inspect_html, inspect_html_len);
+		respond(c, 200, "text/html; charset=utf-8", (const char *)inspect_html,
+		        inspect_html_len);
 	} else if (!strcmp(method, "GET") && !strcmp(path, "/api/requests")) {
 		list(cl, c);
 	} else if (!strcmp(method, "GET") && !strcmp(path, "/api/events")) {
@@ -544,6 +547,27 @@ conn_free(struct client *cl, struct conn *c)
 	free(c);
 }
 
+/* Sends a piece of what is queued; closes once all of it is out, if asked. */
+static int
+conn_writeable(struct conn *c, struct lws *wsi)
+{
+	size_t n = buf_len(&c->out);
+
+	if (n > INSPECT_WRITE_BYTES)
+		n = INSPECT_WRITE_BYTES;
+	if (n > 0) {
+		if (lws_write(wsi, (unsigned char *)(uintptr_t)buf_data(&c->out), n,
+		              LWS_WRITE_RAW) < (int)n)
+			return -1;
+		buf_consume(&c->out, n);
+	}
+	if (buf_len(&c->out) > 0 || (c->close_after && lws_send_pipe_choked(wsi))) {
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	return c->close_after ? -1 : 0;
+}
+
 int
 inspect_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                  size_t len)
@@ -581,12 +605,7 @@ inspect_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 	case LWS_CALLBACK_RAW_WRITEABLE:
 		if (c == NULL)
 			return -1;
-		if (buf_len(&c->out)) {
-			lws_write(wsi, (unsigned char *)(uintptr_t)buf_data(&c->out), buf_len(&c->out),
-			          LWS_WRITE_RAW);
-			buf_consume(&c->out, buf_len(&c->out));
-		}
-		return c->close_after ? -1 : 0;
+		return conn_writeable(c, wsi);
 	case LWS_CALLBACK_RAW_CLOSE:
 		if (c) {
 			lws_set_opaque_user_data(wsi, NULL);

@@ -14,6 +14,7 @@
 static uint8_t write_buf[WS_HEADER_MAX_BYTES + MESSAGE_MAX_BYTES];
 #define LINK_WRITES_PER_CALLBACK 16
 #define LINK_REQUEST_BYTES 1024
+#define LINK_TLS_HINT " (for a private CA give --ca FILE)"
 
 static void
 keepalive_tick(lws_sorted_usec_list_t *sul)
@@ -54,9 +55,17 @@ link_connect(struct client *c)
 	c->link_error[0] = '\0';
 	ws_free(&c->link);
 	ws_init(&c->link);
-	if (c->server.tls && link_tls_start(c) == -1) {
-		schedule_reconnect(c, "cannot set up TLS");
-		return -1;
+	tls_conn_free(c->link_tls);
+	c->link_tls = NULL;
+	if (c->server.tls) {
+		const char *why;
+
+		c->link_tls = tls_conn_new(c->server.host, c->ca, true, LINK_TLS_HINT, &why);
+		if (c->link_tls == NULL) {
+			log_err("%s: %s", c->ca ? c->ca : "TLS", why);
+			schedule_reconnect(c, "cannot set up TLS");
+			return -1;
+		}
 	}
 	c->ws = lws_client_connect_via_info(&ci);
 	if (c->ws == NULL) {
@@ -70,8 +79,8 @@ link_connect(struct client *c)
 static int
 link_send(struct lws *wsi, const uint8_t *p, size_t n)
 {
-	if (client->server.tls)
-		return link_tls_send(wsi, p, n);
+	if (client->link_tls)
+		return tls_conn_send(client->link_tls, wsi, p, n);
 	return lws_write(wsi, (unsigned char *)(uintptr_t)p, n, LWS_WRITE_RAW) < (int)n ? -1 : 0;
 }
 
@@ -197,6 +206,23 @@ link_open(struct client *c, struct lws *wsi)
 	return 0;
 }
 
+/* The link's plaintext, once TLS is through. */
+static int
+sink_data(void *ctx, const uint8_t *p, size_t n)
+{
+	(void)ctx;
+	return link_receive(client, p, n);
+}
+
+static int
+sink_ready(void *ctx, struct lws *wsi)
+{
+	(void)ctx;
+	return link_open(client, wsi);
+}
+
+static const struct tls_sink link_sink = { .data = sink_data, .ready = sink_ready };
+
 int
 link_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
               size_t len)
@@ -211,15 +237,15 @@ link_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 	case LWS_CALLBACK_RAW_CONNECTED:
 		if (wsi != c->ws)
 			return -1;
-		if (!c->server.tls)
+		if (c->link_tls == NULL)
 			return link_open(c, wsi);
-		return link_tls_connected(c, wsi, c->link_error, sizeof c->link_error);
+		return tls_conn_start(c->link_tls, wsi, c->link_error, sizeof c->link_error);
 	case LWS_CALLBACK_RAW_RX:
 		if (wsi != c->ws)
 			return -1;
-		if (!c->server.tls)
+		if (c->link_tls == NULL)
 			return link_receive(c, in, len);
-		return link_tls_receive(c, wsi, in, len, link_receive, c->link_error,
+		return tls_conn_receive(c->link_tls, wsi, in, len, &link_sink, c->link_error,
 		                        sizeof c->link_error);
 	case LWS_CALLBACK_RAW_WRITEABLE:
 		return wsi == c->ws ? link_write(c, wsi) : -1;

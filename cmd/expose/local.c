@@ -30,8 +30,9 @@ exchange_done(void *ctx, struct exchange *x)
 
 /* Bytes written to the app per writeable callback. */
 #define LOCAL_WRITE_BYTES (64 * 1024)
-/* What one read from the app may bring (lws's buffer). */
+/* What one read from the app may bring (lws's buffer, or TLS records). */
 #define LOCAL_READ_MAX_BYTES (64 * 1024)
+#define LOCAL_TLS_HINT " (for a self-signed certificate give --local-insecure)"
 
 struct cstream *
 local_find(struct client *c, uint32_t id)
@@ -58,6 +59,7 @@ local_close(struct cstream *cs)
 {
 	unlink_stream(cs);
 	exchange_stream_free(cs->xs);
+	tls_conn_free(cs->tls);
 	buf_free(&cs->to_app);
 	free(cs);
 }
@@ -72,6 +74,22 @@ void
 local_close_all(struct client *c)
 {
 	map_each(&c->streams, close_one, NULL);
+}
+
+/* An https:// target: TLS from the first byte; -1 when it cannot be set up. */
+static int
+start_tls(struct cstream *cs)
+{
+	const char *why;
+
+	cs->tls = tls_conn_new(cs->t->host, NULL, !cs->c->local_insecure, LOCAL_TLS_HINT,
+	                       &why);
+	if (cs->tls)
+		return 0;
+	log_err("%s: %s", cs->t->label, why);
+	mux_reset(&cs->c->mux, cs->key, CODE_REFUSED, cs->t->label);
+	local_close(cs);
+	return -1;
 }
 
 struct cstream *
@@ -90,9 +108,12 @@ local_open(struct client *c, uint32_t id, struct target *t, const char *peer)
 	mux_stream_init(&c->mux, &cs->m, id);
 	if (map_insert(&c->streams, &cs->node, &cs->key, sizeof cs->key) == -1) {
 		mux_stream_free(&cs->m);
+		exchange_stream_free(cs->xs);
 		free(cs);
 		return NULL;
 	}
+	if (t->tls && start_tls(cs) == -1)
+		return NULL;
 	memset(&ci, 0, sizeof ci);
 	ci.context = c->ctx;
 	ci.vhost = c->vh;
@@ -173,10 +194,21 @@ local_on_fin(struct cstream *cs)
 }
 
 static int
+to_app(struct cstream *cs, const uint8_t *p, size_t n)
+{
+	if (cs->tls)
+		return tls_conn_send(cs->tls, cs->wsi, p, n);
+	return lws_write(cs->wsi, (unsigned char *)(uintptr_t)p, n, LWS_WRITE_RAW) < (int)n ?
+	       -1 : 0;
+}
+
+static int
 local_writeable(struct cstream *cs)
 {
 	size_t n = buf_len(&cs->m.in);
 
+	if (!cs->connected)
+		return 0;             /* TLS handshake under way: ready() asks again */
 	if (n > LOCAL_WRITE_BYTES)
 		n = LOCAL_WRITE_BYTES;
 	/* Requests pass the exchange follower (log, inspector, Host rewrite). */
@@ -188,8 +220,7 @@ local_writeable(struct cstream *cs)
 	}
 	if (buf_len(&cs->to_app) > 0) {
 		size_t out = buf_len(&cs->to_app);
-		if (lws_write(cs->wsi, (unsigned char *)(uintptr_t)buf_data(&cs->to_app), out,
-		              LWS_WRITE_RAW) < (int)out)
+		if (to_app(cs, buf_data(&cs->to_app), out) == -1)
 			return -1;
 		buf_consume(&cs->to_app, out);
 	}
@@ -200,20 +231,66 @@ local_writeable(struct cstream *cs)
 	return 0;
 }
 
-static void
-local_rx(struct cstream *cs, const uint8_t *p, size_t n)
+/* Bytes from the app onto the stream; -1 (cs->overrun) when they do not fit. */
+static int
+from_app(struct cstream *cs, const uint8_t *p, size_t n)
 {
 	static struct buf out = { .limit = LOCAL_READ_MAX_BYTES + EXCHANGE_HEAD_MAX_BYTES };
 
 	buf_consume(&out, buf_len(&out));
 	if (cs->xs == NULL || exchange_response(cs->xs, p, n, &out) == -1 ||
 	    mux_stream_send(&cs->m, buf_data(&out), buf_len(&out)) == -1) {
-		mux_reset(&cs->c->mux, cs->key, CODE_PROTOCOL, "local buffer overrun");
-		local_close(cs);
-		return;
+		cs->overrun = true;
+		return -1;
 	}
 	if (mux_stream_want(&cs->m) == 0)
 		pause_local(cs);
+	return 0;
+}
+
+static void
+overrun(struct cstream *cs)
+{
+	mux_reset(&cs->c->mux, cs->key, CODE_PROTOCOL, "local buffer overrun");
+	local_close(cs);
+}
+
+static int
+sink_data(void *ctx, const uint8_t *p, size_t n)
+{
+	return from_app(ctx, p, n);
+}
+
+static int
+sink_ready(void *ctx, struct lws *wsi)
+{
+	struct cstream *cs = ctx;
+
+	cs->connected = true;
+	if (buf_len(&cs->m.in) > 0 || cs->m.fin_in)
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+/* Ciphertext from an https target.  -1 asks lws to close: the app's end. */
+static int
+local_tls_rx(struct cstream *cs, struct lws *wsi, const uint8_t *p, size_t n)
+{
+	struct tls_sink sink = { .ctx = cs, .data = sink_data, .ready = sink_ready };
+	char why[512] = "";
+
+	if (tls_conn_receive(cs->tls, wsi, p, n, &sink, why, sizeof why) == 0)
+		return 0;
+	if (cs->overrun) {
+		overrun(cs);
+		return 0;
+	}
+	if (why[0] == '\0')
+		return -1;            /* close_notify: as if the app closed */
+	log_warn("%s: %s", cs->t->label, why);
+	mux_reset(&cs->c->mux, cs->key, CODE_REFUSED, cs->t->label);
+	local_close(cs);
+	return 0;
 }
 
 /* The app closed: FIN follows the bytes still queued, then the stream goes. */
@@ -229,6 +306,19 @@ local_closed(struct cstream *cs)
 		return;
 	}
 	mux_stream_fin(&cs->m);
+}
+
+static int
+local_tls_start(struct cstream *cs, struct lws *wsi)
+{
+	char why[512] = "";
+
+	if (tls_conn_start(cs->tls, wsi, why, sizeof why) == 0)
+		return 0;
+	log_warn("%s: %s", cs->t->label, why);
+	mux_reset(&cs->c->mux, cs->key, CODE_REFUSED, cs->t->label);
+	local_close(cs);
+	return 0;
 }
 
 int
@@ -247,13 +337,16 @@ local_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_RAW_CONNECTED:
 		if (cs == NULL)
 			return -1;
-		cs->connected = true;
-		if (buf_len(&cs->m.in) > 0 || cs->m.fin_in)
-			lws_callback_on_writable(wsi);
-		return 0;
+		if (cs->tls)
+			return local_tls_start(cs, wsi);
+		return sink_ready(cs, wsi);
 	case LWS_CALLBACK_RAW_RX:
-		if (cs)
-			local_rx(cs, in, len);
+		if (cs == NULL)
+			return 0;
+		if (cs->tls)
+			return local_tls_rx(cs, wsi, in, len);
+		if (from_app(cs, in, len) == -1)
+			overrun(cs);
 		return 0;
 	case LWS_CALLBACK_RAW_WRITEABLE:
 		return cs ? local_writeable(cs) : -1;

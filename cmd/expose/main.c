@@ -39,7 +39,8 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: expose [-f FILE] [--server URL] [-v] [--auth USER:PASSWORD] [--allow CIDR]\n"
-	    "              [--name NAME] PORT|HOST:PORT ...\n"
+	    "              [--name NAME] TARGET ...\n"
+	    "TARGET is PORT, HOST:PORT, http://HOST[:PORT], https://HOST[:PORT] or unix:/PATH.\n"
 	    "Makes local ports public; prints one URL a line on stdout.\n"
 	    "  -f FILE        the config file (default $XDG_CONFIG_HOME/expose/expose.conf)\n"
 	    "  --server URL   the expose server, ws://HOST:PORT (or EXPOSE_SERVER)\n"
@@ -47,6 +48,7 @@ usage(FILE *f)
 	    "  --auth U:P     visitors must give this user and password (basic auth)\n"
 	    "  --allow CIDR   only these source addresses may visit (repeatable)\n"
 	    "  --ca FILE      trust this CA for a wss:// server (default: the system's)\n"
+	    "  --local-insecure  do not check https:// targets' certificates\n"
 	    "  --host-header rewrite|keep  send the app Host: localhost:PORT (dev servers)\n"
 	    "  --inspect[=ADDR]  a web inspector of requests, with replay (127.0.0.1:4040)\n"
 	    "  -q, --quiet    print the URLs only      --json  events as JSON lines\n"
@@ -95,6 +97,27 @@ parse_server(const char *text, struct server_url *u)
 
 /* "3000", "HOST:3000", "http://HOST:3000" or "unix:/path/app.sock":
  * what a tunnel forwards to. */
+static int parse_target(const char *text, struct target *t);
+
+/* http://HOST[:PORT][/...] and https://...: the path is ignored. */
+static int
+parse_url_target(const char *rest, const char *default_port, struct target *t)
+{
+	char copy[TARGET_HOST_BYTES + 16];
+
+	if (strlen(rest) >= sizeof copy - 8)
+		return -1;
+	snprintf(copy, sizeof copy, "%s", rest);
+	copy[strcspn(copy, "/")] = '\0';
+	if (copy[0] == '\0' || copy[0] == '[')
+		return -1;
+	if (strchr(copy, ':') == NULL) {
+		strcat(copy, ":");
+		strcat(copy, default_port);
+	}
+	return parse_target(copy, t);
+}
+
 static int
 parse_target(const char *text, struct target *t)
 {
@@ -108,12 +131,18 @@ parse_target(const char *text, struct target *t)
 		snprintf(t->host_header, sizeof t->host_header, "localhost");
 		return 0;
 	}
-	if (strncmp(text, "http://", 7) == 0) {
-		char copy[TARGET_HOST_BYTES + 16];
-		snprintf(copy, sizeof copy, "%s", text + 7);
-		copy[strcspn(copy, "/")] = '\0';
-		if (parse_target(copy, t) == -1)
+	if (strncmp(text, "http://", 7) == 0)
+		return parse_url_target(text + 7, "80", t);
+	if (strncmp(text, "https://", 8) == 0) {
+		size_t n;
+		t->tls = true;
+		if (parse_url_target(text + 8, "443", t) == -1)
 			return -1;
+		n = strlen(t->label);
+		if (n + sizeof "https://" > sizeof t->label)
+			return -1;
+		memmove(t->label + 8, t->label, n + 1);
+		memcpy(t->label, "https://", 8);
 		return 0;
 	}
 	const char *colon = strrchr(text, ':'), *port = colon ? colon + 1 : text;
@@ -180,6 +209,7 @@ parse_args(int argc, char **argv, struct client *c)
 		{ "allow", required_argument, NULL, 'A' },
 		{ "ca", required_argument, NULL, 'C' },
 		{ "host-header", required_argument, NULL, 'H' },
+		{ "local-insecure", no_argument, NULL, 'L' },
 		{ "inspect", optional_argument, NULL, 'I' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "json", no_argument, NULL, 'J' },
@@ -217,6 +247,7 @@ parse_args(int argc, char **argv, struct client *c)
 			         optarg ? optarg : INSPECT_DEFAULT_ADDR);
 			c->inspect_wanted = true;
 			break;
+		case 'L': c->local_insecure = true; break;
 		case 'q': c->quiet = true; break;
 		case 'J': c->json = true; break;
 		case 'Q': c->qr = true; break;
@@ -236,8 +267,8 @@ parse_args(int argc, char **argv, struct client *c)
 				return -1;
 			}
 			if (parse_target(optarg, &c->targets[c->ntargets]) == -1) {
-				log_err("'%s': not a target (give PORT, HOST:PORT, http://HOST:PORT "
-				        "or unix:/PATH, e.g. 3000)", optarg);
+				log_err("'%s': not a target (give PORT, HOST:PORT, http://HOST:PORT, "
+				        "https://HOST:PORT or unix:/PATH, e.g. 3000)", optarg);
 				return -1;
 			}
 			if (name)
@@ -470,7 +501,7 @@ main(int argc, char **argv)
 	local_close_all(&c);
 	map_free(&c.streams);
 	ws_free(&c.link);
-	link_tls_free();
+	tls_conn_free(c.link_tls);
 	mux_free(&c.mux);
 	frame_decoder_free(&c.dec);
 	identity_wipe(&c.id);

@@ -1,13 +1,20 @@
 /*
- * TLS for a wss:// server, over the raw connection libwebsockets carries:
- * OpenSSL works on memory buffers, we move the bytes.  (libwebsockets
- * 4.1 cannot start TLS on a raw client connection: it tries before the
- * TCP connect completes.)  The server's certificate is checked against
- * the system's store, or --ca, and its name against the server's host;
- * there is no way to skip the check.
+ * TLS over a raw connection libwebsockets carries: OpenSSL works on
+ * memory buffers, we move the bytes.  (libwebsockets 4.1 cannot start TLS
+ * on a raw client connection: it tries before the TCP connect completes.)
+ * Used for a wss:// server and for https:// targets.
+ *
+ * A server's certificate is checked against the system's store, or --ca,
+ * and its name against the host; for the server there is no way to skip
+ * the check.  An https target on the developer's own machine often has a
+ * self-signed certificate: --local-insecure skips the check for targets.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -18,61 +25,92 @@
 
 /* Ciphertext moved from OpenSSL to the socket per write. */
 #define TLS_OUT_BYTES (64 * 1024)
+#define TLS_PLAIN_BYTES (64 * 1024)
 
-struct link_tls {
+struct tls_conn {
 	SSL_CTX *ctx;
 	SSL *ssl;
-	BIO *in;      /* from the socket, for OpenSSL */
-	BIO *out;     /* from OpenSSL, for the socket */
-	bool ready;   /* the handshake is done */
+	BIO *in;              /* from the socket, for OpenSSL */
+	BIO *out;             /* from OpenSSL, for the socket */
+	bool ready;           /* the handshake is done */
+	char host[256];
+	const char *hint;     /* added to "not trusted" failures */
 };
 
-static struct link_tls tls;
-
 void
-link_tls_free(void)
+tls_conn_free(struct tls_conn *t)
 {
-	if (tls.ssl)
-		SSL_free(tls.ssl);    /* frees the BIOs too */
-	SSL_CTX_free(tls.ctx);
-	memset(&tls, 0, sizeof tls);
+	if (t == NULL)
+		return;
+	if (t->ssl)
+		SSL_free(t->ssl);    /* frees the BIOs too */
+	SSL_CTX_free(t->ctx);
+	free(t);
 }
 
-int
-link_tls_start(struct client *c)
+/* Whether host is an IPv4 or IPv6 literal (no SNI; checked as an address). */
+static bool
+is_ip(const char *host)
 {
-	link_tls_free();
-	tls.ctx = SSL_CTX_new(TLS_client_method());
-	if (tls.ctx == NULL)
+	unsigned char addr[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
+}
+
+/* Names (or addresses) the certificate must carry. */
+static int
+expect_peer(SSL *ssl, const char *host)
+{
+	if (is_ip(host))
+		return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) == 1 ? 0 : -1;
+	if (SSL_set_tlsext_host_name(ssl, host) != 1)
 		return -1;
-	SSL_CTX_set_min_proto_version(tls.ctx, TLS1_2_VERSION);
-	SSL_CTX_set_verify(tls.ctx, SSL_VERIFY_PEER, NULL);
-	if ((c->ca ? SSL_CTX_load_verify_locations(tls.ctx, c->ca, NULL) :
-	     SSL_CTX_set_default_verify_paths(tls.ctx)) != 1) {
-		log_err("%s: cannot load the trusted certificates", c->ca ? c->ca : "system store");
-		return -1;
+	return SSL_set1_host(ssl, host) == 1 ? 0 : -1;
+}
+
+struct tls_conn *
+tls_conn_new(const char *host, const char *ca, bool verify, const char *hint,
+             const char **why)
+{
+	struct tls_conn *t = calloc(1, sizeof *t);
+
+	*why = "out of memory";
+	if (t == NULL || (t->ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		goto fail;
+	snprintf(t->host, sizeof t->host, "%s", host);
+	t->hint = hint ? hint : "";
+	SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
+	SSL_CTX_set_verify(t->ctx, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+	if (verify && (ca ? SSL_CTX_load_verify_locations(t->ctx, ca, NULL) :
+	               SSL_CTX_set_default_verify_paths(t->ctx)) != 1) {
+		*why = "cannot load the trusted certificates";
+		goto fail;
 	}
-	tls.ssl = SSL_new(tls.ctx);
-	tls.in = BIO_new(BIO_s_mem());
-	tls.out = BIO_new(BIO_s_mem());
-	if (tls.ssl == NULL || tls.in == NULL || tls.out == NULL)
-		return -1;
-	SSL_set_bio(tls.ssl, tls.in, tls.out);
-	SSL_set_tlsext_host_name(tls.ssl, c->server.host);
-	if (SSL_set1_host(tls.ssl, c->server.host) != 1)
-		return -1;
-	SSL_set_connect_state(tls.ssl);
-	return 0;
+	t->ssl = SSL_new(t->ctx);
+	t->in = BIO_new(BIO_s_mem());
+	t->out = BIO_new(BIO_s_mem());
+	if (t->ssl == NULL || t->in == NULL || t->out == NULL)
+		goto fail;
+	SSL_set_bio(t->ssl, t->in, t->out);
+	if (!is_ip(host) && SSL_set_tlsext_host_name(t->ssl, host) != 1)
+		goto fail;
+	if (verify && expect_peer(t->ssl, host) == -1)
+		goto fail;
+	SSL_set_connect_state(t->ssl);
+	return t;
+fail:
+	tls_conn_free(t);
+	return NULL;
 }
 
 /* Moves what OpenSSL wrote to the socket. */
 static int
-flush(struct lws *wsi)
+flush(struct tls_conn *t, struct lws *wsi)
 {
 	static uint8_t out[TLS_OUT_BYTES];
 	int n;
 
-	while ((n = BIO_read(tls.out, out, sizeof out)) > 0)
+	while ((n = BIO_read(t->out, out, sizeof out)) > 0)
 		if (lws_write(wsi, out, (size_t)n, LWS_WRITE_RAW) < n)
 			return -1;
 	return 0;
@@ -80,87 +118,90 @@ flush(struct lws *wsi)
 
 /* Why the handshake failed, in words for people. */
 static void
-failure(struct client *c, char *why, size_t size)
+failure(struct tls_conn *t, char *why, size_t size)
 {
-	long v = SSL_get_verify_result(tls.ssl);
+	long v = SSL_get_verify_result(t->ssl);
 	unsigned long e = ERR_peek_last_error();
 
 	if (v != X509_V_OK)
-		snprintf(why, size, "its certificate is not trusted for %s: %s (for a private "
-		         "CA give --ca FILE)", c->server.host, X509_verify_cert_error_string(v));
+		snprintf(why, size, "its certificate is not trusted for %s: %s%s", t->host,
+		         X509_verify_cert_error_string(v), t->hint);
 	else
-		snprintf(why, size, "TLS with %s failed: %s", c->server.host,
-		         e ? ERR_reason_error_string(e) : "the server closed the connection");
+		snprintf(why, size, "TLS with %s failed: %s", t->host,
+		         e ? ERR_reason_error_string(e) : "the other side closed the connection");
 	ERR_clear_error();
 }
 
 /* Drives the handshake: 1 done, 0 more to come, -1 failed (why set). */
 static int
-handshake(struct client *c, struct lws *wsi, char *why, size_t size)
+handshake(struct tls_conn *t, struct lws *wsi, char *why, size_t size)
 {
-	int rc = SSL_do_handshake(tls.ssl), err;
+	int rc = SSL_do_handshake(t->ssl), err;
 
-	if (flush(wsi) == -1)
+	if (flush(t, wsi) == -1)
 		return -1;
 	if (rc == 1) {
-		tls.ready = true;
+		t->ready = true;
 		return 1;
 	}
-	err = SSL_get_error(tls.ssl, rc);
+	err = SSL_get_error(t->ssl, rc);
 	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
 		return 0;
-	failure(c, why, size);
+	failure(t, why, size);
 	return -1;
 }
 
 int
-link_tls_connected(struct client *c, struct lws *wsi, char *why, size_t size)
+tls_conn_start(struct tls_conn *t, struct lws *wsi, char *why, size_t size)
 {
-	return handshake(c, wsi, why, size) == -1 ? -1 : 0;
+	return handshake(t, wsi, why, size) == -1 ? -1 : 0;
 }
 
-/* Ciphertext in, plaintext out through deliver(); -1 on failure. */
-int
-link_tls_receive(struct client *c, struct lws *wsi, const uint8_t *p, size_t n,
-                 int (*deliver)(struct client *c, const uint8_t *p, size_t n),
-                 char *why, size_t size)
+bool
+tls_conn_ready(const struct tls_conn *t)
 {
-	static uint8_t plain[64 * 1024];
+	return t->ready;
+}
+
+int
+tls_conn_receive(struct tls_conn *t, struct lws *wsi, const uint8_t *p, size_t n,
+                 const struct tls_sink *sink, char *why, size_t size)
+{
+	static uint8_t plain[TLS_PLAIN_BYTES];
 	int rc, err;
 
-	if (BIO_write(tls.in, p, (int)n) != (int)n)
+	if (BIO_write(t->in, p, (int)n) != (int)n)
 		return -1;
-	if (!tls.ready) {
-		rc = handshake(c, wsi, why, size);
+	if (!t->ready) {
+		rc = handshake(t, wsi, why, size);
 		if (rc <= 0)
 			return rc;
-		if (link_open(c, wsi) == -1)
+		if (sink->ready && sink->ready(sink->ctx, wsi) == -1)
 			return -1;
 	}
 	for (;;) {
-		rc = SSL_read(tls.ssl, plain, sizeof plain);
+		rc = SSL_read(t->ssl, plain, sizeof plain);
 		if (rc > 0) {
-			if (deliver(c, plain, (size_t)rc) == -1)
+			if (sink->data(sink->ctx, plain, (size_t)rc) == -1)
 				return -1;
 			continue;
 		}
-		err = SSL_get_error(tls.ssl, rc);
-		if (flush(wsi) == -1)
+		err = SSL_get_error(t->ssl, rc);
+		if (flush(t, wsi) == -1)
 			return -1;
 		if (err == SSL_ERROR_WANT_READ)
 			return 0;
 		if (err == SSL_ERROR_ZERO_RETURN)
 			return -1;
-		failure(c, why, size);
+		failure(t, why, size);
 		return -1;
 	}
 }
 
-/* Plaintext to the server. */
 int
-link_tls_send(struct lws *wsi, const uint8_t *p, size_t n)
+tls_conn_send(struct tls_conn *t, struct lws *wsi, const uint8_t *p, size_t n)
 {
-	if (SSL_write(tls.ssl, p, (int)n) != (int)n)
+	if (SSL_write(t->ssl, p, (int)n) != (int)n)
 		return -1;
-	return flush(wsi);
+	return flush(t, wsi);
 }

@@ -73,7 +73,12 @@ function record(req) {
   log.push({ method: req.method, url: req.url, headers: req.rawHeaders, httpVersion: req.httpVersion });
 }
 
-const server = http.createServer((req, res) => {
+// APP_TLS_CERT and APP_TLS_KEY (PEM files) make it an https server.
+const tls = process.env.APP_TLS_CERT ? {
+  cert: require('fs').readFileSync(process.env.APP_TLS_CERT),
+  key: require('fs').readFileSync(process.env.APP_TLS_KEY),
+} : null;
+const server = (tls ? require('https').createServer.bind(null, tls) : http.createServer)((req, res) => {
   record(req);
   const url = new URL(req.url, 'http://app');
   const path = url.pathname;

@@ -153,18 +153,23 @@ def sanitizer_env():
 class App:
     """The Node app behind the tunnel."""
 
-    def __init__(self, tmp):
+    def __init__(self, tmp, tls=None):
+        """tls: (cert, key) PEM files for an https app."""
+        env = dict(os.environ, APP_TLS_CERT=tls[0], APP_TLS_KEY=tls[1]) if tls else None
         self.proc = Process(["node", APP_JS, "0"], os.path.join(tmp, "app.log"),
-                            stdout=subprocess.PIPE)
+                            stdout=subprocess.PIPE, env=env)
+        self.scheme = "https" if tls else "http"
         line = read_line(self.proc.proc.stdout)
         self.port = int(line.split()[1])
 
     def url(self, path):
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def requests(self):
+        import ssl
         import urllib.request
-        with urllib.request.urlopen(self.url("/__log"), timeout=10) as r:
+        unchecked = ssl._create_unverified_context() if self.scheme == "https" else None
+        with urllib.request.urlopen(self.url("/__log"), timeout=10, context=unchecked) as r:
             return json.loads(r.read())
 
     def reset(self):

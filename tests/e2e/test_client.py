@@ -35,8 +35,8 @@ def test_unix_socket_target(stack, tmp):
 def test_bad_target_one_line(stack):
     c = stack.client("ftp://x", wait_url=False)
     assert c.proc.proc.wait(10) == 64
-    assert "'ftp://x': not a target (give PORT, HOST:PORT, http://HOST:PORT or unix:/PATH" \
-        in c.text()
+    assert "'ftp://x': not a target (give PORT, HOST:PORT, http://HOST:PORT, " \
+        "https://HOST:PORT or unix:/PATH" in c.text()
 
 
 def test_terminal_lines(stack):

@@ -280,3 +280,53 @@ def test_https_url_first_then_http(tmp, pki):
         assert c.urls[1] == c.urls[0].replace("https://", "http://")
     finally:
         s.close()
+
+
+@pytest.fixture
+def https_app(tmp, pki):
+    """An https app whose certificate the system does not trust (our CA)."""
+    cert, key = pki["issue"]("app")
+    app = harness.App(tmp, tls=(cert, key))
+    yield app
+    app.stop()
+
+
+def test_https_target_checked_by_default(stack, https_app):
+    c = stack.client(f"https://localhost:{https_app.port}")
+    code, body = stack.get(c.url + "hello")
+    assert code == 502, body
+    harness.wait_in_file(c.log, r"https://localhost:\d+: its certificate is not trusted for "
+                            r"localhost: .* \(for a self-signed certificate give "
+                            r"--local-insecure\)")
+    # the tunnel still serves its next visitor once the app is fixed
+    assert stack.get(stack.expose_app().url + "hello") == (200, b"hello")
+
+
+def test_https_target_with_local_insecure(tmp, stack, https_app):
+    import websockets
+    c = stack.client("--local-insecure", f"https://localhost:{https_app.port}/ignored")
+    assert stack.get(c.url + "hello") == (200, b"hello")
+    upload = os.path.join(tmp, "upload")
+    with open(upload, "wb") as f:
+        f.write(b"y" * 300000)
+    code, body = stack.get(c.url + "sink", "--data-binary", "@" + upload)
+    assert code == 200 and b'"length":300000' in body
+    code, body = stack.get(c.url + "bytes?n=2000000")
+    assert code == 200 and len(body) == 2000000
+    req = https_app.requests()[-1]
+    assert req["url"] == "/bytes?n=2000000"
+
+    async def talk():
+        async with websockets.connect(f"ws://{c.host}/ws", host="127.0.0.1",
+                                      port=stack.edge_port) as ws:
+            await ws.send("through tls to the app")
+            assert await ws.recv() == "through tls to the app"
+    asyncio.run(asyncio.wait_for(talk(), 20))
+
+
+def test_https_target_that_speaks_plain_http(stack):
+    c = stack.client("--local-insecure", f"https://127.0.0.1:{stack.app.port}")
+    code, _ = stack.get(c.url + "hello")
+    assert code == 502
+    harness.wait_in_file(c.log, r"https://127.0.0.1:\d+: TLS with 127.0.0.1 failed: ")
+    assert stack.get(c.url + "hello")[0] == 502    # and again, cleanly
