@@ -63,7 +63,7 @@ LIBS_exposectl   = $(SODIUM_LIBS) $(SQLITE_LIBS)
 
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-UNIT_LIBS = $(LIBEXPOSE) $(LIBLLHTTP) -lcmocka $(SODIUM_LIBS) $(SQLITE_LIBS)
+UNIT_LIBS = $(LIBEXPOSE) $(LIBLLHTTP) -lcmocka $(SODIUM_LIBS) $(SQLITE_LIBS) -lcrypto
 
 .PHONY: all clean check units demo bench bench-compare deps install uninstall fuzz
 .SUFFIXES:

@@ -203,6 +203,8 @@ frame_start(struct ws *w)
 	w->hdr_need = 2;
 	w->control_len = 0;
 	if (w->opcode >= WS_CLOSE) {
+		if (w->opcode > WS_PONG)
+			return fail(w, "a frame with an unknown opcode");
 		if (!w->fin || len > WS_CONTROL_MAX_BYTES)
 			return fail(w, "a malformed control frame");
 		return 1;
@@ -242,7 +244,7 @@ ws_feed(struct ws *w, const uint8_t *p, size_t n, const struct ws_handlers *h, v
 			if (w->remaining > 0)
 				continue;
 			/* an empty frame */
-			if (w->opcode >= WS_CLOSE && h->control(ctx, w->opcode, NULL, 0) == -1)
+			if (w->opcode >= WS_CLOSE && h->control(ctx, w->opcode, w->control, 0) == -1)
 				return fail(w, w->error ? w->error : "refused");
 			continue;
 		}

@@ -10,6 +10,8 @@ JOBS=${JOBS:-2}
 # A hung test must fail, not stall CI: bounds per unit binary and per suite.
 UNIT_TIMEOUT_S=300
 E2E_TIMEOUT_S=1800
+# One test that hangs fails alone (pytest-timeout) instead of eating the run.
+E2E_TEST_TIMEOUT_S=${E2E_TEST_TIMEOUT_S:-300}
 SAN_MAKE="SAN=address,undefined BUILD=build-san BIN=build-san/bin"
 mkdir -p build
 
@@ -66,7 +68,7 @@ PY
 run_e2e() {    # name, marker, bin
 	echo "== end-to-end tests: $1"
 	EXPOSE_BIN="$3" EXPOSE_RELEASE_BIN=bin timeout "$E2E_TIMEOUT_S" \
-		"$PYTHON" -m pytest -q -p no:cacheprovider \
+		"$PYTHON" -m pytest -q -p no:cacheprovider --timeout "$E2E_TEST_TIMEOUT_S" \
 		-m "$2" --junitxml="build/e2e-$1.xml" tests/e2e
 	set -- $(junit_counts "build/e2e-$1.xml")
 	passed=$((passed + $1))

@@ -107,6 +107,8 @@ int tls_resumed(const struct edge *e);
 ssize_t tls_read(struct edge *e, void *p, size_t n);
 ssize_t tls_write(struct edge *e, const void *p, size_t n);
 int tls_pending(const struct edge *e);
+
+void tls_notify_close(struct edge *e);
 void tls_close(struct edge *e);
 
 #endif

@@ -623,6 +623,7 @@ linger(struct edge *e)
 	int64_t end = edge_now_ms() + LINGER_TIMEOUT_MS;
 	struct pollfd pfd = { .fd = e->in_fd, .events = POLLIN };
 
+	tls_notify_close(e);
 	if (shutdown(e->out_fd, SHUT_WR) == -1)
 		return;
 	while (edge_now_ms() < end) {

@@ -5,7 +5,9 @@
  * http/1.1, SNI checked against the domain, and session tickets sealed
  * with keys shared by every edge process so that visitors resume on any.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -40,6 +42,15 @@ log_ssl(const char *what)
 	ERR_clear_error();
 }
 
+/* An address given as SNI (RFC 6066 forbids it, some clients send it). */
+static bool
+sni_is_address(const char *sni)
+{
+	unsigned char addr[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, sni, addr) == 1 || inet_pton(AF_INET6, sni, addr) == 1;
+}
+
 /* The SNI name must be the domain or one label under it. */
 static int
 on_servername(SSL *ssl, int *alert, void *arg)
@@ -49,11 +60,14 @@ on_servername(SSL *ssl, int *alert, void *arg)
 	const char *domain = e->cfg->set.domain;
 	char name[NAME_MAX_BYTES + 1];
 
-	if (sni == NULL)
-		return SSL_TLSEXT_ERR_OK;    /* Host still routes, and must match */
+	/* No name: Host still routes (and must match the certificate's name). */
+	if (sni == NULL || sni_is_address(sni))
+		return SSL_TLSEXT_ERR_OK;
 	if (strcasecmp(sni, domain) == 0)
 		return SSL_TLSEXT_ERR_OK;
 	if (host_parse(sni, strlen(sni), domain, name, sizeof name) != HOST_OK) {
+		log_info("tls refused addr=%s sni=\"%.*s\": not a name under %s", e->peer,
+		         (int)strcspn(sni, "\"\\"), sni, domain);
 		*alert = SSL_AD_UNRECOGNIZED_NAME;
 		return SSL_TLSEXT_ERR_ALERT_FATAL;
 	}
@@ -104,7 +118,10 @@ on_ticket(SSL *ssl, unsigned char name[16], unsigned char iv[16], EVP_CIPHER_CTX
 		return EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), NULL, k->aes, iv) == 1 ? 1 : -1;
 	if (EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), NULL, k->aes, iv) != 1)
 		return -1;
-	return k == &tickets.k[0] ? 1 : 2;    /* 2: resume, and issue a fresh ticket */
+	/* 2: resume, and issue a fresh ticket.  Always: without it TLS 1.3 sends
+	 * none, and clients that use a ticket once (browsers) would make every
+	 * other connection a full handshake. */
+	return 2;
 }
 
 static SSL_CTX *
@@ -250,11 +267,22 @@ tls_pending(const struct edge *e)
 	return e->tls && SSL_pending(e->tls) > 0;
 }
 
+/* close_notify, before the TCP FIN: the visitor can tell an end from a cut. */
+void
+tls_notify_close(struct edge *e)
+{
+	if (e->tls && !(SSL_get_shutdown(e->tls) & SSL_SENT_SHUTDOWN)) {
+		ERR_clear_error();
+		SSL_shutdown(e->tls);
+		ERR_clear_error();
+	}
+}
+
 void
 tls_close(struct edge *e)
 {
 	if (e->tls) {
-		SSL_shutdown(e->tls);
+		tls_notify_close(e);
 		SSL_free(e->tls);
 		e->tls = NULL;
 	}

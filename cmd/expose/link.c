@@ -145,7 +145,8 @@ on_control(void *ctx, enum ws_opcode op, const uint8_t *p, size_t n)
 	struct client *c = ctx;
 
 	if (op == WS_PING) {
-		memcpy(c->pong, p, n);
+		if (n > 0)            /* an empty ping's payload may be NULL */
+			memcpy(c->pong, p, n);
 		c->pong_len = n;
 		c->pong_due = true;
 		lws_callback_on_writable(c->ws);

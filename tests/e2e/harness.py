@@ -5,6 +5,7 @@ systemd-socket-activate, expose, and a Node app.  Readiness is waited for
 (sd_notify READY=1, the launcher's "Listening" line, the client's URL on
 stdout, the app's "listening" line), never slept for.
 """
+import ctypes
 import json
 import os
 import re
@@ -99,15 +100,26 @@ def sanitizer_findings(path):
     return [line for line in text.splitlines() if any(m in line for m in SANITIZER_MARKS)]
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent():
+    """In the child: killed when the test run ends, even by SIGKILL, so a
+    client never outlives its test looking for a broker that is gone."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 class Process:
-    """A started program with its stderr in a log file."""
+    """A started program with its stderr in a log file.  Start it from the
+    main thread: it dies when the thread that started it does."""
 
     def __init__(self, argv, log, env=None, stdout=subprocess.DEVNULL):
         self.argv = argv
         self.log = log
         self.logf = open(log, "ab")
         self.proc = subprocess.Popen(argv, stdout=stdout, stderr=self.logf, env=env,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
 
     @property
     def pid(self):
@@ -343,6 +355,17 @@ def http_raw(port, data, timeout=10, read_until_close=True):
             if not read_until_close:
                 break
         return b"".join(chunks)
+
+
+def recv_until(sock, done, got=b""):
+    """Reads from sock until done(got) (or the bytes done are in got);
+    the connection ending first is a failure, never a hang."""
+    test = done if callable(done) else (lambda data: done in data)
+    while not test(got):
+        chunk = sock.recv(65536)
+        assert chunk, f"the connection ended first; got {got[-300:]!r}"
+        got += chunk
+    return got
 
 
 def status_of(response):

@@ -100,9 +100,8 @@ def test_client_killed_mid_response(stack):
     other = stack.expose_app()
     with socket.create_connection(("127.0.0.1", stack.edge_port)) as sock:
         sock.sendall(f"GET /bytes?n=100000000 HTTP/1.1\r\nHost: {c.host}\r\n\r\n".encode())
-        got = b""
-        while len(got) < 100_000:          # the response is under way
-            got += sock.recv(65536)
+        # the response is under way
+        got = harness.recv_until(sock, lambda data: len(data) >= 100_000)
         c.kill()
         got += read_until_close(sock)      # a close, not a hang
     assert harness.status_of(got) == 200 and len(got) < 100_000_000

@@ -112,12 +112,9 @@ def test_tls_sse_and_websocket(tls_stack):
     name = c.host.split(".")[0]
     with connect(s, name) as t:
         t.sendall(f"GET /sse HTTP/1.1\r\nHost: {name}.{DOMAIN}\r\n\r\n".encode())
-        got = b""
-        while b"data: first" not in got:
-            got += t.recv(4096)
+        got = harness.recv_until(t, b"data: first")
         assert harness.curl(s.app.url("/sse-next"))[1] == b"1"
-        while b"data: next" not in got:
-            got += t.recv(4096)
+        got = harness.recv_until(t, b"data: next", got)
 
     async def talk():
         ctx = ssl.create_default_context(cafile=s.ca)
@@ -185,6 +182,52 @@ def test_sessions_resume_across_edge_processes(tls_stack):
         assert out.returncode == 0, out.stderr
     with connect(s, "resume", session=session, ctx=ctx) as t:
         assert not t.session_reused
+
+
+def test_each_resumption_brings_a_fresh_ticket_and_ends_with_close_notify(tls_stack):
+    """Browsers use a TLS 1.3 ticket once: each resumed connection must
+    leave them a new one.  And the edge ends with close_notify before its
+    FIN, so a visitor can tell a whole response from a cut one."""
+    s = tls_stack
+    c = s.client("--ca", s.ca, s.app.port, server=s.wss)
+    name = c.host.split(".")[0]
+    ctx = ssl.create_default_context(cafile=s.ca)
+    ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF    # Python's default hides a cut
+    session, reused, ids = None, [], []
+    for _ in range(4):
+        raw = socket.create_connection(("127.0.0.1", s.tls_edge.port), timeout=10)
+        with ctx.wrap_socket(raw, server_hostname=f"{name}.{DOMAIN}", session=session,
+                             suppress_ragged_eofs=False) as t:
+            t.sendall(f"GET /hello HTTP/1.1\r\nHost: {name}.{DOMAIN}\r\n"
+                      "Connection: close\r\n\r\n".encode())
+            got = b""
+            while True:
+                chunk = t.recv(4096)    # SSLEOFError on a FIN without close_notify
+                if not chunk:
+                    break
+                got += chunk
+            assert got.startswith(b"HTTP/1.1 200 ") and got.endswith(b"hello")
+            reused.append(t.session_reused)
+            session = t.session
+            ids.append(session.id)
+    assert reused == [False, True, True, True]
+    assert len(set(ids)) == 4, "a resumed connection got no new ticket"
+
+
+def test_sni_given_as_an_address_is_ignored(tls_stack):
+    """Some clients (wrk) send the address they connect to as SNI, which
+    RFC 6066 forbids: the handshake goes on and Host decides, as with no
+    SNI.  (Python never sends an address as SNI: openssl s_client does.)"""
+    s = tls_stack
+    c = s.client("--ca", s.ca, s.app.port, server=s.wss)
+    name = c.host.split(".")[0]
+    out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{s.tls_edge.port}",
+                          "-servername", "127.0.0.1", "-CAfile", s.ca, "-quiet"],
+                         input=f"GET /hello HTTP/1.1\r\nHost: {name}.{DOMAIN}\r\n"
+                               "Connection: close\r\n\r\n".encode(),
+                         capture_output=True, timeout=20)
+    assert out.stdout.startswith(b"HTTP/1.1 200 "), out.stderr
+    assert out.stdout.endswith(b"hello")
 
 
 def test_renewed_certificate_serves_the_next_connection(tls_stack, pki):

@@ -129,13 +129,10 @@ def test_sse_events_arrive_as_sent(stack):
     c = stack.expose_app()
     with socket.create_connection(("127.0.0.1", stack.edge_port), timeout=20) as s:
         s.sendall(f"GET /sse HTTP/1.1\r\nHost: {c.host}\r\n\r\n".encode())
-        got = b""
-        while b"data: first" not in got:
-            got += s.recv(4096)
+        got = harness.recv_until(s, b"data: first")
         # The second event is only sent now: it must arrive on its own.
         assert harness.curl(stack.app.url("/sse-next"))[1] == b"1"
-        while b"data: next" not in got:
-            got += s.recv(4096)
+        got = harness.recv_until(s, b"data: next", got)
 
 
 def test_websocket_through_tunnel(stack):
