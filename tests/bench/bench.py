@@ -5,7 +5,10 @@ Everything listens on 127.0.0.1 and every load is bounded in time.  Started
 here: an nginx origin (fixed files), nginx as a one-hop reverse proxy to it,
 the Node test app (upload sink and server-sent events), and expose: the
 broker, the edge under systemd-socket-activate --inetd -a, and clients.
-Then wrk and curl drive each, and one table is printed and written to
+For TLS, a throwaway CA (the openssl CLI) certifies tunnel.test and
+*.tunnel.test, and an https edge (expose-edge --tls) and a plain one for
+that domain share the broker's registry and tickets.key.
+Then wrk, curl and Python's ssl drive each, and one table is printed and written to
 build/bench/<timestamp>.txt and .json (compare two runs with
 tests/bench/compare.py A.json B.json).
 
@@ -15,8 +18,9 @@ normal or not, everything started here is stopped, edges included.
 
 Settings (environment): BENCH_QUICK=1 (3 s loads, smaller counts),
 BENCH_DURATION (s), BENCH_SSE (streams), BENCH_IDLE (e.g. "1000,5000"),
-BENCH_SETUP_RUNS, BENCH_BULK_RUNS, BENCH_ONLY (some of keepalive, newconn,
-bulk, sse, setup, idle), BENCH_OUT (directory), BENCH_RESP (the
+BENCH_SETUP_RUNS, BENCH_BULK_RUNS, BENCH_TLS_CONNS (sequential connections
+per kind for the handshake cost), BENCH_ONLY (some of keepalive, newconn,
+tls, bulk, sse, setup, idle), BENCH_OUT (directory), BENCH_RESP (the
 trivial handler, built by run.sh), BENCH_KEEP=1 (keep the scratch directory),
 EXPOSE_RELEASE_BIN (measure the programs in another directory than bin/).
 """
@@ -29,6 +33,8 @@ import resource
 import selectors
 import shutil
 import signal
+import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -50,6 +56,10 @@ IDLE_STEPS = [int(x) for x in os.environ.get("BENCH_IDLE", "1000" if QUICK else 
 SSE_LINGER_S = 5 if QUICK else 10
 SETUP_RUNS = int(os.environ.get("BENCH_SETUP_RUNS", "10"))
 BULK_RUNS = int(os.environ.get("BENCH_BULK_RUNS", "1" if QUICK else "3"))
+# TLS handshake cost: sequential connections per kind (plain, full, resumed).
+TLS_CONNS = int(os.environ.get("BENCH_TLS_CONNS", "100" if QUICK else "300"))
+TLS_WARMUP = 10
+TLS_DOMAIN = "tunnel.test"
 # Some scenarios only, e.g. "keepalive,idle" (while working on one).
 ONLY = [x for x in os.environ.get("BENCH_ONLY", "").split(",") if x]
 OUT_DIR = os.environ.get("BENCH_OUT", os.path.join(ROOT, "build", "bench"))
@@ -322,7 +332,9 @@ def start_client(tmp, server, port, key_dir, name):
 
 # --- load ----------------------------------------------------------------
 
-def wrk(log, label, url, host=None, close=False, duration=None):
+def wrk(log, label, url, host=None, close=False, duration=None, connect_to=None):
+    """connect_to: an address to connect to instead of the URL's host (see
+    report.lua), which then stays the Host header and the TLS SNI."""
     duration = duration or DURATION_S
     argv = ["wrk", "-t2", f"-c{WRK_CONNS}", f"-d{duration}s", "--latency", "-s", LUA]
     if host:
@@ -330,8 +342,10 @@ def wrk(log, label, url, host=None, close=False, duration=None):
     if close:
         argv += ["-H", "Connection: close"]
     argv.append(url)
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
-    log.write(f"\n=== {label}: {' '.join(argv)}\n{out.stdout}{out.stderr}")
+    env = dict(os.environ, BENCH_CONNECT_TO=connect_to or "")
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60, env=env)
+    to = f"BENCH_CONNECT_TO={connect_to} " if connect_to else ""
+    log.write(f"\n=== {label}: {to}{' '.join(argv)}\n{out.stdout}{out.stderr}")
     m = re.search(r"^BENCH_JSON (\{.*\})$", out.stdout, re.M)
     if out.returncode != 0 or not m:
         raise RuntimeError(f"wrk failed for {label}: {out.stderr.strip() or out.stdout[-300:]}")
@@ -373,6 +387,92 @@ def curl_batch(n, url, host=None, upload=None, tmp=None):
         elif int(down) != BULK_BYTES:
             raise RuntimeError(f"download {url}: got {down} of {BULK_BYTES} bytes")
     return n * BULK_BYTES / wall / 1e6
+
+
+# --- TLS ---------------------------------------------------------------------
+
+def make_pki(d):
+    """A throwaway CA and, signed by it, an ECDSA P-256 certificate for
+    TLS_DOMAIN and *.TLS_DOMAIN (as tests/e2e/test_tls.py makes them).
+    Returns (cert, key, ca) paths."""
+    os.makedirs(d)
+
+    def run(*args):
+        out = subprocess.run(["openssl", *args], cwd=d, capture_output=True, text=True, timeout=60)
+        if out.returncode != 0:
+            raise RuntimeError(f"openssl {args[0]}: {out.stderr.strip()[-300:]}")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=expose bench CA")
+    run("req", *ec, "-keyout", "site.key", "-out", "site.csr", "-subj", f"/CN={TLS_DOMAIN}",
+        "-addext", f"subjectAltName=DNS:{TLS_DOMAIN},DNS:*.{TLS_DOMAIN}")
+    run("x509", "-req", "-in", "site.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-days", "2", "-copy_extensions", "copy", "-out", "site.pem")
+    return tuple(os.path.join(d, x) for x in ("site.pem", "site.key", "ca.pem"))
+
+
+def visit(port, host, ctx=None, session=None, server_hostname=..., timeout=10):
+    """One visitor's connection to 127.0.0.1:port: the TLS handshake (with
+    ctx), GET /1k with Connection: close, read until the server closes.
+    Returns (seconds from connect() to the body's last byte, TLS facts)."""
+    req = f"GET /1k HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+    t0 = time.perf_counter()
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    # As browsers, curl and wrk: else Nagle holds the request back behind
+    # the client's unacknowledged Finished until a delayed ACK (~40 ms).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    facts = {}
+    try:
+        if ctx is not None:
+            sock = ctx.wrap_socket(sock, session=session,
+                                   server_hostname=host if server_hostname is ... else server_hostname)
+            facts.update(version=sock.version(), cipher=sock.cipher()[0])
+        sock.sendall(req)
+        buf, need, took = b"", None, None
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+            if need is None and b"\r\n\r\n" in buf:
+                head = buf.partition(b"\r\n\r\n")[0]
+                m = re.search(rb"(?im)^content-length:[ \t]*(\d+)", head)
+                need = len(head) + 4 + int(m.group(1)) if m else 0
+            if took is None and need and len(buf) >= need:
+                took = time.perf_counter() - t0
+        code, body = harness.status_of(buf), buf.partition(b"\r\n\r\n")[2]
+        if code != 200 or len(body) != SMALL_BYTES:
+            raise RuntimeError(f"GET /1k via {host} on port {port}: HTTP {code}, {len(body)} bytes")
+        if ctx is not None:
+            facts.update(reused=sock.session_reused, session=sock.session)
+    finally:
+        sock.close()
+    return took, facts
+
+
+def sched_ns(pid):
+    """CPU time a (single-threaded) process has run so far, in ns (schedstat)."""
+    with open(f"/proc/{pid}/schedstat") as f:
+        return int(f.read().split()[0])
+
+
+def exits_not_zero(log):
+    """The launcher's "Child N died with code C" lines with C != 0."""
+    with open(log, errors="replace") as f:
+        return [line.strip() for line in f
+                if re.search(r"died with code (\d+)", line) and not line.rstrip().endswith("code 0")]
+
+
+def tls_failures(log):
+    """The edges' "tls handshake failed" reasons in a launcher's log, counted."""
+    out = {}
+    with open(log, errors="replace") as f:
+        for line in f:
+            m = re.search(r"tls handshake (failed .*reason=\"([^\"]*)\"|timed out)", line)
+            if m:
+                why = m.group(2) or "timed out"
+                out[why] = out.get(why, 0) + 1
+    return out
 
 
 # --- the benchmark ---------------------------------------------------------
@@ -469,11 +569,11 @@ class Bench:
                       "expose (client -> nginx origin)": self.client.proc.pid,
                       "expose (client -> Node app)": self.client_app.proc.pid}
 
-    def expose_cpu(self):
+    def expose_cpu(self, edge=None):
         """CPU seconds so far: broker, both clients, edges (reaped by the launcher)."""
         return {"broker": cpu_seconds(self.broker.proc.pid)[0],
                 "client": cpu_seconds(self.client.proc.pid)[0] + cpu_seconds(self.client_app.proc.pid)[0],
-                "edges": cpu_seconds(self.edge.pid)[1]}
+                "edges": cpu_seconds((edge or self.edge).pid)[1]}
 
     def expose_wrk(self, label, close):
         before = self.expose_cpu()
@@ -542,6 +642,194 @@ class Bench:
                      **{k: "/".join(str(r[x]) for x in ("connect_errors", "read_errors", "write_errors",
                                                         "status_errors", "timeouts"))
                         for k, r in runs.items()})
+
+    # TLS: the https edge against a plain one for the same domain
+    def tls_start(self):
+        """Once: the certificate, an https edge and a plain edge for TLS_DOMAIN
+        on the broker's registry (so the same tunnels, reached as
+        NAME.TLS_DOMAIN), each checked with one GET, and how SNI is handled."""
+        if getattr(self, "tls_ready", False):
+            return
+        self.progress(f"making a CA and a certificate for *.{TLS_DOMAIN}; starting an https and a plain edge")
+        cert, key, ca = make_pki(os.path.join(self.tmp, "pki"))
+        tickets = os.path.join(os.path.dirname(self.broker.registry), "tickets.key")
+        if not os.path.exists(tickets):
+            raise RuntimeError(f"the broker made no {tickets}: edges could not resume each other's sessions")
+        base = [os.path.join(BIN, "expose-edge"), "--registry", self.broker.registry, "--domain", TLS_DOMAIN]
+        self.tls_argv = {"plain": base, "https": base + ["--tls", "--cert", cert, "--key", key]}
+        self.tls_ca = ca
+        self.tls_ctx = ssl.create_default_context(cafile=ca)     # one context: sessions resume within it
+        self.tls_host = f"{self.host.split('.')[0]}.{TLS_DOMAIN}"
+        self.tls_plain_edge = Launched("edge-plain-tls-domain", self.tmp, self.tls_argv["plain"])
+        self.tls_edge = Launched("edge-https", self.tmp, self.tls_argv["https"])
+        visit(self.tls_plain_edge.port, self.tls_host)
+        _, facts = visit(self.tls_edge.port, self.tls_host, self.tls_ctx)
+        self.tls_edge_cpu_s = 0.0     # the per-kind edges', reaped below
+        self.note(f"TLS: {facts['version']} {facts['cipher']}, an ECDSA P-256 certificate for {TLS_DOMAIN} and "
+                  f"*.{TLS_DOMAIN} from a throwaway CA (openssl CLI); visitors: Python's ssl ({ssl.OPENSSL_VERSION}, "
+                  f"certificate verified, SNI = the tunnel's name) and wrk; tunnels reached as NAME.{TLS_DOMAIN} "
+                  f"through edges started with --domain {TLS_DOMAIN} on the broker's registry")
+        self.tls_sni_probe()
+        self.tls_edge.wait_kids_gone()
+        self.tls_plain_edge.wait_kids_gone()
+        self.tls_ready = True
+
+    def tls_sni_probe(self):
+        """What the https edge does with the SNI wrk would send for
+        https://127.0.0.1:PORT/ (the IP literal: wrk 4.1 hands its URL's host
+        to SSL_set_tlsext_host_name, which does not filter IP literals), and
+        with no SNI (what RFC 6066 clients send for an IP literal)."""
+        port = self.tls_edge.port
+        out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "127.0.0.1",
+                              "-CAfile", self.tls_ca], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                             timeout=20)
+        text = out.stdout + out.stderr
+        m = re.search(r"tlsv1 ([a-z ]+):[^\n]*SSL alert number (\d+)", text)
+        if m:
+            ip_sni = f"refused with alert {m.group(2)} ({m.group(1)})"
+        elif re.search(r"^(New|Reused), TLS", text, re.M):
+            ip_sni = "accepted"
+        else:
+            ip_sni = f"inconclusive (openssl s_client exit {out.returncode})"
+        self.log.write(f"\n=== SNI 127.0.0.1 probe: openssl s_client -connect 127.0.0.1:{port} "
+                       f"-servername 127.0.0.1\n{text}")
+        no_sni_ctx = ssl.create_default_context(cafile=self.tls_ca)
+        no_sni_ctx.check_hostname = False
+        try:
+            visit(port, self.tls_host, no_sni_ctx, server_hostname=None)
+            no_sni = "served (HTTP 200)"
+        except (OSError, RuntimeError) as e:
+            no_sni = f"failed: {type(e).__name__}: {e}"
+        self.note(f"https with wrk: wrk sends its URL's host as SNI, an IP literal too, and the https edge, given "
+                  f"SNI 127.0.0.1, {ip_sni} (probe: openssl s_client -servername 127.0.0.1); with no SNI it "
+                  f"{no_sni} (Host decides). So wrk gets https://NAME.{TLS_DOMAIN}:PORT/ and report.lua, given "
+                  f"BENCH_CONNECT_TO=127.0.0.1, replaces wrk.resolve to connect to 127.0.0.1: SNI and Host are the "
+                  f"tunnel's name, as from a browser, with no /etc/hosts entry; the plain rows use the same URL over http")
+
+    def tls_handshakes(self):
+        self.tls_start()
+        n = TLS_CONNS
+        sec = f"TLS handshake cost per expose-edge process: {n} sequential connections per kind, GET 1 KiB, close"
+        # Warm caches; the last full handshake's session is the one resumed below.
+        session = None
+        for _ in range(TLS_WARMUP):
+            visit(self.tls_plain_edge.port, self.tls_host)
+            session = visit(self.tls_edge.port, self.tls_host, self.tls_ctx)[1]["session"]
+        self.tls_edge.wait_kids_gone()
+        self.tls_plain_edge.wait_kids_gone()
+        res = {kind: self.tls_kind(kind, n, session) for kind in ("plain", "full", "resumed")}
+        p, f, r = (res[k]["cpu_us"] for k in ("plain", "full", "resumed"))
+
+        def cell(x):
+            return f"{x['cpu_us']:.0f}; {x['cps']:.0f}; {x['p50_ms']:.2f}"
+        self.row(sec, "plain http: edge CPU µs/conn; conn/s; p50 ms", expose=cell(res["plain"]))
+        self.row(sec, "https, full handshake: the same", f"+{f - p:.0f} µs CPU vs plain ({f / p:.2f}x)",
+                 expose=cell(res["full"]))
+        self.row(sec, "https, resumed (ticket): the same", f"+{r - p:.0f} µs vs plain, {r - f:+.0f} µs vs full",
+                 expose=cell(res["resumed"]))
+        rr = res["resumed"]
+        self.row(sec, "resumed (session_reused); new tickets got", f"full handshakes resumed: {res['full']['reused']}",
+                 expose=f"{rr['reused']} of {n}; {rr['fresh']}")
+        for kind, x in res.items():
+            self.metric(f"tls.handshake.{kind}.edge_cpu_us", round(x["cpu_us"], 1), "µs", "lower")
+            self.metric(f"tls.handshake.{kind}.cps", round(x["cps"], 1), "conn/s", "higher")
+            self.metric(f"tls.handshake.{kind}.p50_ms", round(x["p50_ms"], 3), "ms", "lower")
+        self.metric("tls.handshake.full_extra_cpu_us", round(f - p, 1), "µs", "lower")
+        self.metric("tls.handshake.resumed_extra_cpu_us", round(r - p, 1), "µs", "lower")
+        self.note(f"TLS handshake cost: each kind ran on a launcher of its own (systemd-socket-activate --inetd -a "
+                  f"with the same expose-edge arguments); edge CPU = the launcher's wait4() rusage (µs; it includes "
+                  f"every edge process it reaped) minus the launcher's own CPU (/proc/PID/schedstat, ns), over {n} "
+                  f"connections after {TLS_WARMUP} unmeasured ones. /proc/PID/stat cutime+cstime (10 ms ticks, so "
+                  f"+-{10000 / n:.0f} µs/conn at this count) gave "
+                  f"{'/'.join(str(round(x['ticks_us'])) for x in res.values())} µs for plain/full/resumed. conn/s and "
+                  f"p50 (connect() to the body's last byte) include the Python client's own work on the same cores")
+        for kind, x in res.items():
+            if x["bad_exits"]:
+                self.note(f"TLS handshake cost, {kind}: edges exited non-zero: {x['bad_exits'][:3]}")
+            if x["failures"]:
+                self.note(f"TLS handshake cost, {kind}: the edges logged failed handshakes: {x['failures']}")
+        if res["full"]["reused"]:
+            raise RuntimeError(f"{res['full']['reused']} of {n} connections meant as full handshakes resumed")
+        if rr["reused"] != n:
+            raise RuntimeError(f"only {rr['reused']} of {n} connections offering a ticket resumed")
+        if rr["fresh"] == 0:
+            self.note(f"TLS: none of the {n} resumed connections got a new session ticket (the session after each "
+                      f"was the one offered), so all reused the first one; a client that uses a TLS 1.3 ticket "
+                      f"once (RFC 8446 C.4, as browsers do) gets a full handshake every other connection")
+
+    def tls_kind(self, kind, n, session):
+        """n sequential connections of one kind on a launcher of their own;
+        the edges' CPU per connection from the launcher's wait4 rusage."""
+        la = Launched(f"edge-{kind}", self.tmp, self.tls_argv["plain" if kind == "plain" else "https"])
+        ctx = None if kind == "plain" else self.tls_ctx
+        lat, reused, fresh = [], 0, 0
+        try:
+            t0 = time.perf_counter()
+            for _ in range(n):
+                took, facts = visit(la.port, self.tls_host, ctx, session if kind == "resumed" else None)
+                lat.append(took)
+                if ctx is not None:
+                    reused += facts["reused"]
+                if kind == "resumed":
+                    fresh += facts["session"].id != session.id
+                    session = facts["session"]      # the newest ticket, as a browser would
+            wall = time.perf_counter() - t0
+            la.wait_kids_gone()
+            own_ns = sched_ns(la.pid)
+            ticks_s = cpu_seconds(la.pid)[1]
+        finally:
+            kill_quiet(la.pid, signal.SIGTERM)
+            total_ms = reap_cpu_ms(la.proc.proc, 10)
+            STARTED.forget(la.proc.proc)
+            la.proc.logf.close()
+        edges_s = total_ms / 1000 - own_ns / 1e9
+        self.tls_edge_cpu_s += edges_s
+        return {"cpu_us": edges_s * 1e6 / n, "ticks_us": ticks_s * 1e6 / n, "cps": n / wall,
+                "p50_ms": statistics.median(lat) * 1000, "reused": reused, "fresh": fresh,
+                "bad_exits": exits_not_zero(la.log), "failures": tls_failures(la.log)}
+
+    def tls_load(self):
+        self.tls_start()
+        sec = (f"small GET 1 KiB through the tunnel, https vs plain http (edges for {TLS_DOMAIN}), "
+               f"wrk -t2 -c{WRK_CONNS} -d{DURATION_S}s")
+        runs = {}
+        for mode, close in (("keepalive", False), ("newconn", True)):
+            for scheme, edge in (("plain", self.tls_plain_edge), ("https", self.tls_edge)):
+                before = self.expose_cpu(edge)
+                url = f"{'https' if scheme == 'https' else 'http'}://{self.tls_host}:{edge.port}/1k"
+                r = wrk(self.log, f"{mode} {scheme}", url, close=close, connect_to="127.0.0.1")
+                edge.wait_kids_gone()
+                after = self.expose_cpu(edge)
+                r["cpu_us_per_req"] = {k: (after[k] - before[k]) * 1e6 / max(1, r["requests"]) for k in after}
+                runs[mode, scheme] = r
+                self.metric(f"tls.{mode}.{scheme}.rps", round(r["rps"]), "req/s", "higher")
+                self.metric(f"tls.{mode}.{scheme}.p50_ms", r["p50_us"] / 1000, "ms", "lower")
+                self.metric(f"tls.{mode}.{scheme}.p99_ms", r["p99_us"] / 1000, "ms", "lower")
+                for k, v in r["cpu_us_per_req"].items():
+                    self.metric(f"tls.{mode}.{scheme}.cpu_us_per_req.{k}", round(v, 1), "µs", "lower")
+            h, p = runs[mode, "https"], runs[mode, "plain"]
+            what = "keep-alive: requests/s" if mode == "keepalive" else "new connection per request: conn/s"
+            self.metric(f"tls.{mode}.ratio_https_plain", round(h["rps"] / p["rps"], 3), "x", "higher")
+            self.row(sec, f"{what}, https", f"{h['rps'] / p['rps']:.0%} of plain http", expose=num(h["rps"]))
+            self.row(sec, f"{what}, plain http", expose=num(p["rps"]))
+            self.row(sec, f"{what.split(':')[0]}: p50 / p99 ms, https; plain",
+                     expose=f"{ms(h['p50_us'])} / {ms(h['p99_us'])}; {ms(p['p50_us'])} / {ms(p['p99_us'])}")
+            ch, cp = h["cpu_us_per_req"], p["cpu_us_per_req"]
+            self.row(sec, f"{what.split(':')[0]}: expose CPU µs/req edge/broker/client, https; plain",
+                     expose=f"{ch['edges']:.0f}/{ch['broker']:.0f}/{ch['client']:.0f}; "
+                            f"{cp['edges']:.0f}/{cp['broker']:.0f}/{cp['client']:.0f}")
+            if h["errors"] or p["errors"]:
+                self.row(sec, f"{what.split(':')[0]}: wrk errors conn/read/write/status/timeout, https; plain",
+                         expose="; ".join("/".join(str(r[x]) for x in ("connect_errors", "read_errors", "write_errors",
+                                                                       "status_errors", "timeouts")) for r in (h, p)))
+        for name, edge in (("https", self.tls_edge), ("plain", self.tls_plain_edge)):
+            fails = tls_failures(edge.log)
+            if fails:
+                self.note(f"the {name} edge for {TLS_DOMAIN} logged failed TLS handshakes (wrk stops mid-handshake "
+                          f"at the end of a run; the SNI probe is one): {fails}")
+            bad = exits_not_zero(edge.log)
+            if bad:
+                self.note(f"the {name} edge for {TLS_DOMAIN}: {len(bad)} exited non-zero, e.g. {bad[0]}")
 
     def bulk(self):
         runs = BULK_RUNS
@@ -844,6 +1132,10 @@ class Bench:
         self.row(sec, "the edge's launcher: RSS MiB; CPU s",
                  expose=f"{mib(status(self.edge.pid)['VmRSS'])}; {own:.2f}")
         self.metric("proc.edges.cpu_s", round(kids, 2), "s", "lower")
+        if getattr(self, "tls_ready", False):
+            tls = self.tls_edge_cpu_s + sum(cpu_seconds(e.pid)[1] for e in (self.tls_edge, self.tls_plain_edge))
+            self.row(sec, f"expose-edge processes for {TLS_DOMAIN} (https and plain): CPU s", expose=f"{tls:.2f}")
+            self.metric("proc.tls_edges.cpu_s", round(tls, 2), "s", "lower")
 
 
 def reap_cpu_ms(p, timeout):
@@ -1025,6 +1317,8 @@ def main():
         bench.start()
         for key, name, fn in (("keepalive", "keep-alive", bench.keepalive),
                               ("newconn", "new connection per request", bench.newconn),
+                              ("tls", "TLS handshake cost", bench.tls_handshakes),
+                              ("tls", "https vs plain through the tunnel", bench.tls_load),
                               ("bulk", "bulk", bench.bulk),
                               ("sse", "slow streams", bench.sse),
                               ("setup", "tunnel setup", bench.setup_time),

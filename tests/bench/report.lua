@@ -2,6 +2,25 @@
 -- exact counts and latency percentiles (microseconds), for bench.py to parse
 -- instead of wrk's rounded human output.  No request/response hooks, so wrk
 -- keeps its fast path.
+--
+-- BENCH_CONNECT_TO=ADDR (environment): connect to ADDR instead of resolving
+-- the URL's host, which stays in the Host header and in the TLS SNI.  wrk
+-- has no --resolve, and its SNI is always the URL's host, IP literals
+-- included, which an https edge refuses: so https://NAME.tunnel.test:PORT/
+-- with BENCH_CONNECT_TO=127.0.0.1 is a browser's visit without /etc/hosts.
+local connect_to = os.getenv("BENCH_CONNECT_TO")
+if connect_to and connect_to ~= "" then
+   function wrk.resolve(host, service)
+      local addrs = wrk.lookup(connect_to, service)
+      for i = #addrs, 1, -1 do
+         if not wrk.connect(addrs[i]) then
+            table.remove(addrs, i)
+         end
+      end
+      wrk.addrs = addrs
+   end
+end
+
 done = function(summary, latency, requests)
    local e = summary.errors
    io.write(string.format(

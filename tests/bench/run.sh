@@ -8,7 +8,9 @@
 # instead of 1,000, 1,000 idle tunnels only (not 1,000 then 5,000), one bulk
 # run instead of the median of 3.  Finer knobs: BENCH_DURATION, BENCH_SSE,
 # BENCH_IDLE (e.g. 1000,5000), BENCH_SETUP_RUNS, BENCH_BULK_RUNS, BENCH_OUT,
-# BENCH_ONLY (some of keepalive,newconn,bulk,sse,setup,idle),
+# BENCH_TLS_CONNS (sequential connections per kind for the TLS handshake
+# cost: 300, 100 with BENCH_QUICK=1),
+# BENCH_ONLY (some of keepalive,newconn,tls,bulk,sse,setup,idle),
 # BENCH_KEEP=1 (keep the scratch directory with every log),
 # EXPOSE_RELEASE_BIN=DIR (measure the programs in DIR instead of bin/).
 #
@@ -21,7 +23,7 @@ cd "$(dirname "$0")/../.."
 for p in expose exposed expose-edge exposectl; do
 	[ -x "bin/$p" ] || { make all >&2; break; }
 done
-for tool in nginx wrk curl node systemd-socket-activate cc; do
+for tool in nginx wrk curl node systemd-socket-activate cc openssl; do
 	command -v "$tool" >/dev/null || { echo "bench: $tool is missing (make deps)" >&2; exit 1; }
 done
 
