@@ -360,6 +360,14 @@ response_field(const char *line, size_t len, struct buf *out, const struct excha
 		       buf_append(out, v + rest, vlen - rest) | buf_append(out, "\r\n", 2);
 	if (named(line, len, "set-cookie", &v, &vlen))
 		return cookie_field(v, vlen, out);
+	/* The app allowed the Origin it saw, which was rewritten to its own. */
+	if (named(line, len, "access-control-allow-origin", &v, &vlen) &&
+	    local_url(v, vlen, o, &rest) && rest == vlen)
+		return buf_append(out, "Access-Control-Allow-Origin: ", 29) |
+		       buf_append(out, o->public_scheme, strlen(o->public_scheme)) |
+		       buf_append(out, "://", 3) |
+		       buf_append(out, o->public_host, strlen(o->public_host)) |
+		       buf_append(out, "\r\n", 2);
 	return buf_append(out, line, len) | buf_append(out, "\r\n", 2);
 }
 

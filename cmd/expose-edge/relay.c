@@ -192,14 +192,16 @@ redirect(struct edge *e)
 	const struct http_req_head *h = &e->req.info;
 	char location[HEAD_MAX_BYTES_CAP / 16];
 	char host[DOMAIN_MAX_BYTES + 1];
-	size_t hlen = strcspn(h->host, ":");
+	const char *colon;
+	size_t hlen;
 
 	if (e->tls || !e->cfg->set.redirect_http)
 		return 0;
 	if (h->target_len >= sizeof acme - 1 && memcmp(h->target, acme, sizeof acme - 1) == 0)
 		return 0;
-	if (hlen > h->host_len)
-		hlen = h->host_len;
+	/* The host without its port; h->host is not NUL-terminated. */
+	colon = memchr(h->host, ':', h->host_len);
+	hlen = colon ? (size_t)(colon - h->host) : h->host_len;
 	snprintf(host, sizeof host, "%.*s", (int)hlen, h->host);
 	if (h->target_len + hlen + 64 > sizeof location) {
 		edge_fail(e, 414, "This address is too long to move to https.");

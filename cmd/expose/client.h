@@ -65,6 +65,8 @@ struct client {
 	char conf_server[512];        /* server = ... from the config file */
 	char auth[200];               /* --auth user:password, for every tunnel */
 	bool rewrite_host;            /* --host-header=rewrite */
+	bool host_header_given;       /* on the command line: the file does not change it */
+	char conf_ca[512];            /* ca = ... from the config file */
 	bool local_insecure;          /* --local-insecure: https targets unchecked */
 	bool quiet;                   /* -q: URLs only */
 	bool json;                    /* --json: events as JSON lines on stdout */

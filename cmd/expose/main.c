@@ -241,6 +241,7 @@ parse_args(int argc, char **argv, struct client *c)
 		case 'H':
 			if (set_host_header(c, optarg) == -1)
 				return -1;
+			c->host_header_given = true;
 			break;
 		case 'I':
 			snprintf(c->inspect_addr, sizeof c->inspect_addr, "%s",
@@ -305,7 +306,38 @@ conf_set(void *ctx, const char *key, const char *value, char *why, size_t size)
 		snprintf(c->conf_server, sizeof c->conf_server, "%s", value);
 		return 0;
 	}
-	snprintf(why, size, "unknown key '%s' (known: server)", key);
+	if (strcmp(key, "host-header") == 0) {
+		if (strcmp(value, "rewrite") != 0 && strcmp(value, "keep") != 0) {
+			snprintf(why, size, "host-header = %s: give rewrite or keep", value);
+			return -1;
+		}
+		if (!c->host_header_given)
+			c->rewrite_host = strcmp(value, "rewrite") == 0;
+		return 0;
+	}
+	if (strcmp(key, "local-insecure") == 0) {
+		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0) {
+			snprintf(why, size, "local-insecure = %s: give yes or no", value);
+			return -1;
+		}
+		c->local_insecure |= strcmp(value, "yes") == 0;
+		return 0;
+	}
+	if (strcmp(key, "ca") == 0) {
+		snprintf(c->conf_ca, sizeof c->conf_ca, "%s", value);
+		if (c->ca == NULL)
+			c->ca = c->conf_ca;
+		return 0;
+	}
+	if (strcmp(key, "inspect") == 0) {
+		if (!c->inspect_wanted) {
+			snprintf(c->inspect_addr, sizeof c->inspect_addr, "%s", value);
+			c->inspect_wanted = true;
+		}
+		return 0;
+	}
+	snprintf(why, size, "unknown key '%s' (known: server, host-header, local-insecure, ca, "
+	         "inspect)", key);
 	return -1;
 }
 
@@ -351,11 +383,15 @@ setup_server(struct client *c)
 		return -1;
 	}
 	if (c->ca && !c->server.tls) {
-		log_err("--ca %s: only for a wss:// server", c->ca);
-		return -1;
+		if (c->ca == c->conf_ca) {
+			c->ca = NULL;     /* the file's, for wss:// servers only */
+		} else {
+			log_err("--ca %s: only for a wss:// server", c->ca);
+			return -1;
+		}
 	}
 	if (c->ca && access(c->ca, R_OK) == -1) {
-		log_err("--ca %s: %s", c->ca, strerror(errno));
+		log_err("%s %s: %s", c->ca == c->conf_ca ? "ca =" : "--ca", c->ca, strerror(errno));
 		return -1;
 	}
 	return 0;

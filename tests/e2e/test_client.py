@@ -101,6 +101,29 @@ def test_without_rewrite_the_app_sees_the_public_host(stack):
     assert f"Location: http://localhost:{stack.app.port}/hello\r\n".encode() in out
 
 
+def test_config_file_defaults_and_flags_win(tmp, stack):
+    conf = os.path.join(tmp, "client.conf")
+    with open(conf, "w") as f:
+        f.write("# a developer's defaults\nhost-header = rewrite\nlocal-insecure = yes\n")
+    c = stack.expose_app("-f", conf)
+    stack.app.reset()
+    assert stack.get(c.url + "hello") == (200, b"hello")
+    assert dict_of(stack.app.requests()[0]["headers"])["host"] == f"localhost:{stack.app.port}"
+    c = stack.expose_app("-f", conf, "--host-header", "keep")
+    stack.app.reset()
+    assert stack.get(c.url + "hello") == (200, b"hello")
+    assert dict_of(stack.app.requests()[0]["headers"])["host"] == c.host
+    with open(conf, "w") as f:
+        f.write("host-header = always\n")
+    bad = stack.expose_app("-f", conf, wait_url=False)
+    assert bad.proc.proc.wait(10) == 78    # EX_CONFIG
+    assert f"{conf}:1: host-header = always: give rewrite or keep" in bad.text()
+
+
+def dict_of(raw):
+    return dict(zip([k.lower() for k in raw[::2]], raw[1::2]))
+
+
 def test_bad_host_header_value(stack):
     c = stack.expose_app("--host-header=sometimes", wait_url=False)
     assert c.proc.proc.wait(10) == 64

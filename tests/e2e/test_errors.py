@@ -171,7 +171,7 @@ def test_bad_config_file_names_file_and_line(tmp):
     out = subprocess.run([os.path.join(harness.BIN, "expose"), "-f", conf, "3000"],
                          capture_output=True, text=True, env=env)
     assert out.returncode == 78
-    assert out.stderr.strip() == f"expose: {conf}:2: unknown key 'sever' (known: server)"
+    assert out.stderr.strip() == f"expose: {conf}:2: unknown key 'sever' (known: server, host-header, local-insecure, ca, inspect)"
     out = subprocess.run([os.path.join(harness.BIN, "expose"), "-f", f"{tmp}/none.conf",
                           "3000"], capture_output=True, text=True, env=env)
     assert out.returncode == 78 and "none.conf: No such file or directory" in out.stderr

@@ -61,7 +61,8 @@ static const char *REQ =
 static const char *RESP =
 	"HTTP/1.1 302 Found\r\nLocation: http://localhost:3000/next?x=1\r\n"
 	"Set-Cookie: s=1; Domain=localhost; Path=/; HttpOnly\r\nContent-Length: 3\r\n\r\nabc"
-	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nxyz\r\n0\r\n\r\n";
+	"HTTP/1.1 200 OK\r\nAccess-Control-Allow-Origin: http://localhost:3000\r\n"
+	"Transfer-Encoding: chunked\r\n\r\n3\r\nxyz\r\n0\r\n\r\n";
 
 static void
 test_pass_through_unchanged_in_any_pieces(void **state)
@@ -111,6 +112,8 @@ test_rewrites_for_dev_servers(void **state)
 	assert_null(strstr(ra, "app.example.net"));
 	assert_non_null(strstr(rb, "Location: https://app.example.net/next?x=1\r\n"));
 	assert_non_null(strstr(rb, "Set-Cookie: s=1; Path=/; HttpOnly\r\n"));
+	assert_non_null(strstr(rb, "Access-Control-Allow-Origin: https://app.example.net\r\n"));
+	assert_null(strstr(rb, "localhost"));
 	assert_non_null(strstr(rb, "3\r\nxyz\r\n0\r\n\r\n"));
 	assert_int_equal(s.n, 2);
 	buf_free(&a);
@@ -126,7 +129,9 @@ test_other_locations_and_cookies_untouched(void **state)
 	};
 	struct buf h;
 	const char *head = "HTTP/1.1 302 Found\r\nLocation: https://accounts.example.com/x\r\n"
-	                   "Set-Cookie: t=2; Domain=example.com\r\nLocation2: http://localhost:3000/\r\n\r\n";
+	                   "Set-Cookie: t=2; Domain=example.com\r\nLocation2: http://localhost:3000/\r\n"
+	                   "Access-Control-Allow-Origin: *\r\n"
+	                   "Access-Control-Allow-Origin: http://localhost:3000/x\r\n\r\n";
 
 	buf_init(&h, 1 << 16);
 	buf_append(&h, head, strlen(head));

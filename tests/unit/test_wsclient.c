@@ -64,7 +64,8 @@ server_frame(uint8_t *out, uint8_t b0, const uint8_t *payload, size_t len)
 			out[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
 		h = 10;
 	}
-	memcpy(out + h, payload, len);
+	if (len > 0)
+		memcpy(out + h, payload, len);
 	return h + len;
 }
 
