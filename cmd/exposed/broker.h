@@ -52,6 +52,7 @@ struct broker {
 	unsigned nsessions;
 	unsigned ntunnels;
 	unsigned nstreams;
+	unsigned peak_sessions;   /* since memory was last handed back */
 	struct metrics metrics;
 	char status[64];          /* last STATUS= told to systemd */
 	lws_sorted_usec_list_t watchdog;

@@ -27,6 +27,9 @@
 
 /* Every read is at most this; a websocket frame batch fits one read. */
 #define BROKER_IO_BYTES (64 * 1024)
+/* malloc_trim once clients fall to a quarter of a peak of at least this many. */
+#define TRIM_PEAK_SESSIONS 256
+#define TRIM_FALL_FACTOR 4
 /* A PEM certificate chain or key larger than this is not one. */
 #define CERT_FILE_MAX_BYTES (256 * 1024)
 /* TLS 1.2 suites for wss: forward-secret AEADs only. */
@@ -312,6 +315,20 @@ tell_status(struct broker *b)
 	sock_notify(msg);
 }
 
+/* After many clients leave, free heap at the top stays mapped: hand it back
+ * once the count has fallen well below its peak. */
+static void
+trim_memory(struct broker *b)
+{
+	if (b->nsessions > b->peak_sessions)
+		b->peak_sessions = b->nsessions;
+	if (b->peak_sessions >= TRIM_PEAK_SESSIONS &&
+	    b->nsessions <= b->peak_sessions / TRIM_FALL_FACTOR) {
+		malloc_trim(0);
+		b->peak_sessions = b->nsessions;
+	}
+}
+
 /* From the event loop itself: a stuck loop stops the pings and systemd
  * restarts the broker. */
 static void
@@ -321,6 +338,7 @@ watchdog_tick(lws_sorted_usec_list_t *sul)
 
 	sock_notify("WATCHDOG=1");
 	tell_status(b);
+	trim_memory(b);
 	if (b->cfg->set.cert[0])
 		cert_reload(b);
 	lws_sul_schedule(b->ctx, 0, &b->watchdog, watchdog_tick, b->watchdog_us);

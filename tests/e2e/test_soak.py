@@ -67,3 +67,35 @@ def run_soak(s):
           f"(peak {harness.proc_status(pid)['VmHWM']} KiB); registry rows 0")
     assert fds1 == fds0
     assert rss1 - rss0 < RSS_GROWTH_LIMIT_KIB
+
+
+CROWD = 600
+# Held, 600 clients add about 6 MiB to the broker; once they leave it must
+# give nearly all of it back (without malloc_trim about 4 MiB stayed).
+CROWD_LEFTOVER_LIMIT_KIB = 1536
+
+
+@pytest.mark.release
+def test_memory_handed_back_after_a_crowd_leaves(tmp):
+    from conftest import Stack
+    s = Stack(tmp, bin_dir=harness.RELEASE_BIN, broker_extra=("--handshake-rate", "0"))
+    try:
+        pid = s.broker.proc.pid
+        wave(s, [os.path.join(s.tmp, f"warm-{i}") for i in range(WAVE)])
+        rss0 = harness.proc_status(pid)["VmRSS"]
+        crowd = [harness.Client(s.tmp, s.broker.server, s.app.port, bin_dir=s.bin,
+                                key_dir=os.path.join(s.tmp, f"crowd-{i}"), wait_url=False)
+                 for i in range(CROWD)]
+        for c in crowd:
+            c.urls.append(c.next_line())
+        held = harness.proc_status(pid)["VmRSS"]
+        for c in crowd:
+            c.proc.send(signal.SIGINT)
+        for c in crowd:
+            assert c.proc.proc.wait(30) == 0
+        harness.wait_for(lambda: s.broker.rows() == [], what="an empty registry")
+        harness.wait_for(
+            lambda: harness.proc_status(pid)["VmRSS"] - rss0 < CROWD_LEFTOVER_LIMIT_KIB,
+            timeout=10, what=f"broker RSS back near {rss0} KiB (held {held} KiB)")
+    finally:
+        s.close()
