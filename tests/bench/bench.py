@@ -59,6 +59,8 @@ BULK_RUNS = int(os.environ.get("BENCH_BULK_RUNS", "1" if QUICK else "3"))
 # TLS handshake cost: sequential connections per kind (plain, full, resumed).
 TLS_CONNS = int(os.environ.get("BENCH_TLS_CONNS", "100" if QUICK else "300"))
 TLS_WARMUP = 10
+# After the idle tunnels leave: when the broker's RSS is read again.
+IDLE_SETTLE_S = 3
 TLS_DOMAIN = "tunnel.test"
 # Some scenarios only, e.g. "keepalive,idle" (while working on one).
 ONLY = [x for x in os.environ.get("BENCH_ONLY", "").split(",") if x]
@@ -1073,6 +1075,12 @@ class Bench:
                 pass
             self.row(sec, "all stopped: rows left; broker RSS MiB", f"{time.monotonic() - t0:.1f} s to stop all",
                      expose=f"{len(broker.rows())}; {mib(status(broker.proc.pid)['VmRSS'])}")
+            # A measuring point, not a wait for readiness: the broker trims
+            # its heap on its once-a-second status tick.
+            time.sleep(IDLE_SETTLE_S)
+            rss = status(broker.proc.pid)["VmRSS"]
+            self.row(sec, f"all stopped, {IDLE_SETTLE_S} s later: broker RSS MiB", expose=f"{mib(rss)}")
+            self.metric("idle.after_settle.broker_rss_kib", rss, "KiB", "lower")
         self.idle_broker_hwm = status(broker.proc.pid)["VmHWM"]
         self.idle_broker_cpu = cpu_seconds(broker.proc.pid)[0]
         broker.stop()
