@@ -137,6 +137,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBEXPOSE) $(LIBLLHTTP)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(LDHARDEN) -o $@ $< $(UNIT_LIBS) -lm
 
+# What the end-to-end tests start programs through (tests/lifeline).
+$(BUILD)/tests/lifeline: tests/lifeline/lifeline.c $(LIBEXPOSE)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -o $@ $< $(LIBEXPOSE)
+
 -include $(wildcard $(BUILD)/cmd/*/*.d)
 
 # --- tests ---
@@ -147,7 +152,7 @@ deps:
 check: deps
 	@tests/check.sh
 
-units: $(UNIT_BINS)
+units: $(UNIT_BINS) $(BUILD)/tests/lifeline
 
 demo: deps all
 	@tests/demo.sh
@@ -168,7 +173,8 @@ LLHTTP_C     := $(LLHTTP_SRC)/llhttp.c $(LLHTTP_SRC)/api.c $(LLHTTP_SRC)/http.c
 FUZZ_BINS    := build-fuzz/fuzz_http_req build-fuzz/fuzz_frame build-fuzz/fuzz_conf \
                 build-fuzz/fuzz_host
 
-build-fuzz/fuzz_http_req: tests/fuzz/fuzz_http_req.c lib/http_req.c lib/buf.c lib/host.c lib/*.h
+build-fuzz/fuzz_http_req: tests/fuzz/fuzz_http_req.c lib/http_req.c lib/http_req_check.c \
+                          lib/http_req_emit.c lib/buf.c lib/host.c lib/*.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(LLHTTP_C)
 

@@ -24,6 +24,9 @@
 /* A request target longer than this gets 414.  RFC 9112 section 3
  * recommends accepting at least 8000 octets. */
 #define URI_MAX_BYTES (16 * 1024)
+/* Header lines an error page may carry: a Location to the longest target
+ * under the longest host, or a WWW-Authenticate. */
+#define PAGE_EXTRA_MAX_BYTES (URI_MAX_BYTES + DOMAIN_MAX_BYTES + 64)
 /* The whole head of a request must arrive within this (slowloris). */
 #define HEAD_TIMEOUT_MS 15000
 /* An idle keep-alive connection is closed after this. */
@@ -42,6 +45,8 @@
 #define EDGE_QUEUE_MAX_BYTES (256 * 1024)
 /* The broker must answer an edge's OPEN within this. */
 #define EDGE_BROKER_TIMEOUT_MS 10000
+/* How often the broker deletes names whose quarantine has ended. */
+#define NAMES_SWEEP_INTERVAL_S 3600
 /* SQLite busy timeout for the edge's read-only lookup. */
 #define REGISTRY_BUSY_TIMEOUT_MS 1000
 
@@ -75,6 +80,12 @@
 #define TUNNELS_PER_KEY_MAX 32
 /* Streams one key may have open at once, over all its tunnels. */
 #define STREAMS_PER_KEY_MAX 4096
+/* Streams one client holds at once, whatever its server asks: each is a
+ * connection to the app.  The server's own per-key default. */
+#define CLIENT_STREAMS_MAX STREAMS_PER_KEY_MAX
+/* The client's descriptors besides its streams: the link, the inspector
+ * and its pages, stdio. */
+#define CLIENT_SPARE_FDS 64
 /* New client connections one source prefix may open: a burst, then this
  * many a second.  Checked at accept, before any work. */
 #define HANDSHAKE_RATE_PER_S 10

@@ -22,12 +22,6 @@ buf_free(struct buf *b)
 	b->off = b->len = b->cap = 0;
 }
 
-void
-buf_reset(struct buf *b)
-{
-	buf_free(b);
-}
-
 /* Makes room for n more bytes after the unread ones. */
 static int
 buf_grow(struct buf *b, size_t n)

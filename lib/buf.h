@@ -40,7 +40,5 @@ uint8_t *buf_reserve(struct buf *b, size_t n);
 void buf_commit(struct buf *b, size_t n);
 /* Drops n bytes from the front. */
 void buf_consume(struct buf *b, size_t n);
-/* Drops everything and returns the memory. */
-void buf_reset(struct buf *b);
 
 #endif

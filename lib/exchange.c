@@ -265,6 +265,8 @@ put_field(struct buf *out, const char *name, const char *v1, size_t l1, const ch
 	       buf_append(out, v1, l1) | buf_append(out, v2, l2) | buf_append(out, "\r\n", 2);
 }
 
+#define LOOPBACK "127.0.0.1"
+
 /* Whether an origin or URL prefix names the public host. */
 static bool
 is_public_origin(const char *v, size_t len, const struct exchange_options *o)
@@ -288,30 +290,58 @@ request_field(const char *line, size_t len, struct buf *out, const struct exchan
 	return buf_append(out, line, len) | buf_append(out, "\r\n", 2);
 }
 
-/* "http://localhost:3000/x" -> "https://name.example.net/x". */
+/* Whether v, from off on, is host followed by its end, '/' or '?'. */
+static bool
+names_host(const char *v, size_t len, size_t off, const char *host, size_t hlen)
+{
+	return len >= off + hlen && strncasecmp(v + off, host, hlen) == 0 &&
+	       (len == off + hlen || v[off + hlen] == '/' || v[off + hlen] == '?');
+}
+
+/* "http://localhost:3000/x" -> "https://name.example.net/x": *rest is
+ * where the part kept begins.  127.0.0.1:PORT names the same app. */
 static bool
 local_url(const char *v, size_t len, const struct exchange_options *o, size_t *rest)
 {
 	static const char *const schemes[] = { "http://", "https://" };
-	size_t i, hl = strlen(o->local_host), sl;
 	const char *port = strchr(o->local_host, ':');
+	char loopback[sizeof LOOPBACK + 8];
+	size_t i, sl;
 
-	for (i = 0; i < 2; i++) {
+	snprintf(loopback, sizeof loopback, "%s%.7s", LOOPBACK, port ? port : "");
+	for (i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
 		sl = strlen(schemes[i]);
 		if (len < sl || strncasecmp(v, schemes[i], sl) != 0)
 			continue;
-		if (len >= sl + hl && strncasecmp(v + sl, o->local_host, hl) == 0 &&
-		    (len == sl + hl || v[sl + hl] == '/' || v[sl + hl] == '?')) {
-			*rest = sl + hl;
+		if (names_host(v, len, sl, o->local_host, strlen(o->local_host))) {
+			*rest = sl + strlen(o->local_host);
 			return true;
 		}
-		/* 127.0.0.1:PORT names the same app */
-		if (port && len >= sl + 9 + strlen(port) && strncmp(v + sl, "127.0.0.1", 9) == 0 &&
-		    strncmp(v + sl + 9, port, strlen(port)) == 0) {
-			*rest = sl + 9 + strlen(port);
+		if (port && names_host(v, len, sl, loopback, strlen(loopback))) {
+			*rest = sl + strlen(loopback);
 			return true;
 		}
 	}
+	return false;
+}
+
+/* A cookie Domain= value naming the local machine (a leading dot is
+ * allowed, RFC 6265 section 5.2.3). */
+static bool
+local_domain(const char *v, size_t n)
+{
+	static const char *const names[] = { "localhost", LOOPBACK };
+	size_t i;
+
+	while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	if (n && v[0] == '.') {
+		v++;
+		n--;
+	}
+	for (i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (n == strlen(names[i]) && strncasecmp(v, names[i], n) == 0)
+			return true;
 	return false;
 }
 
@@ -333,9 +363,7 @@ cookie_field(const char *v, size_t vlen, struct buf *out)
 			a++;
 			alen--;
 		}
-		if (!(alen > 7 && strncasecmp(a, "domain=", 7) == 0 &&
-		      (strncasecmp(a + 7, "localhost", alen - 7 < 9 ? alen - 7 : 9) == 0 ||
-		       strncasecmp(a + 7, "127.0.0.1", alen - 7 < 9 ? alen - 7 : 9) == 0))) {
+		if (!(alen > 7 && strncasecmp(a, "domain=", 7) == 0 && local_domain(a + 7, alen - 7))) {
 			if (!first)
 				rc |= buf_append(out, "; ", 2);
 			rc |= buf_append(out, a, alen);

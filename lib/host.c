@@ -1,5 +1,7 @@
 #include "host.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <strings.h>
 
@@ -120,4 +122,12 @@ host_same(const char *a, size_t alen, const char *b, size_t blen, int default_po
 	if (bp == -1)
 		bp = default_port;
 	return ah == bh && ap == bp && strncasecmp(a, b, ah) == 0;
+}
+
+bool
+host_is_address(const char *name)
+{
+	unsigned char addr[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1;
 }

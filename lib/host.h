@@ -5,6 +5,7 @@
 #ifndef EXPOSE_HOST_H
 #define EXPOSE_HOST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum host_result {
@@ -23,5 +24,9 @@ enum host_result host_parse(const char *value, size_t len, const char *domain,
  * trailing dot ignored, no port equals default_port). */
 int host_same(const char *a, size_t alen, const char *b, size_t blen,
               int default_port);
+
+/* Whether name is an IPv4 or IPv6 address literal rather than a name (no
+ * SNI for it, RFC 6066; a certificate is checked for it as an address). */
+bool host_is_address(const char *name);
 
 #endif

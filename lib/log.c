@@ -37,11 +37,26 @@ log_progname(void)
 	return prog;
 }
 
+/* What one log line holds; longer ones are cut. */
+#define LOG_LINE_BYTES 2048
+
+/* Control bytes from outside (an SNI, a path) must not start a line of
+ * their own in the journal, nor move a terminal's cursor. */
+static void
+defang(char *p, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+			p[i] = '?';
+}
+
 void
 log_msg(enum log_level level, const char *fmt, ...)
 {
-	char line[2048];
-	int n = 0;
+	char line[LOG_LINE_BYTES];
+	int n = 0, body;
 	va_list ap;
 
 	if (level > level_max)
@@ -49,11 +64,13 @@ log_msg(enum log_level level, const char *fmt, ...)
 	if (with_prefix)
 		n = snprintf(line, sizeof line, "<%d>", (int)level);
 	n += snprintf(line + n, sizeof line - (size_t)n, "%s: ", prog);
+	body = n;
 	va_start(ap, fmt);
 	n += vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
 	va_end(ap);
 	if (n > (int)sizeof line - 2)
 		n = (int)sizeof line - 2;
+	defang(line + body, n - body);
 	line[n++] = '\n';
 	/* One write per line, so lines from concurrent processes don't mix. */
 	(void)!write(STDERR_FILENO, line, (size_t)n);

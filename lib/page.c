@@ -1,10 +1,14 @@
 #include "page.h"
 
+#include "bounds.h"
+
 #include <stdio.h>
 #include <string.h>
 
 /* Longest page body: the detail is short text. */
 #define PAGE_MAX_BYTES 2048
+/* The head of an error page without its extra lines. */
+#define PAGE_HEAD_BYTES 512
 
 const char *
 page_reason(int status)
@@ -13,6 +17,7 @@ page_reason(int status)
 	case 100: return "Continue";
 	case 101: return "Switching Protocols";
 	case 200: return "OK";
+	case 202: return "Accepted";
 	case 301: return "Moved Permanently";
 	case 308: return "Permanent Redirect";
 	case 400: return "Bad Request";
@@ -64,7 +69,8 @@ escape(char *out, size_t size, const char *s)
 int
 page_error(struct buf *out, int status, const char *detail, const char *extra)
 {
-	char body[PAGE_MAX_BYTES], esc[PAGE_MAX_BYTES / 2], head[512];
+	char body[PAGE_MAX_BYTES], esc[PAGE_MAX_BYTES / 2];
+	char head[PAGE_HEAD_BYTES + PAGE_EXTRA_MAX_BYTES];
 	const char *reason = page_reason(status);
 	int blen, hlen;
 

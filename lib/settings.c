@@ -22,7 +22,8 @@ struct key {
 	sizeof(((struct settings *)0)->f), 0, 0, what }
 #define INT(name, f, lo, hi, what) { name, K_INT, offsetof(struct settings, f), 0, lo, hi, what }
 
-/* Every key of expose.conf(5); each is also a flag of the same name. */
+/* Every key of expose.conf(5); each is also a flag of the same name
+ * (settings_options). */
 static const struct key keys[] = {
 	STR("domain", domain, "a domain name"),
 	INT("public-port", public_port, 1, 65535, "a port, 1 to 65535"),
@@ -65,6 +66,9 @@ static const struct key keys[] = {
 	INT("http-port", http_port, 0, 65535, "a port, or 0 for none"),
 };
 
+_Static_assert(sizeof keys / sizeof keys[0] <= SETTINGS_KEYS_MAX,
+               "SETTINGS_KEYS_MAX is too small for the keys");
+
 static const struct key *
 settings_find(const char *name)
 {
@@ -105,10 +109,17 @@ settings_defaults(struct settings *s)
 	s->https_port = 443;
 }
 
-int
-settings_is_key(const char *key)
+void
+settings_options(struct option *opts, size_t size, const struct option *own,
+                 size_t n_own, int val)
 {
-	return settings_find(key) != NULL;
+	size_t i, n = 0;
+
+	for (i = 0; i < n_own && n + 1 < size; i++)
+		opts[n++] = own[i];
+	for (i = 0; i < sizeof keys / sizeof keys[0] && n + 1 < size; i++)
+		opts[n++] = (struct option){ keys[i].name, required_argument, NULL, val };
+	opts[n] = (struct option){ NULL, 0, NULL, 0 };
 }
 
 int

@@ -7,6 +7,7 @@
 #ifndef EXPOSE_SETTINGS_H
 #define EXPOSE_SETTINGS_H
 
+#include <getopt.h>
 #include <stddef.h>
 
 #define SETTINGS_DEFAULT_FILE "/etc/expose/expose.conf"
@@ -67,8 +68,14 @@ int settings_load(struct settings *s, const char *path, char *err, size_t err_si
 int settings_set(struct settings *s, const char *key, const char *value,
                  char *why, size_t why_size);
 
-/* Whether key is a setting (for programs that map flags onto keys). */
-int settings_is_key(const char *key);
+/* Room for every key as a long option (settings_options). */
+#define SETTINGS_KEYS_MAX 40
+
+/* Fills opts (room for size entries) with a program's own options, then
+ * every key as "--key VALUE" returning val, then the terminator: so each
+ * key of expose.conf(5) is a flag of every program. */
+void settings_options(struct option *opts, size_t size, const struct option *own,
+                      size_t n_own, int val);
 
 /* Flags seen on the command line, applied after the file so they win. */
 #define SETTINGS_FLAGS_MAX 32

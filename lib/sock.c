@@ -57,14 +57,14 @@ unix_addr(const char *path, struct sockaddr_un *sun)
 }
 
 int
-sock_connect_unix(const char *path)
+sock_connect_unix(const char *path, int flags)
 {
 	struct sockaddr_un sun;
 	int fd;
 
 	if (unix_addr(path, &sun) == -1)
 		return -1;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
 	if (fd == -1)
 		return -1;
 	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
@@ -84,7 +84,7 @@ sock_listen_unix(const char *path, int mode)
 
 	if (unix_addr(path, &sun) == -1)
 		return -1;
-	probe = sock_connect_unix(path);
+	probe = sock_connect_unix(path, 0);
 	if (probe != -1) {
 		close(probe);
 		errno = EADDRINUSE;

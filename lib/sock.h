@@ -23,7 +23,9 @@ int sock_listen_unix(const char *path, int mode);
 /* Listens on "ADDR:PORT" ("[v6]:PORT" for IPv6), non-blocking. */
 int sock_listen_tcp(const char *addrport);
 /* Connects to a Unix socket path (blocking, close-on-exec). */
-int sock_connect_unix(const char *path);
+/* flags: 0, or SOCK_NONBLOCK (a full backlog then fails at once with
+ * EAGAIN instead of blocking). */
+int sock_connect_unix(const char *path, int flags);
 
 /* The peer's address as text ("203.0.113.7"), and its port. */
 int sock_peer(int fd, char *addr, size_t size, int *port);

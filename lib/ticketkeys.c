@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -45,6 +46,7 @@ write_keys(const char *path, const struct ticket_keys *t, const char **why)
 {
 	char tmp[4096 + 8], line[TICKET_LINE_BYTES];
 	int fd, i;
+	bool ok;
 
 	if (snprintf(tmp, sizeof tmp, "%s.new", path) >= (int)sizeof tmp) {
 		*why = "path too long";
@@ -61,7 +63,9 @@ write_keys(const char *path, const struct ticket_keys *t, const char **why)
 			break;
 	}
 	sodium_memzero(line, sizeof line);
-	if (i < t->n || fsync(fd) == -1 || close(fd) == -1 || rename(tmp, path) == -1) {
+	ok = i == t->n && fsync(fd) == 0;
+	ok = close(fd) == 0 && ok;    /* closed whatever failed before */
+	if (!ok || rename(tmp, path) == -1) {
 		unlink(tmp);
 		*why = "cannot write it";
 		return -1;

@@ -5,6 +5,7 @@
 # "N passed, N failed"; exits non-zero if anything failed or was skipped.
 set -u
 cd "$(dirname "$0")/.."
+started=$(date +%s)
 PYTHON=${PYTHON:-/usr/bin/python3}
 JOBS=${JOBS:-2}
 # A hung test must fail, not stall CI: bounds per unit binary and per suite.
@@ -67,12 +68,19 @@ PY
 
 run_e2e() {    # name, marker, bin
 	echo "== end-to-end tests: $1"
+	rm -f "build/e2e-$1.xml"    # a run killed by timeout must not count an old file
 	EXPOSE_BIN="$3" EXPOSE_RELEASE_BIN=bin timeout "$E2E_TIMEOUT_S" \
 		"$PYTHON" -m pytest -q -p no:cacheprovider --timeout "$E2E_TEST_TIMEOUT_S" \
 		-m "$2" --junitxml="build/e2e-$1.xml" tests/e2e
+	rc=$?
 	set -- $(junit_counts "build/e2e-$1.xml")
 	passed=$((passed + $1))
 	failed=$((failed + $2))
+	# pytest failing without a failed test (a crash, an error outside tests)
+	if [ "$rc" -ne 0 ] && [ "$2" -eq 0 ]; then
+		echo "pytest exited $rc with no failed test: counted as one failure"
+		failed=$((failed + 1))
+	fi
 }
 
 echo "== fuzzing (${FUZZ_SECONDS:-10} s per target)"
@@ -85,5 +93,7 @@ fi
 run_e2e sanitized "not release" build-san/bin
 run_e2e release "release" bin
 
-echo "$passed passed, $failed failed"
+# The wall time beside the verdict, so that drift shows from run to run.
+echo "check: wall time $(($(date +%s) - started)) s"
+echo "check: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

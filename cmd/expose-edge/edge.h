@@ -60,6 +60,7 @@ struct edge {
 	struct buf to_broker;
 	struct buf to_visitor;
 	struct buf reply;         /* the broker's reply line, until complete */
+	bool acked;               /* the broker said OPENED: it is alive */
 	bool replied;
 
 	struct pending queue[PIPELINE_MAX_REQUESTS];
@@ -74,11 +75,12 @@ struct edge {
 	int error_owed;           /* queued requests that error answers (0 or 1) */
 	const char *error_detail;
 	char error_text[256];
-	char error_extra[160];    /* header lines for it, e.g. WWW-Authenticate */
+	char error_extra[PAGE_EXTRA_MAX_BYTES];  /* header lines: Location, WWW-Authenticate */
 
 	int64_t head_deadline_ms; /* the head being read must be complete by then */
 	int64_t last_read_ms;     /* last byte from the visitor */
 	int64_t close_deadline_ms;
+	int64_t broker_deadline_ms; /* the broker must have acknowledged OPEN by then */
 };
 
 int64_t edge_now_ms(void);
@@ -86,19 +88,32 @@ int64_t edge_now_ms(void);
 /* The whole life of a connection; returns the exit status. */
 int edge_run(struct edge *e);
 
-/* route.c: look the name up, check access, connect to its broker. */
-enum route_result { ROUTE_OK, ROUTE_NO_TUNNEL, ROUTE_NO_REGISTRY, ROUTE_NO_BROKER };
-enum route_result route_lookup(struct edge *e, const char *name);
-enum route_result route_connect(struct edge *e, const char *name);
-/* 1 if the visitor's address may reach the tunnel. */
-int route_allows(struct edge *e);
-/* 1 if the request carries the tunnel's credentials (or it has none), 0
- * if not, -1 if the edge cannot check (no auth key). */
-int route_authorized(struct edge *e);
+/* relay.c: the connection's loop */
+/* Queues bytes for a side; a full queue ends the connection (a bug). */
+void edge_queue(struct edge *e, struct buf *b, const void *p, size_t n);
 
+/* route.c: each request's tunnel, access rules and broker.  0 to pass the
+ * request on, -1 when it was answered here (404, 401, 403, 308, 503...). */
+int route_request(struct edge *e);
+
+/* answer.c: the requests in flight, and the edge's own answers */
+void pending_push(struct edge *e);
+struct pending *pending_oldest(struct edge *e);
+/* The access log line of a request answered with status. */
+void edge_access_line(struct edge *e, const struct pending *p, int status);
+/* The oldest request is answered with status: log it, drop it. */
+void pending_pop(struct edge *e, int status);
+/* Writes an error page for the oldest request now, then closes. */
+void edge_answer(struct edge *e, int status, const char *detail);
+/* The answer owed for a request the body of which failed. */
+void edge_answer_owed(struct edge *e);
 /* Queues the edge's own error response and ends the connection after it. */
 void edge_fail(struct edge *e, int status, const char *detail);
 void edge_fail_with(struct edge *e, int status, const char *detail, const char *extra);
+
+/* response.c: what the broker sends back */
+void response_bytes(struct edge *e, const uint8_t *p, size_t n);
+void response_eof(struct edge *e);
 
 /* tls.c: the https edge */
 int tls_start(struct edge *e);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "edge.h"
+#include "lifeline.h"
 #include "log.h"
 #include "conf.h"
 #include "name.h"
@@ -27,7 +28,8 @@ usage(FILE *f)
 	    "                   [--redirect-http yes|no] [--https-port N]\n"
 	    "                   [--head-timeout MS] [--idle-timeout MS] [--body-timeout MS]\n"
 	    "                   [--head-max-bytes N] [--fields-max N] [--auth-key FILE]\n"
-	    "Serves one public connection (on stdin/stdout, or fd 3 with LISTEN_FDS=1).\n");
+	    "Serves one public connection (on stdin/stdout, or fd 3 with LISTEN_FDS=1).\n"
+	    "Every key of expose.conf(5) is also an option (--KEY VALUE).\n");
 }
 
 /* Flags; settings go through the same table as expose.conf. */
@@ -35,34 +37,29 @@ static int
 parse_args(int argc, char **argv, struct edge_config *cfg, const char **file,
            struct settings_flags *flags)
 {
-	static const struct option opts[] = {
+	static const struct option own[] = {
 		{ "config", required_argument, NULL, 'f' },
 		{ "proto", required_argument, NULL, 'p' },
 		{ "tls", no_argument, NULL, 't' },
-		{ "cert", required_argument, NULL, 'S' },
-		{ "key", required_argument, NULL, 'S' },
-		{ "ticket-keys", required_argument, NULL, 'S' },
-		{ "redirect-http", required_argument, NULL, 'S' },
-		{ "https-port", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
-		{ "registry", required_argument, NULL, 'S' },
-		{ "domain", required_argument, NULL, 'S' },
-		{ "head-timeout", required_argument, NULL, 'S' },
-		{ "idle-timeout", required_argument, NULL, 'S' },
-		{ "body-timeout", required_argument, NULL, 'S' },
-		{ "head-max-bytes", required_argument, NULL, 'S' },
-		{ "fields-max", required_argument, NULL, 'S' },
-		{ "auth-key", required_argument, NULL, 'S' },
-		{ NULL, 0, NULL, 0 },
 	};
+	struct option opts[sizeof own / sizeof own[0] + SETTINGS_KEYS_MAX + 1];
 	int c, index;
 
+	settings_options(opts, sizeof opts / sizeof opts[0], own, sizeof own / sizeof own[0],
+	                 'S');
 	while ((c = getopt_long(argc, argv, "f:p:h", opts, &index)) != -1) {
 		switch (c) {
 		case 'f': *file = optarg; break;
 		case 'p': cfg->proto = optarg; break;
 		case 't': cfg->tls = true; cfg->proto = "https"; break;
-		case 'S': settings_flag(flags, opts[index].name, optarg); break;
+		case 'S':
+			if (settings_flag(flags, opts[index].name, optarg) == -1) {
+				log_err("more than %d settings as flags: put some in expose.conf",
+				        SETTINGS_FLAGS_MAX);
+				return -1;
+			}
+			break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
@@ -139,6 +136,7 @@ main(int argc, char **argv)
 	struct edge e;
 	int rc;
 
+	lifeline_from_env();
 	log_init("expose-edge", LOG_INFO);
 	signal(SIGPIPE, SIG_IGN);
 	if (parse_args(argc, argv, &cfg, &file, &flags) == -1)

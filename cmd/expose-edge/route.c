@@ -7,40 +7,19 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "edge.h"
 #include "auth.h"
 #include "cidr.h"
+#include "host.h"
 #include "log.h"
 #include "registry.h"
+#include "sock.h"
 
-static int
-connect_nonblock(const char *path)
-{
-	struct sockaddr_un sun;
-	int fd;
+enum route_result { ROUTE_OK, ROUTE_NO_TUNNEL, ROUTE_NO_REGISTRY, ROUTE_NO_BROKER };
 
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof sun.sun_path)
-		return -1;
-	strcpy(sun.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd == -1)
-		return -1;
-	/* A full backlog fails at once (EAGAIN) instead of blocking. */
-	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-		int err = errno;
-		close(fd);
-		errno = err;
-		return -1;
-	}
-	return fd;
-}
-
-enum route_result
+static enum route_result
 route_lookup(struct edge *e, const char *name)
 {
 	struct registry *reg;
@@ -62,17 +41,18 @@ route_lookup(struct edge *e, const char *name)
 	return found ? ROUTE_OK : ROUTE_NO_TUNNEL;
 }
 
-enum route_result
+static enum route_result
 route_connect(struct edge *e, const char *name)
 {
 	char line[PREAMBLE_MAX_BYTES];
 	int n;
 
-	e->broker_fd = connect_nonblock(e->route.socket);
+	e->broker_fd = sock_connect_unix(e->route.socket, SOCK_NONBLOCK);
 	if (e->broker_fd == -1) {
 		log_err("broker %s: %s", e->route.socket, strerror(errno));
 		return ROUTE_NO_BROKER;
 	}
+	e->broker_deadline_ms = edge_now_ms() + EDGE_BROKER_TIMEOUT_MS;
 	n = snprintf(line, sizeof line, "EXPOSE/1 OPEN %s %s %d %s\n", name,
 	             e->peer, e->peer_port, e->cfg->proto);
 	if (n < 0 || (size_t)n >= sizeof line ||
@@ -81,7 +61,7 @@ route_connect(struct edge *e, const char *name)
 	return ROUTE_OK;
 }
 
-int
+static int
 route_allows(struct edge *e)
 {
 	int rc;
@@ -95,7 +75,7 @@ route_allows(struct edge *e)
 	return rc == 1;
 }
 
-int
+static int
 route_authorized(struct edge *e)
 {
 	const char *why = NULL, *value;
@@ -114,4 +94,122 @@ route_authorized(struct edge *e)
 	}
 	value = http_req_field(&e->req, "authorization", &len);
 	return value && auth_check(e->auth_key, e->route.auth, value, len) ? 1 : 0;
+}
+
+/* --- each request --- */
+
+/* The tunnel's access rules, on every request of the connection. */
+static int
+check_access(struct edge *e)
+{
+	char extra[160];
+	int ok;
+
+	if (!route_allows(e)) {
+		edge_fail(e, 403, "Your address may not reach this tunnel.");
+		return -1;
+	}
+	ok = route_authorized(e);
+	if (ok == -1) {
+		edge_fail(e, 503, "The tunnel service is misconfigured; its operator "
+		                  "has been told in its log.");
+		return -1;
+	}
+	if (ok == 0) {
+		snprintf(extra, sizeof extra, "WWW-Authenticate: Basic realm=\"%s\", "
+		         "charset=\"UTF-8\"\r\n", e->name);
+		edge_fail_with(e, 401, "This tunnel asks for a user name and password.", extra);
+		return -1;
+	}
+	/* The tunnel's credentials are the tunnel's, not the app's. */
+	e->req.drop_authorization = e->route.auth[0] != '\0';
+	return 0;
+}
+
+/* With redirect-http, plain http goes to https, but for ACME's HTTP-01
+ * challenge path. */
+static int
+redirect(struct edge *e)
+{
+	static const char acme[] = "/.well-known/acme-challenge/";
+	const struct http_req_head *h = &e->req.info;
+	char location[PAGE_EXTRA_MAX_BYTES];
+	char host[DOMAIN_MAX_BYTES + 1];
+	const char *colon;
+	size_t hlen;
+
+	if (e->tls || !e->cfg->set.redirect_http)
+		return 0;
+	if (h->target_len >= sizeof acme - 1 && memcmp(h->target, acme, sizeof acme - 1) == 0)
+		return 0;
+	/* The host without its port; h->host is not NUL-terminated. */
+	colon = memchr(h->host, ':', h->host_len);
+	hlen = colon ? (size_t)(colon - h->host) : h->host_len;
+	snprintf(host, sizeof host, "%.*s", (int)hlen, h->host);
+	if (h->target_len + hlen + sizeof "Location: https://:65535\r\n" > sizeof location) {
+		edge_fail(e, 414, "This address is too long to move to https.");
+		return 1;
+	}
+	if (e->cfg->set.https_port == 443)
+		snprintf(location, sizeof location, "Location: https://%s%.*s\r\n", host,
+		         (int)h->target_len, h->target);
+	else
+		snprintf(location, sizeof location, "Location: https://%s:%d%.*s\r\n", host,
+		         e->cfg->set.https_port, (int)h->target_len, h->target);
+	edge_fail_with(e, 308, "This tunnel is served over https.", location);
+	return 1;
+}
+
+/* Routes the first request, or checks that a later one stays on its tunnel. */
+int
+route_request(struct edge *e)
+{
+	char name[NAME_MAX_BYTES + 1], detail[160];
+	const struct http_req_head *h = &e->req.info;
+	enum host_result hr;
+	enum route_result rr;
+
+	hr = host_parse(h->host, h->host_len, e->cfg->set.domain, name, sizeof name);
+	if (hr == HOST_INVALID) {
+		edge_fail(e, 400, "The Host field is not a valid host name.");
+		return -1;
+	}
+	if (e->sni[0] && (hr != HOST_OK || strcmp(name, e->sni) != 0)) {
+		edge_fail(e, 421, "This request names another host than the TLS "
+		                  "connection it came on.");
+		return -1;
+	}
+	if (e->name[0]) {
+		if (hr != HOST_OK || strcmp(name, e->name) != 0) {
+			edge_fail(e, 421, "This connection belongs to another tunnel; "
+			                  "open a new connection for this host.");
+			return -1;
+		}
+		return check_access(e);
+	}
+	if (hr == HOST_FOREIGN) {
+		edge_fail(e, 404, "No tunnel lives at this address.");
+		return -1;
+	}
+	if (redirect(e))
+		return -1;
+	snprintf(e->name, sizeof e->name, "%s", name);
+	rr = route_lookup(e, name);
+	if (rr == ROUTE_NO_TUNNEL) {
+		snprintf(detail, sizeof detail,
+		         "There is no tunnel named %s. It may have closed; "
+		         "check the URL that expose printed.", name);
+		edge_fail(e, 404, detail);
+		return -1;
+	}
+	if (rr == ROUTE_OK && check_access(e) == -1)
+		return -1;
+	if (rr == ROUTE_OK)
+		rr = route_connect(e, name);
+	if (rr != ROUTE_OK) {
+		edge_fail(e, 503, "The tunnel service is not available right now; "
+		                  "try again in a moment.");
+		return -1;
+	}
+	return 0;
 }

@@ -5,9 +5,7 @@
  * http/1.1, SNI checked against the domain, and session tickets sealed
  * with keys shared by every edge process so that visitors resume on any.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -42,15 +40,6 @@ log_ssl(const char *what)
 	ERR_clear_error();
 }
 
-/* An address given as SNI (RFC 6066 forbids it, some clients send it). */
-static bool
-sni_is_address(const char *sni)
-{
-	unsigned char addr[sizeof(struct in6_addr)];
-
-	return inet_pton(AF_INET, sni, addr) == 1 || inet_pton(AF_INET6, sni, addr) == 1;
-}
-
 /* The SNI name must be the domain or one label under it. */
 static int
 on_servername(SSL *ssl, int *alert, void *arg)
@@ -61,7 +50,7 @@ on_servername(SSL *ssl, int *alert, void *arg)
 	char name[NAME_MAX_BYTES + 1];
 
 	/* No name: Host still routes (and must match the certificate's name). */
-	if (sni == NULL || sni_is_address(sni))
+	if (sni == NULL || host_is_address(sni))   /* some clients send an address */
 		return SSL_TLSEXT_ERR_OK;
 	if (strcasecmp(sni, domain) == 0)
 		return SSL_TLSEXT_ERR_OK;
@@ -135,6 +124,9 @@ context(struct edge *e)
 	if (ctx == NULL)
 		return NULL;
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* A write that must be retried may come from a queue that has moved
+	 * (compacted or grown) since: OpenSSL must not insist on the pointer. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
 	                    SSL_OP_NO_COMPRESSION);
 	if (SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1 ||
@@ -221,14 +213,14 @@ tls_resumed(const struct edge *e)
 	return e->tls && SSL_session_reused(e->tls);
 }
 
-/* As read(2): >0 bytes, 0 at the end, -1 with errno EAGAIN to wait. */
-ssize_t
-tls_read(struct edge *e, void *p, size_t n)
+/* An SSL_read or SSL_write result as read(2) or write(2) would give it:
+ * >0 bytes, 0 at a clean end (reads), -1 with errno EAGAIN to wait, or
+ * ECONNRESET (reads) or EPIPE (writes) when the connection failed. */
+static ssize_t
+as_syscall(struct edge *e, int rc, bool reading)
 {
-	int rc, err;
+	int err;
 
-	ERR_clear_error();
-	rc = SSL_read(e->tls, p, (int)n);
 	if (rc > 0)
 		return rc;
 	err = SSL_get_error(e->tls, rc);
@@ -236,28 +228,24 @@ tls_read(struct edge *e, void *p, size_t n)
 		errno = EAGAIN;
 		return -1;
 	}
-	if (err == SSL_ERROR_ZERO_RETURN)
+	if (err == SSL_ERROR_ZERO_RETURN && reading)
 		return 0;
-	errno = ECONNRESET;
+	errno = reading ? ECONNRESET : EPIPE;
 	return -1;
+}
+
+ssize_t
+tls_read(struct edge *e, void *p, size_t n)
+{
+	ERR_clear_error();
+	return as_syscall(e, SSL_read(e->tls, p, (int)n), true);
 }
 
 ssize_t
 tls_write(struct edge *e, const void *p, size_t n)
 {
-	int rc, err;
-
 	ERR_clear_error();
-	rc = SSL_write(e->tls, p, (int)n);
-	if (rc > 0)
-		return rc;
-	err = SSL_get_error(e->tls, rc);
-	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-		errno = EAGAIN;
-		return -1;
-	}
-	errno = EPIPE;
-	return -1;
+	return as_syscall(e, SSL_write(e->tls, p, (int)n), false);
 }
 
 /* Decrypted bytes waiting inside OpenSSL, which poll() cannot see. */

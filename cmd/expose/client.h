@@ -84,6 +84,8 @@ struct client {
 	struct frame_decoder dec;
 	struct ws link;               /* the websocket over the raw connection */
 	struct tls_conn *link_tls;    /* for wss://, or NULL */
+	struct tls_trust *link_trust; /* what the wss:// server must show */
+	struct tls_trust *target_trust; /* for https:// targets, made at the first */
 	int64_t last_rx_ms;           /* anything from the broker */
 	bool ping_due;                /* send a ping at the next writeable */
 	bool pong_due;                /* answer the broker's ping */
@@ -124,6 +126,7 @@ struct cstream {
 extern struct client *client;
 
 /* tls.c: TLS over a raw lws connection, for wss:// and https:// targets */
+struct tls_trust;
 struct tls_conn;
 /* Where a TLS connection's plaintext goes; ready() once the handshake ends. */
 struct tls_sink {
@@ -131,10 +134,13 @@ struct tls_sink {
 	int (*data)(void *ctx, const uint8_t *p, size_t n);
 	int (*ready)(void *ctx, struct lws *wsi);
 };
-/* verify: check the certificate (against ca, or the system's store) and
- * its name; hint is added to "not trusted" failures. */
-struct tls_conn *tls_conn_new(const char *host, const char *ca, bool verify,
-                              const char *hint, const char **why);
+/* verify: check certificates against ca, or the system's store, and their
+ * names.  Made once and shared by the connections it checks. */
+struct tls_trust *tls_trust_new(const char *ca, bool verify, const char **why);
+void tls_trust_free(struct tls_trust *tr);
+/* hint is added to "not trusted" failures. */
+struct tls_conn *tls_conn_new(struct tls_trust *tr, const char *host, const char *hint,
+                              const char **why);
 void tls_conn_free(struct tls_conn *t);
 /* Once connected: sends the ClientHello.  -1 with why set on failure. */
 int tls_conn_start(struct tls_conn *t, struct lws *wsi, char *why, size_t size);

@@ -26,7 +26,9 @@
 #include <openssl/evp.h>
 
 #include "client.h"
+#include "host.h"
 #include "log.h"
+#include "page.h"
 #include "sock.h"
 
 /* The page, from cmd/expose/inspect.html (generated). */
@@ -35,6 +37,8 @@ extern const size_t inspect_html_len;
 
 #define INSPECT_REQUEST_MAX_BYTES (INSPECT_BODY_BYTES + 16 * 1024)
 #define INSPECT_IDLE_TIMEOUT_S 30
+/* Host and Origin values the inspector compares, at most. */
+#define INSPECT_HOST_BYTES 300
 #define INSPECT_SSE_MAX 32
 /* Bytes written to an inspector connection per writeable callback. */
 #define INSPECT_WRITE_BYTES (16 * 1024)
@@ -60,6 +64,7 @@ struct conn {
 };
 
 struct inspector {
+	char port[8];                 /* what it listens on: Host must carry it */
 	struct entry ring[INSPECT_KEEP];
 	unsigned next_id;
 	unsigned count;
@@ -241,10 +246,10 @@ build_request(const struct entry *e, json_t *edit, struct buf *out, const char *
 	const struct exchange *x = e->x;
 	const char *method = x->method, *path = x->path, *b64 = NULL;
 	json_t *headers = NULL, *h;
-	char line[8192];
+	char line[64];    /* the Content-Length line */
 	uint8_t *body = NULL;
 	size_t i, blen = 0;
-	int n, rc = -1;
+	int n, rc = -1, bad = 0;
 
 	if (edit) {
 		json_unpack(edit, "{s?s, s?s, s?o, s?s}", "method", &method, "path", &path,
@@ -270,8 +275,10 @@ build_request(const struct entry *e, json_t *edit, struct buf *out, const char *
 		*why = "method and path must be one token each, the path starting with /";
 		goto out;
 	}
-	n = snprintf(line, sizeof line, "%s %s HTTP/1.1\r\n", method, path);
-	buf_append(out, line, (size_t)n);
+	bad |= buf_append(out, method, strlen(method));
+	bad |= buf_append(out, " ", 1);
+	bad |= buf_append(out, path, strlen(path));
+	bad |= buf_append(out, " HTTP/1.1\r\n", 11);
 	if (headers && json_is_array(headers)) {
 		json_array_foreach(headers, i, h) {
 			const char *k, *v;
@@ -282,8 +289,10 @@ build_request(const struct entry *e, json_t *edit, struct buf *out, const char *
 			}
 			if (!strcasecmp(k, "content-length") || !strcasecmp(k, "transfer-encoding"))
 				continue;
-			n = snprintf(line, sizeof line, "%s: %s\r\n", k, v);
-			buf_append(out, line, (size_t)n);
+			bad |= buf_append(out, k, strlen(k));
+			bad |= buf_append(out, ": ", 2);
+			bad |= buf_append(out, v, strlen(v));
+			bad |= buf_append(out, "\r\n", 2);
 		}
 	} else {
 		/* the captured fields, without the first line and the framing */
@@ -294,7 +303,7 @@ build_request(const struct entry *e, json_t *edit, struct buf *out, const char *
 			if (eol == NULL)
 				break;
 			if (strncasecmp(p, "content-length:", 15) && strncasecmp(p, "transfer-encoding:", 18))
-				buf_append(out, p, (size_t)(eol - p) + 2);
+				bad |= buf_append(out, p, (size_t)(eol - p) + 2);
 		}
 	}
 	if (!b64) {
@@ -302,10 +311,10 @@ build_request(const struct entry *e, json_t *edit, struct buf *out, const char *
 		blen = buf_len(&x->request_body);
 	}
 	n = snprintf(line, sizeof line, "Content-Length: %zu\r\nConnection: close\r\n\r\n", blen);
-	buf_append(out, line, (size_t)n);
+	bad |= buf_append(out, line, (size_t)n);
 	if (blen)
-		buf_append(out, b64 ? body : buf_data(&x->request_body), blen);
-	rc = buf_len(out) < out->limit ? 0 : -1;
+		bad |= buf_append(out, b64 ? body : buf_data(&x->request_body), blen);
+	rc = bad ? -1 : 0;
 	if (rc == -1)
 		*why = "the request is too large";
 out:
@@ -398,9 +407,7 @@ respond(struct conn *c, int status, const char *type, const char *body, size_t l
 	char head[256];
 	int n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
 	                 "Content-Length: %zu\r\nCache-Control: no-store\r\n"
-	                 "Connection: close\r\n\r\n", status, status == 200 ? "OK" :
-	                 status == 202 ? "Accepted" : status == 404 ? "Not Found" : "Bad Request",
-	                 type, len);
+	                 "Connection: close\r\n\r\n", status, page_reason(status), type, len);
 
 	conn_send(c, head, (size_t)n);
 	conn_send(c, body, len);
@@ -505,6 +512,73 @@ serve(struct client *cl, struct conn *c, const char *req, size_t head_len, const
 	(void)head_len;
 }
 
+/* The value of a field of head (case-insensitive name), or NULL. */
+static const char *
+head_field(const char *p, size_t len, const char *name)
+{
+	const char *end = p + len, *eol;
+	size_t n = strlen(name);
+
+	for (; p < end; p = eol + 2) {
+		eol = memmem(p, (size_t)(end - p), "\r\n", 2);
+		if (eol == NULL)
+			return NULL;
+		if ((size_t)(eol - p) > n && p[n] == ':' && strncasecmp(p, name, n) == 0)
+			return p + n + 1;
+	}
+	return NULL;
+}
+
+/* A field's value without the spaces around it, into out; false if absent
+ * or too long. */
+static bool
+field_copy(const char *head, size_t len, const char *name, char *out, size_t size)
+{
+	const char *v = head_field(head, len, name), *eol;
+	size_t n;
+
+	if (v == NULL)
+		return false;
+	eol = strstr(v, "\r\n");
+	while (*v == ' ' || *v == '\t')
+		v++;
+	n = (size_t)(eol - v);
+	while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	if (n >= size)
+		return false;
+	memcpy(out, v, n);
+	out[n] = '\0';
+	return true;
+}
+
+/* Only pages loaded from the inspector itself may use it: Host must name
+ * it by address or as localhost (a DNS-rebinding page names it otherwise),
+ * and an Origin, when sent, must be that same host (another site's form or
+ * fetch sends its own). */
+static bool
+trusted(const struct inspector *in, const char *head, size_t len)
+{
+	char host[INSPECT_HOST_BYTES], origin[INSPECT_HOST_BYTES + 8], name[INSPECT_HOST_BYTES];
+	char *colon;
+
+	if (!field_copy(head, len, "host", host, sizeof host))
+		return false;
+	colon = strrchr(host, ':');
+	if (colon == NULL || strcmp(colon + 1, in->port) != 0)
+		return false;
+	snprintf(name, sizeof name, "%.*s", (int)(colon - host), host);
+	if (name[0] == '[' && name[strlen(name) - 1] == ']') {
+		memmove(name, name + 1, strlen(name));
+		name[strlen(name) - 1] = '\0';
+	}
+	if (strcmp(name, "localhost") != 0 && !host_is_address(name))
+		return false;
+	if (!field_copy(head, len, "origin", origin, sizeof origin))
+		return head_field(head, len, "origin") == NULL;
+	return strncmp(origin, "http://", 7) == 0 && strcmp(origin + 7, host) == 0;
+}
+
 static void
 try_request(struct client *cl, struct conn *c)
 {
@@ -515,18 +589,28 @@ try_request(struct client *cl, struct conn *c)
 	if (end == NULL)
 		return;
 	head = (size_t)(end - p) + 4;
-	cl_field = memmem(p, head, "\r\nContent-Length:", 17);
-	if (cl_field == NULL)
-		cl_field = memmem(p, head, "\r\ncontent-length:", 17);
+	cl_field = head_field(p, head, "content-length");
 	if (cl_field)
-		want = strtoul(cl_field + 17, NULL, 10);
+		want = strtoul(cl_field, NULL, 10);
 	if (want > INSPECT_REQUEST_MAX_BYTES) {
 		respond_error(c, 400, "too large");
 		return;
 	}
 	if (buf_len(&c->in) < head + want)
 		return;
-	buf_append(&c->in, "", 1);    /* NUL after what we read, for sscanf */
+	if (buf_append(&c->in, "", 1) == -1) {    /* NUL after it, for sscanf */
+		respond_error(c, 400, "too large");
+		return;
+	}
+	p = (const char *)buf_data(&c->in);      /* the append may have moved it */
+	if (!trusted(cl->inspect, p, head)) {
+		char why[128];
+		snprintf(why, sizeof why, "the inspector answers only its own pages: open it at "
+		         "http://127.0.0.1:%s/ or http://localhost:%s/", cl->inspect->port,
+		         cl->inspect->port);
+		respond_error(c, 403, why);
+		return;
+	}
 	serve(cl, c, p, head, p + head, want);
 }
 
@@ -625,17 +709,24 @@ inspect_start(struct client *c, const char *listen)
 	int fd = sock_listen_tcp(listen);
 
 	if (fd == -1) {
-		log_err("--inspect %s: %s (give another address, e.g. --inspect 127.0.0.1:4041)",
+		log_err("--inspect %s: %s (give another address, e.g. --inspect=127.0.0.1:4041)",
 		        listen, strerror(errno));
 		return -1;
 	}
 	c->inspect = calloc(1, sizeof *c->inspect);
-	if (c->inspect == NULL)
+	if (c->inspect == NULL) {
+		close(fd);
+		log_err("--inspect: out of memory");
 		return -1;
+	}
+	snprintf(c->inspect->port, sizeof c->inspect->port, "%s", strrchr(listen, ':') + 1);
 	u.filefd = fd;
 	wsi = lws_adopt_descriptor_vhost(c->vh, LWS_ADOPT_RAW_FILE_DESC, u, "expose-inspect", NULL);
-	if (wsi == NULL)
+	if (wsi == NULL) {
+		close(fd);
+		log_err("--inspect %s: cannot serve it", listen);
 		return -1;
+	}
 	return 0;
 }
 

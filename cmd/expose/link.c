@@ -60,9 +60,10 @@ link_connect(struct client *c)
 	if (c->server.tls) {
 		const char *why;
 
-		c->link_tls = tls_conn_new(c->server.host, c->ca, true, LINK_TLS_HINT, &why);
+		/* link_trust was made at start (setup_server) */
+		c->link_tls = tls_conn_new(c->link_trust, c->server.host, LINK_TLS_HINT, &why);
 		if (c->link_tls == NULL) {
-			log_err("%s: %s", c->ca ? c->ca : "TLS", why);
+			log_err("TLS for %s: %s", c->server.host, why);
 			schedule_reconnect(c, "cannot set up TLS");
 			return -1;
 		}

@@ -80,14 +80,17 @@ local_close_all(struct client *c)
 static int
 start_tls(struct cstream *cs)
 {
+	struct client *c = cs->c;
 	const char *why;
 
-	cs->tls = tls_conn_new(cs->t->host, NULL, !cs->c->local_insecure, LOCAL_TLS_HINT,
-	                       &why);
+	if (c->target_trust == NULL)
+		c->target_trust = tls_trust_new(NULL, !c->local_insecure, &why);
+	if (c->target_trust)
+		cs->tls = tls_conn_new(c->target_trust, cs->t->host, LOCAL_TLS_HINT, &why);
 	if (cs->tls)
 		return 0;
 	log_err("%s: %s", cs->t->label, why);
-	mux_reset(&cs->c->mux, cs->key, CODE_REFUSED, cs->t->label);
+	mux_reset(&c->mux, cs->key, CODE_REFUSED, cs->t->label);
 	local_close(cs);
 	return -1;
 }

@@ -14,6 +14,7 @@
 #include "cidr.h"
 #include "client.h"
 #include "conf.h"
+#include "lifeline.h"
 #include "log.h"
 #include "name.h"
 
@@ -42,8 +43,9 @@ usage(FILE *f)
 	    "              [--name NAME] TARGET ...\n"
 	    "TARGET is PORT, HOST:PORT, http://HOST[:PORT], https://HOST[:PORT] or unix:/PATH.\n"
 	    "Makes local ports public; prints one URL a line on stdout.\n"
-	    "  -f FILE        the config file (default $XDG_CONFIG_HOME/expose/expose.conf)\n"
-	    "  --server URL   the expose server, ws://HOST:PORT (or EXPOSE_SERVER)\n"
+	    "  -f, --config FILE  the config file (default $XDG_CONFIG_HOME/expose/expose.conf)\n"
+	    "  --server URL   the expose server, ws:// or wss://HOST[:PORT] (or EXPOSE_SERVER,\n"
+	    "                 or server = URL in the config file)\n"
 	    "  --name NAME    the name for the next PORT (default: a random name)\n"
 	    "  --auth U:P     visitors must give this user and password (basic auth)\n"
 	    "  --allow CIDR   only these source addresses may visit (repeatable)\n"
@@ -54,7 +56,7 @@ usage(FILE *f)
 	    "  -q, --quiet    print the URLs only      --json  events as JSON lines\n"
 	    "  --qr           show the URL as a QR code\n"
 	    "  expose key [--new [--yes]]   print (or replace) this machine's key\n"
-	    "  -v, --verbose  log each stream\n");
+	    "  -v, --verbose  log each stream           -h, --help  this text\n");
 }
 
 /* "ws://host:port/path" or "wss://...". */
@@ -369,6 +371,8 @@ load_config(struct client *c)
 static int
 setup_server(struct client *c)
 {
+	const char *why;
+
 	if (c->server_text == NULL)
 		c->server_text = getenv("EXPOSE_SERVER");
 	if ((c->server_text == NULL || *c->server_text == '\0') && c->conf_server[0])
@@ -392,6 +396,15 @@ setup_server(struct client *c)
 	}
 	if (c->ca && access(c->ca, R_OK) == -1) {
 		log_err("%s %s: %s", c->ca == c->conf_ca ? "ca =" : "--ca", c->ca, strerror(errno));
+		return -1;
+	}
+	/* Loaded once, here: a bad file is a one-line error, not a retry loop. */
+	if (c->server.tls && (c->link_trust = tls_trust_new(c->ca, true, &why)) == NULL) {
+		if (c->ca)
+			log_err("%s %s: no CA certificate in it (give a PEM file)",
+			        c->ca == c->conf_ca ? "ca =" : "--ca", c->ca);
+		else
+			log_err("the system's trusted certificates: %s", why);
 		return -1;
 	}
 	return 0;
@@ -451,6 +464,9 @@ setup_context(struct client *c)
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = protocols;
 	info.pt_serv_buf_size = CLIENT_IO_BYTES;
+	/* Sized for the streams the client takes, not for the fd limit: lws
+	 * allocates and clears a table of this many entries at start. */
+	info.fd_limit_per_thread = CLIENT_STREAMS_MAX + CLIENT_SPARE_FDS;
 	/* No TLS in libwebsockets: tls.c does it for wss:// (and loading the
 	 * CA bundle cost every start ~20 ms). */
 	c->ctx = lws_create_context(&info);
@@ -503,6 +519,7 @@ main(int argc, char **argv)
 {
 	static struct client c;
 
+	lifeline_from_env();
 	log_init("expose", LOG_INFO);
 	if (argc > 1 && strcmp(argv[1], "key") == 0)
 		return key_command(argc, argv);
@@ -538,6 +555,8 @@ main(int argc, char **argv)
 	map_free(&c.streams);
 	ws_free(&c.link);
 	tls_conn_free(c.link_tls);
+	tls_trust_free(c.link_trust);
+	tls_trust_free(c.target_trust);
 	mux_free(&c.mux);
 	frame_decoder_free(&c.dec);
 	identity_wipe(&c.id);

@@ -13,88 +13,106 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 #include "client.h"
+#include "host.h"
 #include "log.h"
 
 /* Ciphertext moved from OpenSSL to the socket per write. */
 #define TLS_OUT_BYTES (64 * 1024)
 #define TLS_PLAIN_BYTES (64 * 1024)
 
-struct tls_conn {
+/* What connections trust: made once (loading the CA store costs ~20 ms),
+ * shared by every connection to the server or to https targets. */
+struct tls_trust {
 	SSL_CTX *ctx;
+	bool verify;
+};
+
+struct tls_conn {
 	SSL *ssl;
-	BIO *in;              /* from the socket, for OpenSSL */
-	BIO *out;             /* from OpenSSL, for the socket */
 	bool ready;           /* the handshake is done */
+	bool verify;          /* its certificate is checked */
 	char host[256];
 	const char *hint;     /* added to "not trusted" failures */
 };
+
+struct tls_trust *
+tls_trust_new(const char *ca, bool verify, const char **why)
+{
+	struct tls_trust *tr = calloc(1, sizeof *tr);
+
+	*why = "out of memory";
+	if (tr == NULL || (tr->ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		goto fail;
+	tr->verify = verify;
+	SSL_CTX_set_min_proto_version(tr->ctx, TLS1_2_VERSION);
+	SSL_CTX_set_verify(tr->ctx, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+	if (verify && (ca ? SSL_CTX_load_verify_locations(tr->ctx, ca, NULL) :
+	               SSL_CTX_set_default_verify_paths(tr->ctx)) != 1) {
+		*why = "cannot load the trusted certificates";
+		goto fail;
+	}
+	return tr;
+fail:
+	tls_trust_free(tr);
+	return NULL;
+}
+
+void
+tls_trust_free(struct tls_trust *tr)
+{
+	if (tr == NULL)
+		return;
+	SSL_CTX_free(tr->ctx);
+	free(tr);
+}
 
 void
 tls_conn_free(struct tls_conn *t)
 {
 	if (t == NULL)
 		return;
-	if (t->ssl)
-		SSL_free(t->ssl);    /* frees the BIOs too */
-	SSL_CTX_free(t->ctx);
+	SSL_free(t->ssl);    /* frees its BIOs too */
 	free(t);
-}
-
-/* Whether host is an IPv4 or IPv6 literal (no SNI; checked as an address). */
-static bool
-is_ip(const char *host)
-{
-	unsigned char addr[sizeof(struct in6_addr)];
-
-	return inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
 }
 
 /* Names (or addresses) the certificate must carry. */
 static int
 expect_peer(SSL *ssl, const char *host)
 {
-	if (is_ip(host))
+	if (host_is_address(host))
 		return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) == 1 ? 0 : -1;
-	if (SSL_set_tlsext_host_name(ssl, host) != 1)
-		return -1;
 	return SSL_set1_host(ssl, host) == 1 ? 0 : -1;
 }
 
 struct tls_conn *
-tls_conn_new(const char *host, const char *ca, bool verify, const char *hint,
-             const char **why)
+tls_conn_new(struct tls_trust *tr, const char *host, const char *hint, const char **why)
 {
 	struct tls_conn *t = calloc(1, sizeof *t);
+	BIO *in, *out;
 
 	*why = "out of memory";
-	if (t == NULL || (t->ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+	if (t == NULL || (t->ssl = SSL_new(tr->ctx)) == NULL)
 		goto fail;
 	snprintf(t->host, sizeof t->host, "%s", host);
 	t->hint = hint ? hint : "";
-	SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
-	SSL_CTX_set_verify(t->ctx, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
-	if (verify && (ca ? SSL_CTX_load_verify_locations(t->ctx, ca, NULL) :
-	               SSL_CTX_set_default_verify_paths(t->ctx)) != 1) {
-		*why = "cannot load the trusted certificates";
+	t->verify = tr->verify;
+	in = BIO_new(BIO_s_mem());       /* from the socket, for OpenSSL */
+	out = BIO_new(BIO_s_mem());      /* from OpenSSL, for the socket */
+	if (in == NULL || out == NULL) {
+		BIO_free(in);
+		BIO_free(out);
 		goto fail;
 	}
-	t->ssl = SSL_new(t->ctx);
-	t->in = BIO_new(BIO_s_mem());
-	t->out = BIO_new(BIO_s_mem());
-	if (t->ssl == NULL || t->in == NULL || t->out == NULL)
+	SSL_set_bio(t->ssl, in, out);
+	if (!host_is_address(host) && SSL_set_tlsext_host_name(t->ssl, host) != 1)
 		goto fail;
-	SSL_set_bio(t->ssl, t->in, t->out);
-	if (!is_ip(host) && SSL_set_tlsext_host_name(t->ssl, host) != 1)
-		goto fail;
-	if (verify && expect_peer(t->ssl, host) == -1)
+	if (tr->verify && expect_peer(t->ssl, host) == -1)
 		goto fail;
 	SSL_set_connect_state(t->ssl);
 	return t;
@@ -110,7 +128,7 @@ flush(struct tls_conn *t, struct lws *wsi)
 	static uint8_t out[TLS_OUT_BYTES];
 	int n;
 
-	while ((n = BIO_read(t->out, out, sizeof out)) > 0)
+	while ((n = BIO_read(SSL_get_wbio(t->ssl), out, sizeof out)) > 0)
 		if (lws_write(wsi, out, (size_t)n, LWS_WRITE_RAW) < n)
 			return -1;
 	return 0;
@@ -123,7 +141,7 @@ failure(struct tls_conn *t, char *why, size_t size)
 	long v = SSL_get_verify_result(t->ssl);
 	unsigned long e = ERR_peek_last_error();
 
-	if (v != X509_V_OK)
+	if (t->verify && v != X509_V_OK)
 		snprintf(why, size, "its certificate is not trusted for %s: %s%s", t->host,
 		         X509_verify_cert_error_string(v), t->hint);
 	else
@@ -170,7 +188,7 @@ tls_conn_receive(struct tls_conn *t, struct lws *wsi, const uint8_t *p, size_t n
 	static uint8_t plain[TLS_PLAIN_BYTES];
 	int rc, err;
 
-	if (BIO_write(t->in, p, (int)n) != (int)n)
+	if (BIO_write(SSL_get_rbio(t->ssl), p, (int)n) != (int)n)
 		return -1;
 	if (!t->ready) {
 		rc = handshake(t, wsi, why, size);

@@ -262,6 +262,16 @@ on_open(struct client *c, uint32_t id, const uint8_t *p, size_t len)
 	if (proto_open_decode(p, len, &index, peer, sizeof peer) == -1 ||
 	    index == 0 || index > (uint32_t)c->ntargets || local_find(c, id))
 		return -1;
+	if (c->streams.count >= CLIENT_STREAMS_MAX) {
+		/* A server may not make us open connections without end. */
+		static bool warned;
+		if (!warned)
+			log_warn("the server opened more than %d streams at once; refusing more",
+			         CLIENT_STREAMS_MAX);
+		warned = true;
+		mux_reset(&c->mux, id, CODE_LIMIT, "the client's stream limit");
+		return 0;
+	}
 	local_open(c, id, &c->targets[index - 1], peer);
 	return 0;
 }

@@ -25,7 +25,7 @@ ask(const struct settings *s, const char *line, char *reply, size_t size)
 	int fd;
 
 	settings_control(s, path, sizeof path);
-	fd = sock_connect_unix(path);
+	fd = sock_connect_unix(path, 0);
 	if (fd == -1) {
 		log_err("control %s: %s (is the broker running, and may this user reach "
 		        "it? root and the broker's group may)", path, strerror(errno));

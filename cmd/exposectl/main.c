@@ -11,6 +11,7 @@
 #include "conf.h"
 #include "ctl.h"
 #include "identity.h"
+#include "lifeline.h"
 #include "log.h"
 
 static void
@@ -18,7 +19,8 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: exposectl [-f FILE] [--registry PATH] [--socket PATH] [--control PATH]\n"
-	    "                 [--authorized-keys FILE] [--ticket-keys FILE] COMMAND\n"
+	    "                 [--authorized-keys FILE] [--ticket-keys FILE] [--KEY VALUE] COMMAND\n"
+	    "Every key of expose.conf(5) is also an option (--KEY VALUE).\n"
 	    "commands:\n"
 	    "  list                 live tunnels: URL, name, address, key, age, target\n"
 	    "  names                names held by keys: name, kind, key, since, expires\n"
@@ -50,16 +52,11 @@ static const struct command {
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {
+	static const struct option own[] = {
 		{ "config", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
-		{ "registry", required_argument, NULL, 'S' },
-		{ "socket", required_argument, NULL, 'S' },
-		{ "control", required_argument, NULL, 'S' },
-		{ "authorized-keys", required_argument, NULL, 'S' },
-		{ "ticket-keys", required_argument, NULL, 'S' },
-		{ NULL, 0, NULL, 0 },
 	};
+	struct option opts[sizeof own / sizeof own[0] + SETTINGS_KEYS_MAX + 1];
 	struct settings_flags flags = { .n = 0 };
 	struct settings s;
 	char err[CONF_ERROR_BYTES];
@@ -67,11 +64,20 @@ main(int argc, char **argv)
 	size_t i;
 	int ch, index;
 
+	lifeline_from_env();
 	log_init("exposectl", LOG_INFO);
+	settings_options(opts, sizeof opts / sizeof opts[0], own, sizeof own / sizeof own[0],
+	                 'S');
 	while ((ch = getopt_long(argc, argv, "+f:h", opts, &index)) != -1) {
 		switch (ch) {
 		case 'f': file = optarg; break;
-		case 'S': settings_flag(&flags, opts[index].name, optarg); break;
+		case 'S':
+			if (settings_flag(&flags, opts[index].name, optarg) == -1) {
+				log_err("more than %d settings as flags: put some in expose.conf",
+				        SETTINGS_FLAGS_MAX);
+				return EX_USAGE;
+			}
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EX_USAGE;
 		}

@@ -278,3 +278,22 @@ access_name_done(struct session *s, const char *name)
 	    strcmp(owner, s->key) == 0)
 		registry_name_touch_random(b->reg, name, now() + b->cfg->set.name_quarantine_s);
 }
+
+void
+access_sweep_names(struct broker *b)
+{
+	int64_t t = now();
+	int n;
+
+	if (t < b->next_names_sweep)
+		return;
+	b->next_names_sweep = t + NAMES_SWEEP_INTERVAL_S;
+	n = registry_names_expire(b->reg, t);
+	if (n < 0) {
+		log_err("registry %s: cannot delete expired names: %s", b->cfg->set.registry,
+		        registry_error(b->reg));
+		b->metrics.registry_errors++;
+	} else if (n > 0) {
+		log_info("names expired count=%d", n);
+	}
+}

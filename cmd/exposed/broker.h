@@ -53,6 +53,7 @@ struct broker {
 	unsigned ntunnels;
 	unsigned nstreams;
 	unsigned peak_sessions;   /* since memory was last handed back */
+	int64_t next_names_sweep; /* unix seconds */
 	struct metrics metrics;
 	char status[64];          /* last STATUS= told to systemd */
 	lws_sorted_usec_list_t watchdog;
@@ -117,6 +118,7 @@ struct stream {
 	struct lws *wsi;          /* the edge's connection */
 	struct buf preamble;      /* the OPEN line, until complete */
 	bool opened;
+	bool acked;               /* OPENED went to the edge */
 	bool replied;             /* our reply line went to the edge */
 	bool paused;              /* edge reads stopped for lack of credit */
 	bool kill;                /* close the edge at its next writeable */
@@ -164,6 +166,8 @@ int access_name(struct session *s, char *name, size_t size, int takeover,
                 const char **why);
 /* The tunnel on name ended: a random name stays its key's a while. */
 void access_name_done(struct session *s, const char *name);
+/* Deletes names whose quarantine ended, at start and then hourly. */
+void access_sweep_names(struct broker *b);
 
 /* control.c: exposectl's live commands, and metrics over HTTP */
 int control_callback(struct lws *wsi, enum lws_callback_reasons reason,

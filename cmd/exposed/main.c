@@ -15,6 +15,7 @@
 
 #include "broker.h"
 #include "conf.h"
+#include "lifeline.h"
 #include "log.h"
 #include "registry.h"
 
@@ -81,7 +82,7 @@ usage(FILE *f)
 	    "               [--handshake-rate N] [--handshake-burst N] [--auth-key FILE]\n"
 	    "               [--metrics ADDR:PORT] [--cert FILE] [--key FILE]\n"
 	    "               [--ticket-keys FILE] [--http-port N]\n"
-	    "Every option is also a key of expose.conf(5).\n");
+	    "Every key of expose.conf(5) is also an option (--KEY VALUE); -h, --help.\n");
 }
 
 /* Flags; settings go through the same table as expose.conf. */
@@ -89,44 +90,29 @@ static int
 parse_args(int argc, char **argv, struct broker_config *c, const char **file,
            struct settings_flags *flags, int *check)
 {
-	static const struct option opts[] = {
+	static const struct option own[] = {
 		{ "config", required_argument, NULL, 'f' },
 		{ "check-config", no_argument, NULL, 'C' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
-		{ "domain", required_argument, NULL, 'S' },
-		{ "public-port", required_argument, NULL, 'S' },
-		{ "scheme", required_argument, NULL, 'S' },
-		{ "listen", required_argument, NULL, 'S' },
-		{ "socket", required_argument, NULL, 'S' },
-		{ "registry", required_argument, NULL, 'S' },
-		{ "ping-interval", required_argument, NULL, 'S' },
-		{ "streams-per-tunnel", required_argument, NULL, 'S' },
-		{ "control", required_argument, NULL, 'S' },
-		{ "authorized-keys", required_argument, NULL, 'S' },
-		{ "claim-names", required_argument, NULL, 'S' },
-		{ "deny-names", required_argument, NULL, 'S' },
-		{ "name-quarantine", required_argument, NULL, 'S' },
-		{ "tunnels-per-key", required_argument, NULL, 'S' },
-		{ "streams-per-key", required_argument, NULL, 'S' },
-		{ "handshake-rate", required_argument, NULL, 'S' },
-		{ "handshake-burst", required_argument, NULL, 'S' },
-		{ "auth-key", required_argument, NULL, 'S' },
-		{ "metrics", required_argument, NULL, 'S' },
-		{ "cert", required_argument, NULL, 'S' },
-		{ "key", required_argument, NULL, 'S' },
-		{ "ticket-keys", required_argument, NULL, 'S' },
-		{ "http-port", required_argument, NULL, 'S' },
-		{ NULL, 0, NULL, 0 },
 	};
+	struct option opts[sizeof own / sizeof own[0] + SETTINGS_KEYS_MAX + 1];
 	int ch, index;
 
+	settings_options(opts, sizeof opts / sizeof opts[0], own, sizeof own / sizeof own[0],
+	                 'S');
 	while ((ch = getopt_long(argc, argv, "f:vh", opts, &index)) != -1) {
 		switch (ch) {
 		case 'f': *file = optarg; break;
 		case 'C': *check = 1; break;
 		case 'v': c->verbose = 1; break;
-		case 'S': settings_flag(flags, opts[index].name, optarg); break;
+		case 'S':
+			if (settings_flag(flags, opts[index].name, optarg) == -1) {
+				log_err("more than %d settings as flags: put some in expose.conf",
+				        SETTINGS_FLAGS_MAX);
+				return -1;
+			}
+			break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
@@ -263,6 +249,7 @@ record_self(struct broker *b)
 	}
 	if (swept > 0)
 		log_info("swept %d tunnels left by a broker that stopped", swept);
+	access_sweep_names(b);
 	return 0;
 }
 
@@ -339,6 +326,7 @@ watchdog_tick(lws_sorted_usec_list_t *sul)
 	sock_notify("WATCHDOG=1");
 	tell_status(b);
 	trim_memory(b);
+	access_sweep_names(b);
 	if (b->cfg->set.cert[0])
 		cert_reload(b);
 	lws_sul_schedule(b->ctx, 0, &b->watchdog, watchdog_tick, b->watchdog_us);
@@ -352,8 +340,10 @@ watchdog_start(struct broker *b)
 
 	if (pid && strtol(pid, NULL, 10) != (long)getpid())
 		us = 0;
-	/* Without a watchdog, STATUS= still follows the counts each second. */
-	b->watchdog_us = us > 0 ? (lws_usec_t)us / 2 : LWS_US_PER_SEC;
+	/* The tick also carries STATUS=, certificate reloads, heap trims and
+	 * name sweeps: once a second, or at half the watchdog if that is
+	 * shorter.  Pinging systemd more often than it asks is harmless. */
+	b->watchdog_us = us > 0 && us / 2 < LWS_US_PER_SEC ? (lws_usec_t)us / 2 : LWS_US_PER_SEC;
 	lws_sul_schedule(b->ctx, 0, &b->watchdog, watchdog_tick, b->watchdog_us);
 }
 
@@ -400,6 +390,7 @@ main(int argc, char **argv)
 	struct broker b;
 	int rc = 0, check = 0;
 
+	lifeline_from_env();
 	log_init("exposed", LOG_INFO);
 	/* lws zero-fills a receive buffer of BROKER_IO_BYTES per client at
 	 * connect.  From mmap, calloc's zeroes are the kernel's untouched pages

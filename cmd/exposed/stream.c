@@ -1,7 +1,8 @@
 /*
  * The edge side of the broker: one Unix connection per public connection.
  * The edge sends an OPEN line naming the tunnel; the broker opens a
- * stream on that tunnel's session, answers "EXPOSE/1 OK" once the client
+ * stream on that tunnel's session and says "EXPOSE/1 OPENED" at once (so an
+ * edge can tell a live broker from a hung one), answers "EXPOSE/1 OK" once the client
  * sends the first response bytes (or an error line if it cannot), and
  * relays bytes both ways under the stream's credit (expose(7)).
  */
@@ -106,6 +107,7 @@ stream_open(struct stream *st, struct tunnel *t, const char *peer)
 	frame_put32(p, t->index);
 	memcpy(p + 4, peer, plen);
 	mux_control(&s->mux, FRAME_OPEN, st->key, p, 4 + plen);
+	lws_callback_on_writable(st->wsi);    /* for OPENED */
 }
 
 /* "EXPOSE/1 OPEN name addr port proto": which tunnel, and who asks. */
@@ -193,6 +195,13 @@ stream_writeable(struct stream *st)
 	}
 	if (st->kill || st->s == NULL)
 		return -1;
+	if (!st->replied && buf_len(&st->m.in) == 0 && !st->m.fin_in) {
+		/* The app has not answered yet: say only that the stream is open. */
+		if (!st->acked && write_line(st, "EXPOSE/1 OPENED\n") == -1)
+			return -1;
+		st->acked = true;
+		return 0;
+	}
 	if (!st->replied) {
 		if (write_line(st, "EXPOSE/1 OK\n") == -1)
 			return -1;

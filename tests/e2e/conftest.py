@@ -11,6 +11,20 @@ import harness  # noqa: E402
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "release: runs on the release build (memory, speed)")
+    print(f"e2e: starting a process costs {harness.SPAWN_MS:.1f} ms here; "
+          f"deadlines are scaled by {harness.SLOWNESS:.1f}")
+
+
+def pytest_collection_modifyitems(config, items):
+    """pytest-timeout's per-test bound (--timeout), scaled to this machine
+    like every other deadline: a hung test fails alone, a slow machine's
+    test does not."""
+    base = config.getoption("timeout", None)
+    if not base:
+        return
+    for item in items:
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(harness.scaled(float(base))))
 
 
 class Stack:

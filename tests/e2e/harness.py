@@ -5,7 +5,6 @@ systemd-socket-activate, expose, and a Node app.  Readiness is waited for
 (sd_notify READY=1, the launcher's "Listening" line, the client's URL on
 stdout, the app's "listening" line), never slept for.
 """
-import ctypes
 import json
 import os
 import re
@@ -22,7 +21,47 @@ BIN = os.path.abspath(os.environ.get("EXPOSE_BIN", os.path.join(ROOT, "bin")))
 RELEASE_BIN = os.path.abspath(os.environ.get("EXPOSE_RELEASE_BIN", os.path.join(ROOT, "bin")))
 APP_JS = os.path.join(ROOT, "tests", "e2e", "app.js")
 
+# What starting a process costs here, against a fast machine of this kind:
+# machines differ by ten times or more (a VM whose memory is handed back to
+# its host pays for every page fault), and every deadline a test sets is
+# scaled by it.  Deadlines only bound failures: a passing test never waits
+# for one.
+REFERENCE_SPAWN_MS = 1.0
+SPAWN_SAMPLES = 20
+
+
+def _spawn_ms():
+    t0 = time.monotonic()
+    for _ in range(SPAWN_SAMPLES):
+        subprocess.run(["/bin/true"], check=True)
+    return (time.monotonic() - t0) * 1000 / SPAWN_SAMPLES
+
+
+SPAWN_MS = _spawn_ms()
+SLOWNESS = max(1.0, SPAWN_MS / REFERENCE_SPAWN_MS)
+
+
+def scaled(seconds):
+    """A deadline of seconds on a fast machine, for this one."""
+    return seconds * SLOWNESS
+
+
 READY_TIMEOUT_S = 20
+
+
+def bound(name):
+    """A limit from lib/bounds.h, so tests follow the code's own figures."""
+    with open(os.path.join(ROOT, "lib", "bounds.h")) as f:
+        text = f.read()
+    m = re.search(rf"^#define {name} \(?([0-9 *]+)\)?$", text, re.M)
+    assert m, f"{name} is not a plain number in lib/bounds.h"
+    value = 1
+    for factor in m.group(1).split("*"):
+        value *= int(factor)
+    return value
+
+
+URI_MAX_BYTES = bound("URI_MAX_BYTES")
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
 
@@ -34,7 +73,9 @@ def free_port():
 
 
 def wait_for(predicate, timeout=READY_TIMEOUT_S, what="condition"):
-    """Polls predicate until it returns something true; fails after timeout."""
+    """Polls predicate until it returns something true; fails after timeout
+    (scaled to this machine)."""
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     delay = 0.005
     while True:
@@ -60,7 +101,8 @@ def wait_in_file(path, pattern, timeout=READY_TIMEOUT_S):
 
 
 def read_line(pipe, timeout=READY_TIMEOUT_S):
-    """One line from a pipe, or TimeoutError."""
+    """One line from a pipe, or TimeoutError (timeout scaled to this machine)."""
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     data = b""
     fd = pipe.fileno()
@@ -100,14 +142,24 @@ def sanitizer_findings(path):
     return [line for line in text.splitlines() if any(m in line for m in SANITIZER_MARKS)]
 
 
-PR_SET_PDEATHSIG = 1
+# expose's own programs, which honour EXPOSE_LIFELINE themselves.
+OWN_PROGRAMS = ("expose", "exposed", "expose-edge", "exposectl")
+# Others start through this, which sets the same death signal and execs.
+LIFELINE = os.path.join(ROOT, os.environ.get("EXPOSE_BUILD", "build"), "tests", "lifeline")
 
 
-def die_with_parent():
-    """In the child: killed when the test run ends, even by SIGKILL, so a
-    client never outlives its test looking for a broker that is gone."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+def spawn(argv, env=None, **kw):
+    """Popen whose child is killed when the test run ends, even by SIGKILL
+    (PR_SET_PDEATHSIG), so that a client never outlives its test.  The child
+    sets the signal itself (EXPOSE_LIFELINE), so the spawn stays a vfork and
+    an exec: a preexec_fn would make Python fork its whole interpreter,
+    which costs milliseconds a process on a slow machine."""
+    env = dict(os.environ if env is None else env)
+    env["EXPOSE_LIFELINE"] = str(os.getpid())
+    if os.path.basename(argv[0]) not in OWN_PROGRAMS:
+        assert os.access(LIFELINE, os.X_OK), f"{LIFELINE} is missing: run `make units`"
+        argv = [LIFELINE, *argv]
+    return subprocess.Popen(argv, env=env, **kw)
 
 
 class Process:
@@ -118,8 +170,8 @@ class Process:
         self.argv = argv
         self.log = log
         self.logf = open(log, "ab")
-        self.proc = subprocess.Popen(argv, stdout=stdout, stderr=self.logf, env=env,
-                                     stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
+        self.proc = spawn(argv, stdout=stdout, stderr=self.logf, env=env,
+                          stdin=subprocess.DEVNULL)
 
     @property
     def pid(self):
@@ -219,7 +271,7 @@ class Broker:
         env["NOTIFY_SOCKET"] = notify
         self.proc = Process(self.argv, self.log, env=env)
         try:
-            deadline = time.monotonic() + READY_TIMEOUT_S
+            deadline = time.monotonic() + scaled(READY_TIMEOUT_S)
             while True:
                 sock.settimeout(max(0.05, deadline - time.monotonic()))
                 try:
@@ -253,6 +305,16 @@ class Broker:
                               self.registry, "list"], capture_output=True, text=True,
                              check=True, env=sanitizer_env())
         return [line.split() for line in out.stdout.splitlines()]
+
+    def sessions(self):
+        """{tunnel name: the broker session holding it}, from the registry
+        itself: what identifies a row, where `exposectl list` shows ages."""
+        import sqlite3
+        db = sqlite3.connect(f"file:{self.registry}?mode=ro", uri=True, timeout=10)
+        try:
+            return dict(db.execute("SELECT name, session FROM tunnels"))
+        finally:
+            db.close()
 
 
 class Edge:
@@ -374,7 +436,9 @@ def status_of(response):
 
 
 def curl(*args, timeout=60):
-    """Runs curl; returns (status code, body bytes)."""
+    """Runs curl; returns (status code, body bytes).  The timeout is scaled
+    to this machine."""
+    timeout = scaled(timeout)
     out = subprocess.run(["curl", "-s", "-S", "-o", "-", "-w", "\n%{http_code}",
                           "--max-time", str(timeout), *args],
                          capture_output=True, timeout=timeout + 10)

@@ -230,6 +230,33 @@ def test_random_name_stays_its_keys(stack, tmp):
     assert row[1] == "random" and row[4] != "never"
 
 
+def test_names_past_their_quarantine_are_deleted(tmp):
+    """A random name is held for its key for the quarantine after its last
+    use; then the broker deletes the row (at start, and hourly), so the
+    names table does not grow forever."""
+    import sqlite3
+    import time
+    from conftest import Stack
+    s = Stack(tmp, broker_extra=("--name-quarantine", "1"))
+    try:
+        c = s.expose_app()
+        name = c.host.split(".")[0]
+        c.stop()
+
+        def expires():
+            with sqlite3.connect(s.broker.registry) as db:
+                row = db.execute("SELECT expires FROM names WHERE name = ?", (name,)).fetchone()
+            return row and row[0]
+        until = harness.wait_for(expires, what="the name's quarantine to start")
+        harness.wait_for(lambda: time.time() > until + 1, what="the quarantine to end")
+        s.broker.stop()
+        s.broker.start()
+        assert expires() is None
+        harness.wait_in_file(s.broker.log, r"exposed: names expired count=1")
+    finally:
+        s.close()
+
+
 def test_denied_names(stack):
     c = stack.expose_app("--name", "www", wait_url=False)
     assert c.proc.proc.wait(20) == 77

@@ -52,7 +52,7 @@ def test_terminal_lines(stack):
 
 def test_quiet_prints_urls_only(stack):
     c = stack.expose_app("-q")
-    stack.get(c.url + "hello")
+    assert stack.get(c.url + "hello") == (200, b"hello")
     c.stop()
     assert c.text() == ""
 

@@ -58,7 +58,7 @@ class Vite:
         self.log = os.path.join(tmp, "vite.log")
         self.logf = open(self.log, "ab")
         env = dict(os.environ, NO_COLOR="1")
-        self.proc = subprocess.Popen(
+        self.proc = harness.spawn(
             ["node", VITE_JS, self.root, "--host", "127.0.0.1", "--port", str(self.port),
              "--strictPort"],
             cwd=self.root, env=env, stdin=subprocess.DEVNULL, stdout=self.logf,

@@ -60,7 +60,9 @@ def test_stalled_body_ends_connection(fast):
         s.sendall(f"POST /sink HTTP/1.1\r\nHost: {c.host}\r\nContent-Length: 100\r\n\r\n"
                   "only ten b".encode())
         out = read_until_close(s)
-    assert b"HTTP/1.1 200" not in out       # the app never got a whole body
+    # The request was passed on; its body never came whole: no answer can
+    # be given for it, only the close.
+    assert out == b""
     fast.edge.wait_idle()
 
 
@@ -158,11 +160,9 @@ def test_registry_locked_by_long_writer_503_not_hang(stack):
     db.execute("PRAGMA locking_mode = EXCLUSIVE")
     db.execute("BEGIN EXCLUSIVE")
     try:
-        started = time.monotonic()
+        # the busy timeout answers, not forever: curl's own limit would give 0
         code, body = stack.get(c.url + "hello", timeout=20)
-        elapsed = time.monotonic() - started
         assert code == 503
-        assert elapsed < 15                  # the busy timeout, not forever
         harness.wait_in_file(stack.edge.log, r"lookup failed: database is locked")
     finally:
         db.rollback()

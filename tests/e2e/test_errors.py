@@ -1,6 +1,7 @@
 """What users see when something is wrong: each case a clear answer."""
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import time
@@ -65,6 +66,22 @@ def test_broker_down_503_then_back(stack):
     harness.wait_in_file(c.log, r"reconnected: " + re.escape(c.url))
     assert stack.get(c.url + "hello") == (200, b"hello")
     assert len(stack.broker.rows()) == 1
+
+
+def test_broker_that_never_answers_504(stack):
+    """A broker that accepts the edge's connection but hangs (here: stopped)
+    costs the visitor EDGE_BROKER_TIMEOUT_MS and a 504, not a hung request."""
+    c = stack.expose_app()
+    assert stack.get(c.url + "hello") == (200, b"hello")
+    stack.broker.proc.send(signal.SIGSTOP)
+    try:
+        code, body = stack.get(c.url + "hello", timeout=harness.bound("EDGE_BROKER_TIMEOUT_MS")
+                               / 1000 + 20)
+    finally:
+        stack.broker.proc.send(signal.SIGCONT)
+    assert code == 504 and b"The tunnel service did not answer in time" in body
+    harness.wait_in_file(stack.edge.log, r"expose-edge: broker .*: no answer to OPEN in \d+ ms")
+    assert stack.get(c.url + "hello") == (200, b"hello")
 
 
 def test_client_killed_row_deleted(stack):

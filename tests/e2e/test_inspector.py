@@ -36,11 +36,13 @@ class Inspector:
         self.client = stack.expose_app(f"--inspect=127.0.0.1:{self.port}")
         self.base = f"http://127.0.0.1:{self.port}"
 
-    def call(self, method, path, body=None, content_type=None):
+    def call(self, method, path, body=None, content_type=None, headers=None):
         """(status, parsed JSON) of an API call; errors are answers too."""
         req = urllib.request.Request(self.base + path, data=body, method=method)
         if content_type:
             req.add_header("Content-Type", content_type)
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
         try:
             with _opener.open(req, timeout=10) as r:
                 return r.status, json.loads(r.read())
@@ -76,8 +78,8 @@ class Events:
 
     def __init__(self, port, timeout=15):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.sock.sendall(b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                          b"Accept: text/event-stream\r\n\r\n")
+        self.sock.sendall(f"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                          "Accept: text/event-stream\r\n\r\n".encode())
         self.buf = b""
         head = self._until(b"\r\n\r\n").decode()
         assert head.startswith("HTTP/1.1 200"), head
@@ -127,6 +129,30 @@ def test_page_and_empty_list(stack):
     assert "innerHTML" not in page
     status, body = ins.call("GET", "/api/nothing-here")
     assert status == 404 and body["error"]
+
+
+def test_only_its_own_pages_may_use_it(stack):
+    """Another site's page (a form post, or a DNS-rebinding name for
+    127.0.0.1) must not read captured requests nor replay them."""
+    ins = Inspector(stack)
+    assert through(stack, ins.client, "/hello") == (200, b"hello")
+    id_ = ins.wait_entry("GET /hello", path="/hello")["id"]
+    own = {"Origin": f"http://localhost:{ins.port}", "Host": f"localhost:{ins.port}"}
+    assert ins.call("GET", f"/api/requests/{id_}", headers=own)[0] == 200
+    refusals = [
+        {"Host": f"rebound.example:{ins.port}"},
+        {"Host": "127.0.0.1:1"},
+        {"Origin": "http://evil.example"},
+        {"Origin": "null"},
+    ]
+    for headers in refusals:
+        status, body = ins.call("POST", f"/api/requests/{id_}/replay", body=b"",
+                                content_type="text/plain", headers=headers)
+        assert status == 403, headers
+        assert body["error"] == ("the inspector answers only its own pages: open it at "
+                                 f"http://127.0.0.1:{ins.port}/ or http://localhost:{ins.port}/")
+        assert ins.call("GET", f"/api/requests/{id_}", headers=headers)[0] == 403
+    assert [r["url"] for r in stack.app.requests()].count("/hello") == 1    # no replay
 
 
 def test_a_request_is_listed_with_heads_and_bodies(stack):

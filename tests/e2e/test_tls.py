@@ -126,6 +126,31 @@ def test_tls_sse_and_websocket(tls_stack):
     asyncio.run(asyncio.wait_for(talk(), 20))
 
 
+def test_https_download_to_a_slow_reader_arrives_whole(tls_stack):
+    """A visitor that stops reading now and then: the edge's TLS write
+    waits on it while more of the response queues behind (and the queue
+    moves in memory); the response must still arrive whole."""
+    import time
+    s = tls_stack
+    c = s.client("--ca", s.ca, s.app.port, server=s.wss)
+    name = c.host.split(".")[0]
+    n, pause_every = 4 * 1024 * 1024, 96 * 1024
+    with connect(s, name) as t:
+        t.sendall(f"GET /bytes?n={n} HTTP/1.1\r\nHost: {name}.{DOMAIN}\r\n"
+                  "Connection: close\r\n\r\n".encode())
+        got, next_pause = b"", pause_every
+        while True:
+            chunk = t.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+            if len(got) >= next_pause:
+                time.sleep(0.05)      # the stalled reader is what is tested
+                next_pause += pause_every
+    body = got.partition(b"\r\n\r\n")[2]
+    assert harness.status_of(got) == 200 and len(body) == n
+
+
 def test_alpn_and_protocol_versions(tls_stack):
     s = tls_stack
     ctx = ssl.create_default_context(cafile=s.ca)
@@ -149,8 +174,23 @@ def test_sni_outside_the_domain_refused(tls_stack):
     ctx = ssl.create_default_context(cafile=s.ca)
     ctx.check_hostname = False
     with pytest.raises(ssl.SSLError, match="UNRECOGNIZED_NAME"):
-        ctx.wrap_socket(socket.create_connection(("127.0.0.1", s.tls_edge.port)),
+        ctx.wrap_socket(socket.create_connection(("127.0.0.1", s.tls_edge.port), timeout=10),
                         server_hostname="evil.example.com")
+    harness.wait_in_file(s.tls_edge.log, r'tls refused addr=127\.0\.0\.1 sni="evil\.example\.com": '
+                                         r"not a name under tunnel\.test")
+
+
+def test_sni_cannot_forge_log_lines(tls_stack):
+    """An SNI with a line break in it (OpenSSL lets it through) is logged
+    on one line: it cannot make the journal show a line of its own."""
+    s = tls_stack
+    forged = "expose-edge: access name=forged status=200"
+    subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{s.tls_edge.port}",
+                    "-servername", f"x.example\n{forged}", "-CAfile", s.ca],
+                   input=b"", capture_output=True, timeout=20)
+    harness.wait_in_file(s.tls_edge.log, r'tls refused .*sni="x\.example\?expose-edge: access')
+    with open(s.tls_edge.log, errors="replace") as f:
+        assert not any(line.startswith(forged) for line in f)
 
 
 def test_sni_and_host_must_agree(tls_stack):
@@ -286,6 +326,16 @@ def test_ca_only_for_wss(tmp):
     assert out.returncode == 78 and "--ca /etc/hostname: only for a wss:// server" in out.stderr
 
 
+def test_ca_without_certificates_refused_at_start(tmp):
+    env = dict(harness.sanitizer_env(), XDG_CONFIG_HOME=tmp)
+    out = subprocess.run([os.path.join(harness.BIN, "expose"), "--server", "wss://127.0.0.1:1",
+                          "--ca", "/etc/hostname", "3000"], capture_output=True, text=True,
+                         env=env, timeout=20)
+    assert out.returncode == 78
+    assert out.stderr.strip().endswith(
+        "--ca /etc/hostname: no CA certificate in it (give a PEM file)"), out.stderr
+
+
 def test_stalled_handshake_times_out(tls_stack):
     s = tls_stack
     with socket.create_connection(("127.0.0.1", s.tls_edge.port)) as raw:
@@ -303,6 +353,11 @@ def test_plain_http_redirects_except_acme(tmp, pki):
         out = s.raw(f"GET /a?b=c HTTP/1.1\r\nHost: moved.{DOMAIN}:{s.edge_port}\r\n\r\n".encode())
         assert harness.status_of(out) == 308
         assert f"Location: https://moved.{DOMAIN}:8443/a?b=c\r\n".encode() in out
+        # An OAuth callback's long query moves whole (the longest target the edge takes).
+        long = "/callback?state=" + "s" * (harness.URI_MAX_BYTES - 16)
+        out = s.raw(f"GET {long} HTTP/1.1\r\nHost: moved.{DOMAIN}\r\n\r\n".encode())
+        assert harness.status_of(out) == 308
+        assert f"\r\nLocation: https://moved.{DOMAIN}:8443{long}\r\n".encode() in out
         out = s.raw(f"GET /.well-known/acme-challenge/token HTTP/1.1\r\nHost: moved.{DOMAIN}\r\n"
                     "Connection: close\r\n\r\n".encode())
         assert harness.status_of(out) == 200           # the app's answer, not a redirect

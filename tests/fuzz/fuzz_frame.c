@@ -3,6 +3,7 @@
  * on any bytes a peer might send, fed in pieces the fuzzer picks.
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "frame.h"
@@ -25,7 +26,10 @@ on_control(void *ctx, uint8_t type, uint32_t stream, const uint8_t *p, size_t le
 
 	switch (type) {
 	case FRAME_CHALLENGE:
-		return proto_challenge_decode(p, len, &ch) == 0 && strlen(ch.server) == 0 ? -1 : 0;
+		/* a decoded challenge always names its server */
+		if (proto_challenge_decode(p, len, &ch) == 0 && strlen(ch.server) == 0)
+			abort();
+		return 0;
 	case FRAME_AUTH:
 		(void)proto_auth_decode(p, len, &pk, &sig);
 		return 0;
@@ -38,8 +42,8 @@ on_control(void *ctx, uint8_t type, uint32_t stream, const uint8_t *p, size_t le
 		return 0;
 	case FRAME_ERROR:
 	case FRAME_RST:
-		if (proto_code_decode(p, len, &code, msg) == 0 && strlen(msg) >= sizeof msg)
-			return -1;
+		if (proto_code_decode(p, len, &code, msg) == 0 && strnlen(msg, sizeof msg) == sizeof msg)
+			abort();    /* the message is always terminated */
 		return 0;
 	case FRAME_OPEN:
 		(void)proto_open_decode(p, len, &tunnel, peer, sizeof peer);

@@ -23,6 +23,9 @@ for bin in build-fuzz/fuzz_*; do
 	if [ "$rc" -ne 0 ]; then
 		grep -E 'ERROR|SUMMARY|abort|deadly' "$log" | head -5
 		status=1
+	elif [ "${runs:-0}" -eq 0 ]; then
+		echo "fuzz_$name: ran no input (see $log)"
+		status=1
 	fi
 done
 exit $status

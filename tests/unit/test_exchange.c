@@ -130,6 +130,10 @@ test_other_locations_and_cookies_untouched(void **state)
 	struct buf h;
 	const char *head = "HTTP/1.1 302 Found\r\nLocation: https://accounts.example.com/x\r\n"
 	                   "Set-Cookie: t=2; Domain=example.com\r\nLocation2: http://localhost:3000/\r\n"
+	                   "Set-Cookie: u=3; Domain=localhost.evil.example\r\n"
+	                   "Set-Cookie: v=4; Domain=l\r\n"
+	                   "Location: http://127.0.0.1:30001/other-app\r\n"
+	                   "Location: http://localhost:30001/other-app\r\n"
 	                   "Access-Control-Allow-Origin: *\r\n"
 	                   "Access-Control-Allow-Origin: http://localhost:3000/x\r\n\r\n";
 
@@ -138,6 +142,27 @@ test_other_locations_and_cookies_untouched(void **state)
 	assert_int_equal(exchange_rewrite_response(&h, &o), 0);
 	assert_int_equal(buf_len(&h), strlen(head));
 	assert_memory_equal(buf_data(&h), head, strlen(head));
+	buf_free(&h);
+}
+
+static void
+test_loopback_location_and_dotted_cookie_domain(void **state)
+{
+	struct exchange_options o = {
+		.local_host = "localhost:3000", .public_host = "app.example.net",
+		.public_scheme = "https",
+	};
+	const char *head = "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:3000?next=1\r\n"
+	                   "Set-Cookie: w=5; Domain=.LocalHost; Path=/\r\n\r\n";
+	const char *want = "HTTP/1.1 302 Found\r\nLocation: https://app.example.net?next=1\r\n"
+	                   "Set-Cookie: w=5; Path=/\r\n\r\n";
+	struct buf h;
+
+	buf_init(&h, 1 << 16);
+	buf_append(&h, head, strlen(head));
+	assert_int_equal(exchange_rewrite_response(&h, &o), 0);
+	assert_int_equal(buf_len(&h), strlen(want));
+	assert_memory_equal(buf_data(&h), want, strlen(want));
 	buf_free(&h);
 }
 
@@ -206,6 +231,7 @@ main(void)
 		cmocka_unit_test(test_pass_through_unchanged_in_any_pieces),
 		cmocka_unit_test(test_rewrites_for_dev_servers),
 		cmocka_unit_test(test_other_locations_and_cookies_untouched),
+		cmocka_unit_test(test_loopback_location_and_dotted_cookie_domain),
 		cmocka_unit_test(test_captures_bodies_up_to_the_cap),
 		cmocka_unit_test(test_upgrade_then_raw),
 		cmocka_unit_test(test_not_http_passes_through),

@@ -1,0 +1,128 @@
+/*
+ * The requests in flight on a connection (a pipeline of at most
+ * PIPELINE_MAX_REQUESTS) and the edge's own answers: error pages, owed
+ * answers, and the access log line each request ends with.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "edge.h"
+#include "log.h"
+#include "page.h"
+
+struct pending *
+pending_oldest(struct edge *e)
+{
+	return e->queue_len ? &e->queue[e->queue_head] : NULL;
+}
+
+void
+edge_access_line(struct edge *e, const struct pending *p, int status)
+{
+	char when[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+	log_info("access time=%s name=%s addr=%s method=%s path=%s status=%d bytes=%zu ms=%lld",
+	         when, e->name[0] ? e->name : "-", e->peer, p->method, p->path, status,
+	         p->bytes, (long long)(edge_now_ms() - p->start_ms));
+}
+
+void
+pending_pop(struct edge *e, int status)
+{
+	struct pending *p = pending_oldest(e);
+
+	if (p == NULL)
+		return;
+	edge_access_line(e, p, status);
+	e->queue_head = (e->queue_head + 1) % PIPELINE_MAX_REQUESTS;
+	e->queue_len--;
+	p = pending_oldest(e);
+	http_resp_expect(&e->resp, p ? p->is_head : false);
+}
+
+/* Writes the edge's own response now: nothing else is owed first. */
+static void
+answer_with(struct edge *e, int status, const char *detail, const char *extra)
+{
+	struct pending none = { .start_ms = edge_now_ms(), .method = "-", .path = "-" };
+	struct pending *p = pending_oldest(e) ? pending_oldest(e) : &none;
+
+	if (p == &none && e->req.info.method_len) {
+		/* A request refused before it was passed on: log what it asked. */
+		snprintf(none.method, sizeof none.method, "%.*s", (int)e->req.info.method_len,
+		         e->req.info.method);
+		snprintf(none.path, sizeof none.path, "%.*s", (int)e->req.info.target_len,
+		         e->req.info.target);
+	}
+
+	if (p != &none && p->answered) {
+		/* Its response is under way: the close is all we can say. */
+		pending_pop(e, status);
+	} else if (page_error(&e->to_visitor, status, detail, extra) == -1) {
+		log_warn("no room for a %d page", status);
+	} else if (p != &none) {
+		p->bytes = buf_len(&e->to_visitor);
+		pending_pop(e, status);
+	}
+	if (p == &none)
+		edge_access_line(e, p, status);
+	e->closing = true;
+	e->close_deadline_ms = edge_now_ms() + LINGER_TIMEOUT_MS;
+}
+
+void
+edge_answer(struct edge *e, int status, const char *detail)
+{
+	answer_with(e, status, detail, status == 503 ? "Retry-After: 1\r\n" : NULL);
+}
+
+void
+edge_answer_owed(struct edge *e)
+{
+	answer_with(e, e->error_status, e->error_text,
+	            e->error_extra[0] ? e->error_extra : NULL);
+}
+
+/* An error in the request being read.  Responses owed to earlier
+ * requests go first; this answer after them.  When the error is in a body,
+ * its request was already passed on: it will never be answered by the app,
+ * so it is owed this answer instead. */
+void
+edge_fail_with(struct edge *e, int status, const char *detail, const char *extra)
+{
+	if (e->error_status == 0) {
+		e->error_status = status;
+		e->error_owed = http_req_in_body(&e->req) ? 1 : 0;
+		snprintf(e->error_text, sizeof e->error_text, "%s", detail);
+		snprintf(e->error_extra, sizeof e->error_extra, "%s", extra ? extra : "");
+	}
+	if (e->queue_len <= e->error_owed)
+		edge_answer_owed(e);
+}
+
+void
+edge_fail(struct edge *e, int status, const char *detail)
+{
+	edge_fail_with(e, status, detail, status == 503 ? "Retry-After: 1\r\n" : NULL);
+}
+
+void
+pending_push(struct edge *e)
+{
+	struct pending *p;
+	const struct http_req_head *h = &e->req.info;
+
+	p = &e->queue[(e->queue_head + e->queue_len) % PIPELINE_MAX_REQUESTS];
+	memset(p, 0, sizeof *p);
+	p->start_ms = edge_now_ms();
+	p->is_head = h->is_head;
+	p->upgrade = h->upgrade;
+	snprintf(p->method, sizeof p->method, "%.*s", (int)h->method_len, h->method);
+	snprintf(p->path, sizeof p->path, "%.*s", (int)h->target_len, h->target);
+	if (e->queue_len++ == 0)
+		http_resp_expect(&e->resp, p->is_head);
+}
