@@ -171,7 +171,7 @@ FUZZ_CFLAGS  := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefine
                 -fno-sanitize-recover=all -iquote lib -I$(LLHTTP_INC) -DLLHTTP_STRICT_MODE=1
 LLHTTP_C     := $(LLHTTP_SRC)/llhttp.c $(LLHTTP_SRC)/api.c $(LLHTTP_SRC)/http.c
 FUZZ_BINS    := build-fuzz/fuzz_http_req build-fuzz/fuzz_frame build-fuzz/fuzz_conf \
-                build-fuzz/fuzz_host
+                build-fuzz/fuzz_host build-fuzz/fuzz_edit
 
 build-fuzz/fuzz_http_req: tests/fuzz/fuzz_http_req.c lib/http_req.c lib/http_req_check.c \
                           lib/http_req_emit.c lib/buf.c lib/host.c lib/*.h
@@ -185,6 +185,10 @@ build-fuzz/fuzz_frame: tests/fuzz/fuzz_frame.c lib/frame.c lib/proto.c lib/buf.c
 build-fuzz/fuzz_conf: tests/fuzz/fuzz_conf.c lib/conf.c lib/settings.c lib/*.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
+
+build-fuzz/fuzz_edit: tests/fuzz/fuzz_edit.c cmd/expose/edit.c lib/buf.c lib/*.h cmd/expose/edit.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -iquote cmd/expose -o $@ $(filter %.c,$^) -ljansson -lsodium
 
 build-fuzz/fuzz_host: tests/fuzz/fuzz_host.c lib/host.c lib/*.h
 	@mkdir -p $(@D)

@@ -158,6 +158,8 @@ void output_status(struct client *c, int64_t handshake_ms);
 /* inspect.c: the web inspector */
 struct inspector;
 int inspect_start(struct client *c, const char *listen);
+/* Its address with the run's token, for people: "" without --inspect. */
+const char *inspect_url(const struct client *c);
 void inspect_add(struct client *c, const struct target *t, struct exchange *x);
 void inspect_stop(struct client *c);
 int inspect_callback(struct lws *wsi, enum lws_callback_reasons reason,

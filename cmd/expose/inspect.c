@@ -14,6 +14,22 @@
  *
  * Replays go straight to the local target, not through the tunnel, and
  * are kept like any exchange, marked with what they replay.
+ *
+ * Who may use it.  The captured requests hold visitors' cookies and
+ * credentials, and a replay sends anything to the app, so:
+ *   - Host must name the inspector by address or as localhost, with its
+ *     port (a DNS-rebinding page names it otherwise);
+ *   - an Origin, when sent, must be the inspector's own (another site's
+ *     form or fetch sends its own);
+ *   - every API call carries the run's token, a random value printed in
+ *     the URL expose shows (http://127.0.0.1:4040/?token=...), as notebook
+ *     servers do: other local users cannot guess it, and no other origin
+ *     can read it.  The page sends it as X-Expose-Token; the event stream,
+ *     which cannot send headers, as ?token=; a POST must use the header
+ *     (a cross-origin page cannot set one without a preflight, which is
+ *     never granted);
+ *   - every answer forbids framing and sniffing, and the page runs under a
+ *     content security policy that allows its own script only.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,8 +40,10 @@
 
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <sodium.h>
 
 #include "client.h"
+#include "edit.h"
 #include "host.h"
 #include "log.h"
 #include "page.h"
@@ -39,6 +57,21 @@ extern const size_t inspect_html_len;
 #define INSPECT_IDLE_TIMEOUT_S 30
 /* Host and Origin values the inspector compares, at most. */
 #define INSPECT_HOST_BYTES 300
+/* The run's token: random bytes, shown as hex. */
+#define INSPECT_TOKEN_BYTES 16
+#define INSPECT_TOKEN_HEX (2 * INSPECT_TOKEN_BYTES)
+#define INSPECT_TOKEN_HEADER "x-expose-token"
+/* What every answer says about framing, sniffing and referrers. */
+#define INSPECT_SAFETY_FIELDS \
+	"X-Frame-Options: DENY\r\nX-Content-Type-Options: nosniff\r\n" \
+	"Referrer-Policy: no-referrer\r\nCross-Origin-Resource-Policy: same-origin\r\n" \
+	"Cross-Origin-Opener-Policy: same-origin\r\n"
+/* The page's policy; its script is allowed by hash (csp_for_page). */
+#define INSPECT_CSP_FORMAT \
+	"Content-Security-Policy: default-src 'none'; script-src 'sha256-%s'; " \
+	"style-src 'unsafe-inline'; img-src data:; connect-src 'self'; " \
+	"frame-ancestors 'none'; base-uri 'none'; form-action 'none'\r\n"
+#define INSPECT_CSP_BYTES 512
 #define INSPECT_SSE_MAX 32
 /* Bytes written to an inspector connection per writeable callback. */
 #define INSPECT_WRITE_BYTES (16 * 1024)
@@ -65,6 +98,9 @@ struct conn {
 
 struct inspector {
 	char port[8];                 /* what it listens on: Host must carry it */
+	char token[INSPECT_TOKEN_HEX + 1];
+	char url[96];                 /* http://ADDR/?token=TOKEN, for people */
+	char csp[INSPECT_CSP_BYTES];  /* the page's Content-Security-Policy field */
 	struct entry ring[INSPECT_KEEP];
 	unsigned next_id;
 	unsigned count;
@@ -239,89 +275,6 @@ replay_free(struct replay *r)
 	free(r);
 }
 
-/* The request as it goes again: the captured one, or with the edits. */
-static int
-build_request(const struct entry *e, json_t *edit, struct buf *out, const char **why)
-{
-	const struct exchange *x = e->x;
-	const char *method = x->method, *path = x->path, *b64 = NULL;
-	json_t *headers = NULL, *h;
-	char line[64];    /* the Content-Length line */
-	uint8_t *body = NULL;
-	size_t i, blen = 0;
-	int n, rc = -1, bad = 0;
-
-	if (edit) {
-		json_unpack(edit, "{s?s, s?s, s?o, s?s}", "method", &method, "path", &path,
-		            "headers", &headers, "body_base64", &b64);
-	}
-	if (!edit || (!headers && !b64)) {
-		if (buf_len(&x->request_body) < x->request_bytes) {
-			*why = "its body was larger than the inspector keeps";
-			return -1;
-		}
-	}
-	if (b64) {
-		body = malloc(strlen(b64) + 4);
-		n = body ? EVP_DecodeBlock(body, (const unsigned char *)b64, (int)strlen(b64)) : -1;
-		if (n < 0) {
-			*why = "body_base64 is not base64";
-			goto out;
-		}
-		blen = (size_t)n - (strlen(b64) >= 2 && b64[strlen(b64) - 1] == '=' ?
-		                    (b64[strlen(b64) - 2] == '=' ? 2 : 1) : 0);
-	}
-	if (strpbrk(method, " \r\n") || strpbrk(path, " \r\n") || path[0] != '/') {
-		*why = "method and path must be one token each, the path starting with /";
-		goto out;
-	}
-	bad |= buf_append(out, method, strlen(method));
-	bad |= buf_append(out, " ", 1);
-	bad |= buf_append(out, path, strlen(path));
-	bad |= buf_append(out, " HTTP/1.1\r\n", 11);
-	if (headers && json_is_array(headers)) {
-		json_array_foreach(headers, i, h) {
-			const char *k, *v;
-			if (json_unpack(h, "[ss]", &k, &v) != 0 || strpbrk(k, ":\r\n") ||
-			    strpbrk(v, "\r\n")) {
-				*why = "headers must be [name, value] pairs without line breaks";
-				goto out;
-			}
-			if (!strcasecmp(k, "content-length") || !strcasecmp(k, "transfer-encoding"))
-				continue;
-			bad |= buf_append(out, k, strlen(k));
-			bad |= buf_append(out, ": ", 2);
-			bad |= buf_append(out, v, strlen(v));
-			bad |= buf_append(out, "\r\n", 2);
-		}
-	} else {
-		/* the captured fields, without the first line and the framing */
-		const char *p = (const char *)buf_data(&x->request_head);
-		const char *end = p + buf_len(&x->request_head), *eol = strstr(p, "\r\n");
-		for (p = eol ? eol + 2 : end; p < end && p[0] != '\r'; p = eol + 2) {
-			eol = memmem(p, (size_t)(end - p), "\r\n", 2);
-			if (eol == NULL)
-				break;
-			if (strncasecmp(p, "content-length:", 15) && strncasecmp(p, "transfer-encoding:", 18))
-				bad |= buf_append(out, p, (size_t)(eol - p) + 2);
-		}
-	}
-	if (!b64) {
-		body = NULL;
-		blen = buf_len(&x->request_body);
-	}
-	n = snprintf(line, sizeof line, "Content-Length: %zu\r\nConnection: close\r\n\r\n", blen);
-	bad |= buf_append(out, line, (size_t)n);
-	if (blen)
-		bad |= buf_append(out, b64 ? body : buf_data(&x->request_body), blen);
-	rc = bad ? -1 : 0;
-	if (rc == -1)
-		*why = "the request is too large";
-out:
-	free(body);
-	return rc;
-}
-
 static int
 replay_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                 size_t len)
@@ -361,8 +314,13 @@ replay_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 
 
 static int
-replay(struct client *c, struct entry *e, json_t *edit, unsigned *id, const char **why)
+replay(struct client *c, struct entry *e, const char *edits, size_t edits_len, unsigned *id,
+       const char **why)
 {
+	const struct edit_source src = {
+		.method = e->x->method, .path = e->x->path, .head = &e->x->request_head,
+		.body = &e->x->request_body, .body_bytes = e->x->request_bytes,
+	};
 	struct lws_client_connect_info ci;
 	struct exchange_options o = { .capture_bytes = INSPECT_BODY_BYTES };
 	struct replay *r = calloc(1, sizeof *r);
@@ -378,7 +336,7 @@ replay(struct client *c, struct entry *e, json_t *edit, unsigned *id, const char
 	buf_init(&r->request, INSPECT_REQUEST_MAX_BYTES);
 	buf_init(&r->scratch, INSPECT_REQUEST_MAX_BYTES + EXCHANGE_HEAD_MAX_BYTES);
 	r->xs = exchange_stream_new(&o, client_now_ms, replay_done, r);
-	if (r->xs == NULL || build_request(e, edit, &r->request, why) == -1) {
+	if (r->xs == NULL || edit_build(&src, edits, edits_len, &r->request, why) == -1) {
 		replay_free(r);
 		return -1;
 	}
@@ -402,16 +360,24 @@ replay(struct client *c, struct entry *e, json_t *edit, unsigned *id, const char
 /* --- the HTTP side --- */
 
 static void
-respond(struct conn *c, int status, const char *type, const char *body, size_t len)
+respond_with(struct conn *c, int status, const char *type, const char *extra,
+             const char *body, size_t len)
 {
-	char head[256];
+	char head[1024];
 	int n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
-	                 "Content-Length: %zu\r\nCache-Control: no-store\r\n"
-	                 "Connection: close\r\n\r\n", status, page_reason(status), type, len);
+	                 "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s"
+	                 "Connection: close\r\n\r\n", status, page_reason(status), type, len,
+	                 INSPECT_SAFETY_FIELDS, extra);
 
 	conn_send(c, head, (size_t)n);
 	conn_send(c, body, len);
 	c->close_after = true;
+}
+
+static void
+respond(struct conn *c, int status, const char *type, const char *body, size_t len)
+{
+	respond_with(c, status, type, "", body, len);
 }
 
 static void
@@ -448,7 +414,8 @@ static void
 start_sse(struct inspector *in, struct conn *c)
 {
 	static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-	                           "Cache-Control: no-store\r\nConnection: keep-alive\r\n\r\n"
+	                           "Cache-Control: no-store\r\n" INSPECT_SAFETY_FIELDS
+	                           "Connection: keep-alive\r\n\r\n"
 	                           ": expose inspector\n\n";
 
 	if (in->nsse == INSPECT_SSE_MAX) {
@@ -460,56 +427,6 @@ start_sse(struct inspector *in, struct conn *c)
 	c->out.limit = INSPECT_SSE_BUFFER_BYTES;
 	conn_send(c, head, sizeof head - 1);
 	lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
-}
-
-/* One request, whole: route it. */
-static void
-serve(struct client *cl, struct conn *c, const char *req, size_t head_len, const char *body,
-      size_t body_len)
-{
-	char method[8], path[256];
-	unsigned id = 0, new_id = 0;
-	struct entry *e;
-	const char *why = NULL;
-	json_t *edit = NULL;
-
-	if (sscanf(req, "%7s %255s", method, path) != 2) {
-		respond_error(c, 400, "malformed request");
-		return;
-	}
-	if (!strcmp(method, "GET") && !strcmp(path, "/")) {
-		respond(c, 200, "text/html; charset=utf-8", (const char *)inspect_html,
-		        inspect_html_len);
-	} else if (!strcmp(method, "GET") && !strcmp(path, "/api/requests")) {
-		list(cl, c);
-	} else if (!strcmp(method, "GET") && !strcmp(path, "/api/events")) {
-		start_sse(cl->inspect, c);
-	} else if (!strcmp(method, "GET") && sscanf(path, "/api/requests/%u", &id) == 1 &&
-	           strspn(path + 14, "0123456789") == strlen(path + 14)) {
-		e = find(cl->inspect, id);
-		if (e)
-			respond_json(c, 200, detail(e));
-		else
-			respond_error(c, 404, "no such request (the inspector keeps the last 100)");
-	} else if (!strcmp(method, "POST") && sscanf(path, "/api/requests/%u/replay", &id) == 1) {
-		e = find(cl->inspect, id);
-		if (e == NULL) {
-			respond_error(c, 404, "no such request (the inspector keeps the last 100)");
-			return;
-		}
-		if (body_len && (edit = json_loadb(body, body_len, 0, NULL)) == NULL) {
-			respond_error(c, 400, "the edits are not JSON");
-			return;
-		}
-		if (replay(cl, e, edit, &new_id, &why) == -1)
-			respond_error(c, 400, why);
-		else
-			respond_json(c, 202, json_pack("{s:I}", "replay_of", (json_int_t)id));
-		json_decref(edit);
-	} else {
-		respond_error(c, 404, "not here");
-	}
-	(void)head_len;
 }
 
 /* The value of a field of head (case-insensitive name), or NULL. */
@@ -577,6 +494,89 @@ trusted(const struct inspector *in, const char *head, size_t len)
 	if (!field_copy(head, len, "origin", origin, sizeof origin))
 		return head_field(head, len, "origin") == NULL;
 	return strncmp(origin, "http://", 7) == 0 && strcmp(origin + 7, host) == 0;
+}
+
+/* The run's token, from X-Expose-Token or, where allowed (query: the
+ * request's query string, or NULL), from ?token=. */
+static bool
+token_ok(const struct inspector *in, const char *head, size_t len, const char *query)
+{
+	char given[INSPECT_TOKEN_HEX + 1];
+	const char *p;
+	size_t n = 0;
+
+	if (field_copy(head, len, INSPECT_TOKEN_HEADER, given, sizeof given)) {
+		n = strlen(given);
+	} else if (query) {
+		for (p = query; p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
+			if (strncmp(p, "token=", 6) == 0) {
+				n = strcspn(p + 6, "&");
+				if (n > INSPECT_TOKEN_HEX)
+					return false;
+				memcpy(given, p + 6, n);
+				given[n] = '\0';
+				break;
+			}
+		}
+	}
+	return n == INSPECT_TOKEN_HEX && sodium_memcmp(given, in->token, n) == 0;
+}
+
+/* One request, whole: route it. */
+static void
+serve(struct client *cl, struct conn *c, const char *req, size_t head_len, const char *body,
+      size_t body_len)
+{
+	char method[8], path[256], *query, why_token[160];
+	unsigned id = 0, new_id = 0;
+	struct entry *e;
+	const char *why = NULL;
+	bool get;
+
+	if (sscanf(req, "%7s %255s", method, path) != 2) {
+		respond_error(c, 400, "malformed request");
+		return;
+	}
+	get = strcmp(method, "GET") == 0;
+	query = strchr(path, '?');
+	if (query)
+		*query++ = '\0';
+	if (get && !strcmp(path, "/")) {
+		/* The page holds no data: it asks the API, with the token. */
+		respond_with(c, 200, "text/html; charset=utf-8", cl->inspect->csp,
+		             (const char *)inspect_html, inspect_html_len);
+		return;
+	}
+	if (!token_ok(cl->inspect, req, head_len, get ? query : NULL)) {
+		snprintf(why_token, sizeof why_token, "the inspector needs its token: open the "
+		         "address expose printed (http://%s/?token=...)", cl->inspect_addr);
+		respond_error(c, 403, why_token);
+		return;
+	}
+	if (!strcmp(method, "GET") && !strcmp(path, "/api/requests")) {
+		list(cl, c);
+	} else if (!strcmp(method, "GET") && !strcmp(path, "/api/events")) {
+		start_sse(cl->inspect, c);
+	} else if (!strcmp(method, "GET") && sscanf(path, "/api/requests/%u", &id) == 1 &&
+	           strspn(path + 14, "0123456789") == strlen(path + 14)) {
+		e = find(cl->inspect, id);
+		if (e)
+			respond_json(c, 200, detail(e));
+		else
+			respond_error(c, 404, "no such request (the inspector keeps the last 100)");
+	} else if (!strcmp(method, "POST") && sscanf(path, "/api/requests/%u/replay", &id) == 1) {
+		e = find(cl->inspect, id);
+		if (e == NULL) {
+			respond_error(c, 404, "no such request (the inspector keeps the last 100)");
+			return;
+		}
+		if (replay(cl, e, body, body_len, &new_id, &why) == -1)
+			respond_error(c, 400, why);
+		else
+			respond_json(c, 202, json_pack("{s:I}", "replay_of", (json_int_t)id));
+	} else {
+		respond_error(c, 404, "not here");
+	}
 }
 
 static void
@@ -701,9 +701,35 @@ inspect_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 	}
 }
 
+/* The page's Content-Security-Policy: its one inline script, by hash. */
+static int
+csp_for_page(char *out, size_t size)
+{
+	const char *page = (const char *)inspect_html, *start, *end;
+	unsigned char hash[crypto_hash_sha256_BYTES];
+	char b64[sodium_base64_ENCODED_LEN(crypto_hash_sha256_BYTES,
+	                                   sodium_base64_VARIANT_ORIGINAL)];
+
+	start = memmem(page, inspect_html_len, "<script>", 8);
+	end = start ? memmem(start, inspect_html_len - (size_t)(start - page), "</script>", 9) : NULL;
+	if (end == NULL)
+		return -1;
+	start += 8;
+	crypto_hash_sha256(hash, (const unsigned char *)start, (unsigned long long)(end - start));
+	sodium_bin2base64(b64, sizeof b64, hash, sizeof hash, sodium_base64_VARIANT_ORIGINAL);
+	return snprintf(out, size, INSPECT_CSP_FORMAT, b64) < (int)size ? 0 : -1;
+}
+
+const char *
+inspect_url(const struct client *c)
+{
+	return c->inspect ? c->inspect->url : "";
+}
+
 int
 inspect_start(struct client *c, const char *listen)
 {
+	unsigned char token[INSPECT_TOKEN_BYTES];
 	lws_sock_file_fd_type u;
 	struct lws *wsi;
 	int fd = sock_listen_tcp(listen);
@@ -720,6 +746,15 @@ inspect_start(struct client *c, const char *listen)
 		return -1;
 	}
 	snprintf(c->inspect->port, sizeof c->inspect->port, "%s", strrchr(listen, ':') + 1);
+	if (sodium_init() < 0 || csp_for_page(c->inspect->csp, sizeof c->inspect->csp) == -1) {
+		close(fd);
+		log_err("--inspect: cannot set up its page (a bug)");
+		return -1;
+	}
+	randombytes_buf(token, sizeof token);
+	sodium_bin2hex(c->inspect->token, sizeof c->inspect->token, token, sizeof token);
+	snprintf(c->inspect->url, sizeof c->inspect->url, "http://%s/?token=%s", listen,
+	         c->inspect->token);
 	u.filefd = fd;
 	wsi = lws_adopt_descriptor_vhost(c->vh, LWS_ADOPT_RAW_FILE_DESC, u, "expose-inspect", NULL);
 	if (wsi == NULL) {

@@ -123,9 +123,12 @@ output_url(struct client *c, struct target *t, const char *http_url)
 void
 output_status(struct client *c, int64_t handshake_ms)
 {
+	if (c->json && c->inspect)
+		json_line(json_pack("{s:s, s:s}", "event", "inspector", "url", inspect_url(c)));
+	else if (c->quiet && c->inspect)
+		fprintf(stderr, "expose  inspector %s\n", inspect_url(c));
 	if (c->quiet || c->json)
 		return;
 	fprintf(stderr, "expose  server %s, key %s, handshake %lld ms%s%s\n", c->server_text, c->fp,
-	        (long long)handshake_ms, c->inspect ? ", inspector http://" : "",
-	        c->inspect ? c->inspect_addr : "");
+	        (long long)handshake_ms, c->inspect ? ", inspector " : "", inspect_url(c));
 }

@@ -11,6 +11,7 @@
 
 #include "client.h"
 #include "log.h"
+#include "name.h"
 #include "proto.h"
 
 /* sysexits */
@@ -180,6 +181,33 @@ all_bound(const struct client *c)
 	return true;
 }
 
+/* What a server sends is printed to a terminal: printable ASCII only, so
+ * that a hostile server cannot move the cursor, retitle the window or hide
+ * text.  Bytes past it become '?'. */
+static void
+printable(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			*s = '?';
+}
+
+/* A URL as the broker gives it: http(s)://, then visible ASCII. */
+static bool
+url_is_sane(const char *url, bool may_be_empty)
+{
+	const char *p;
+
+	if (*url == '\0')
+		return may_be_empty;
+	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+		return false;
+	for (p = url; *p; p++)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p > 0x7e)
+			return false;
+	return true;
+}
+
 static int
 on_bound(struct client *c, uint32_t index, const uint8_t *p, size_t len)
 {
@@ -191,6 +219,11 @@ on_bound(struct client *c, uint32_t index, const uint8_t *p, size_t len)
 	    proto_kv_get(p, len, "url", url, sizeof url) != 1 ||
 	    proto_kv_get(p, len, "name", name, sizeof name) != 1)
 		return -1;
+	if (!url_is_sane(url, false) || !url_is_sane(http_url, true) || !name_is_valid(name)) {
+		printable(url);
+		log_err("the server sent a malformed URL (%.80s): is it an expose server?", url);
+		return -1;
+	}
 	t = &c->targets[index - 1];
 	t->bound = true;
 	if (t->printed && strcmp(url, t->url) == 0) {
@@ -227,6 +260,7 @@ on_error(struct client *c, uint32_t index, const uint8_t *p, size_t len)
 
 	if (proto_code_decode(p, len, &code, msg) == -1)
 		return -1;
+	printable(msg);
 	if (index == 0) {
 		/* About the whole connection; the server closes it next. */
 		log_err("the server ended the connection: %s", msg);

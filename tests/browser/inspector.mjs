@@ -171,12 +171,12 @@ try {
   await form.waitFor({ state: 'hidden' });
 
   step = 'an unknown request shows the API error';
-  await page.goto(inspectorUrl.replace(/\/?$/, '/') + '#999999', { waitUntil: 'domcontentloaded' });
+  await page.goto(inspectorUrl + '#999999', { waitUntil: 'domcontentloaded' });
   const notFound = await page.getByTestId('detail-error').textContent();
   if (!/no such request/.test(notFound)) throw new Error(`#999999 showed ${JSON.stringify(notFound)}`);
 
   step = `the screenshot of #${id}`;
-  await page.goto(inspectorUrl.replace(/\/?$/, '/') + '#' + id, { waitUntil: 'domcontentloaded' });
+  await page.goto(inspectorUrl + '#' + id, { waitUntil: 'domcontentloaded' });
   await page.locator(`[data-testid="detail"][data-id="${id}"] [data-testid="response-body"] pre`).waitFor();
   await page.locator('[data-testid="live"][data-state="open"]').waitFor();
   await replayRow.first().waitFor();

@@ -5,6 +5,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -35,10 +36,18 @@ class Inspector:
         self.port = harness.free_port()
         self.client = stack.expose_app(f"--inspect=127.0.0.1:{self.port}")
         self.base = f"http://127.0.0.1:{self.port}"
+        # The address with the run's token, as the client prints it.
+        self.page = harness.wait_in_file(
+            self.client.log, rf"inspector (http://127\.0\.0\.1:{self.port}/\?token=([0-9a-f]+))")
+        self.token = self.page.group(2)
+        self.page = self.page.group(1)
 
     def call(self, method, path, body=None, content_type=None, headers=None):
         """(status, parsed JSON) of an API call; errors are answers too."""
         req = urllib.request.Request(self.base + path, data=body, method=method)
+        if (headers or {}).get("X-Expose-Token", self.token) is not None:
+            req.add_header("X-Expose-Token", (headers or {}).get("X-Expose-Token", self.token))
+        headers = {k: v for k, v in (headers or {}).items() if k != "X-Expose-Token"}
         if content_type:
             req.add_header("Content-Type", content_type)
         for k, v in (headers or {}).items():
@@ -76,9 +85,9 @@ class Inspector:
 class Events:
     """GET /api/events, read as a browser's EventSource would."""
 
-    def __init__(self, port, timeout=15):
+    def __init__(self, port, token, timeout=15):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.sock.sendall(f"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        self.sock.sendall(f"GET /api/events?token={token} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
                           "Accept: text/event-stream\r\n\r\n".encode())
         self.buf = b""
         head = self._until(b"\r\n\r\n").decode()
@@ -124,7 +133,7 @@ def test_page_and_empty_list(stack):
         assert r.status == 200
         assert r.headers["Content-Type"].startswith("text/html")
         page = r.read().decode("ascii")    # html2c needs the page ASCII
-    for hook in ('data-testid="request-list"', "EventSource('/api/events')", "/api/requests/"):
+    for hook in ('data-testid="request-list"', "EventSource('/api/events?token=", "/api/requests/"):
         assert hook in page
     assert "innerHTML" not in page
     status, body = ins.call("GET", "/api/nothing-here")
@@ -153,6 +162,42 @@ def test_only_its_own_pages_may_use_it(stack):
                                  f"http://127.0.0.1:{ins.port}/ or http://localhost:{ins.port}/")
         assert ins.call("GET", f"/api/requests/{id_}", headers=headers)[0] == 403
     assert [r["url"] for r in stack.app.requests()].count("/hello") == 1    # no replay
+
+
+def test_the_api_needs_the_runs_token(stack):
+    """Other local users, and pages that guessed the port, get nothing
+    without the token the client printed; a POST must carry it in the
+    header (a form or a no-cors fetch cannot)."""
+    ins = Inspector(stack)
+    assert through(stack, ins.client, "/hello") == (200, b"hello")
+    id_ = ins.wait_entry("GET /hello", path="/hello")["id"]
+    needs = ("the inspector needs its token: open the address expose printed "
+             f"(http://127.0.0.1:{ins.port}/?token=...)")
+    for token in (None, "", "0" * 32, ins.token[:-1], ins.token + "0", ins.token.upper()):
+        for method, path in (("GET", "/api/requests"), ("GET", f"/api/requests/{id_}"),
+                             ("POST", f"/api/requests/{id_}/replay")):
+            status, body = ins.call(method, path, b"" if method == "POST" else None,
+                                    headers={"X-Expose-Token": token})
+            assert (status, body) == (403, {"error": needs}), (token, method, path)
+    # in the query: the event stream's way, never a POST's
+    assert ins.call("GET", f"/api/requests?token={ins.token}",
+                    headers={"X-Expose-Token": None})[0] == 200
+    status, _ = ins.call("POST", f"/api/requests/{id_}/replay?token={ins.token}", b"",
+                         headers={"X-Expose-Token": None})
+    assert status == 403
+    assert [r["url"] for r in stack.app.requests()].count("/hello") == 1    # no replay
+    # every answer forbids framing and sniffing; the page allows its script only
+    with _opener.open(ins.base + "/", timeout=10) as r:
+        fields = r.headers
+    assert fields["X-Frame-Options"] == "DENY"
+    assert fields["X-Content-Type-Options"] == "nosniff"
+    csp = fields["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp and "default-src 'none'" in csp
+    assert re.search(r"script-src 'sha256-[A-Za-z0-9+/=]{44}';", csp), csp
+    try:
+        _opener.open(urllib.request.Request(ins.base + "/api/requests"), timeout=10)
+    except urllib.error.HTTPError as e:
+        assert e.code == 403 and e.headers["X-Frame-Options"] == "DENY"
 
 
 def test_a_request_is_listed_with_heads_and_bodies(stack):
@@ -271,7 +316,7 @@ def test_edit_and_replay_changes_the_request(stack):
 
 def test_events_arrive_as_requests_happen(stack):
     ins = Inspector(stack)
-    events = Events(ins.port)
+    events = Events(ins.port, ins.token)
     try:
         assert through(stack, ins.client, "/hello")[0] == 200
         e = events.next()
@@ -309,6 +354,16 @@ def test_api_errors(stack):
         (json.dumps({"headers": [["X-Bad", "a\r\nX-Injected: 1"]]}).encode(), "headers"),
         (json.dumps({"headers": [["X-Only-Name"]]}).encode(), "headers"),
         (json.dumps({"body_base64": "!!!not base64!!!"}).encode(), "base64"),
+        # bounded: a path past the edge's own limit, a method past any
+        # method, a field name that is no token, too many fields, a key
+        # that is no edit, a body too large for the replay's buffer
+        (json.dumps({"path": "/" + "a" * (harness.URI_MAX_BYTES + 1)}).encode(), "path"),
+        (json.dumps({"method": "M" * 64}).encode(), "method"),
+        (json.dumps({"headers": [["X Bad", "v"]]}).encode(), "headers"),
+        (json.dumps({"headers": [["X-A", "v"]] * 101}).encode(), "headers"),
+        (json.dumps({"headers": [["X-A", "\x1b[31mred"]]}).encode(), "headers"),
+        (json.dumps({"paht": "/typo"}).encode(), "the edits must be"),
+        (json.dumps({"body_base64": b64(b"x" * (BODY_KEEP * 2))}).encode(), "too large"),
     ]
     stack.app.reset()
     for edits, word in bad:
@@ -338,7 +393,7 @@ def test_page_in_a_browser(stack):
     if os.path.exists(ARTIFACT):
         os.unlink(ARTIFACT)
     stack.app.reset()
-    out = subprocess.run(["node", BROWSER_SCRIPT, ins.base + "/", ins.client.url, ARTIFACT],
+    out = subprocess.run(["node", BROWSER_SCRIPT, ins.page, ins.client.url, ARTIFACT],
                          capture_output=True, text=True, timeout=BROWSER_TIMEOUT_S,
                          cwd=BROWSER_DIR)
     assert out.returncode == 0, f"inspector.mjs exited {out.returncode}:\n{out.stdout}{out.stderr}"
@@ -354,3 +409,24 @@ def test_page_in_a_browser(stack):
     followed = [u for u in urls if u.startswith("/echo?from=browser")]
     assert len(followed) == 2, urls
     assert any(u.startswith("/echo?edited=") for u in urls), urls
+
+
+def test_another_origin_cannot_replay_read_or_frame_it(stack):
+    """In a real browser: a hostile page on another loopback origin posts
+    replays (a form, a no-cors fetch, a preflighted fetch), reads the list,
+    frames the inspector even with its token; a page on a rebinding name
+    reads with the token.  Nothing is replayed, read or framed."""
+    ins = Inspector(stack)
+    assert through(stack, ins.client, "/hello") == (200, b"hello")
+    id_ = ins.wait_entry("GET /hello", path="/hello")["id"]
+    stack.app.reset()
+    out = subprocess.run(["node", os.path.join(BROWSER_DIR, "cross_origin.mjs"), ins.page,
+                          str(id_), str(harness.free_port())],
+                         capture_output=True, text=True, timeout=harness.scaled(BROWSER_TIMEOUT_S),
+                         cwd=BROWSER_DIR)
+    assert out.returncode == 0, f"cross_origin.mjs exited {out.returncode}:\n{out.stdout}{out.stderr}"
+    assert "cross_origin.mjs: ok" in out.stdout, out.stdout + out.stderr
+    got = json.loads(out.stdout.splitlines()[0])
+    assert got["formPost"] == "submitted"    # it did reach the inspector
+    assert stack.app.requests() == []        # and replayed nothing
+    assert [s["id"] for s in ins.requests()] == [id_]
