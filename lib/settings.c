@@ -38,6 +38,7 @@ static const struct key keys[] = {
 	  sizeof(((struct settings *)0)->control), 0, 0, "a Unix socket path, or empty" },
 	INT("ping-interval", ping_interval_s, 1, 3600, "seconds, 1 to 3600"),
 	INT("streams-per-tunnel", streams_per_tunnel, 1, 100000, "a count, 1 to 100000"),
+	INT("streams-per-source", streams_per_source, 1, 100000, "a count, 1 to 100000"),
 	{ "authorized-keys", K_OPTIONAL, offsetof(struct settings, authorized_keys),
 	  sizeof(((struct settings *)0)->authorized_keys), 0, 0, "a file path, or empty" },
 	{ "claim-names", K_BOOL, offsetof(struct settings, claim_names), 0, 0, 1, "yes or no" },
@@ -101,6 +102,7 @@ settings_defaults(struct settings *s)
 	/* auth_key empty: auth.key next to the registry */
 	s->ping_interval_s = PING_INTERVAL_S;
 	s->streams_per_tunnel = STREAMS_PER_TUNNEL_MAX;
+	s->streams_per_source = STREAMS_PER_SOURCE_MAX;
 	s->head_timeout_ms = HEAD_TIMEOUT_MS;
 	s->idle_timeout_ms = IDLE_TIMEOUT_MS;
 	s->body_timeout_ms = BODY_TIMEOUT_MS;

@@ -31,6 +31,7 @@ struct settings {
 	char metrics[128];        /* ADDR:PORT for GET /metrics, or "" */
 	int ping_interval_s;
 	int streams_per_tunnel;
+	int streams_per_source;   /* of streams_per_tunnel, from one address */
 	/* who may tunnel, and which names are whose */
 	char authorized_keys[SETTINGS_PATH_BYTES];   /* "": an open server */
 	int claim_names;

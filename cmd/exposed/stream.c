@@ -36,6 +36,49 @@ stream_resume(struct stream *st)
 	}
 }
 
+/* The count of streams from a source on t, one more; NULL if memory ran
+ * out. */
+static struct source *
+source_join(struct tunnel *t, const uint8_t prefix[RATELIMIT_PREFIX_BYTES])
+{
+	struct map_node *n = map_find(&t->sources, prefix, RATELIMIT_PREFIX_BYTES);
+	struct source *src;
+
+	if (n) {
+		src = map_entry(n, struct source, node);
+		src->streams++;
+		return src;
+	}
+	src = calloc(1, sizeof *src);
+	if (src == NULL)
+		return NULL;
+	memcpy(src->prefix, prefix, RATELIMIT_PREFIX_BYTES);
+	if (map_insert(&t->sources, &src->node, src->prefix, RATELIMIT_PREFIX_BYTES) == -1) {
+		free(src);
+		return NULL;
+	}
+	src->streams = 1;
+	return src;
+}
+
+static void
+source_leave(struct tunnel *t, struct source *src)
+{
+	if (--src->streams > 0)
+		return;
+	map_remove(&t->sources, &src->node);
+	free(src);
+}
+
+/* Streams the source already has open on t. */
+static unsigned
+source_streams(const struct tunnel *t, const uint8_t prefix[RATELIMIT_PREFIX_BYTES])
+{
+	struct map_node *n = map_find(&t->sources, prefix, RATELIMIT_PREFIX_BYTES);
+
+	return n ? map_entry(n, struct source, node)->streams : 0;
+}
+
 /* Takes the stream off its session and tunnel. */
 static void
 stream_unlink(struct stream *st)
@@ -46,6 +89,9 @@ stream_unlink(struct stream *st)
 		return;
 	map_remove(&s->streams, &st->node);
 	mux_stream_free(&st->m);
+	if (st->t && st->src)
+		source_leave(st->t, st->src);
+	st->src = NULL;
 	if (st->t)
 		st->t->nstreams--;
 	if (s->use)
@@ -80,12 +126,18 @@ stream_refuse(struct stream *st, const char *error)
 }
 
 static void
-stream_open(struct stream *st, struct tunnel *t, const char *peer)
+stream_open(struct stream *st, struct tunnel *t, const char *peer,
+            const uint8_t source[RATELIMIT_PREFIX_BYTES])
 {
 	struct session *s = t->s;
 	uint8_t p[4 + PREAMBLE_MAX_BYTES];
 	size_t plen = strlen(peer);
 
+	st->src = source_join(t, source);
+	if (st->src == NULL) {
+		stream_refuse(st, "internal");
+		return;
+	}
 	if (++s->next_stream == 0)
 		s->next_stream = 1;
 	st->key = s->next_stream;
@@ -94,6 +146,8 @@ stream_open(struct stream *st, struct tunnel *t, const char *peer)
 	mux_stream_init(&s->mux, &st->m, st->key);
 	if (map_insert(&s->streams, &st->node, &st->key, sizeof st->key) == -1) {
 		mux_stream_free(&st->m);
+		source_leave(t, st->src);
+		st->src = NULL;
 		st->s = NULL;
 		st->t = NULL;
 		stream_refuse(st, "internal");
@@ -117,6 +171,8 @@ stream_preamble(struct stream *st, const uint8_t *in, size_t len)
 	const uint8_t *nl = memchr(in, '\n', len);
 	size_t take = nl ? (size_t)(nl - in) + 1 : len;
 	char line[PREAMBLE_MAX_BYTES + 1], name[NAME_MAX_BYTES + 1];
+	char addr[SOCK_ADDR_TEXT_BYTES] = "";
+	uint8_t source[RATELIMIT_PREFIX_BYTES];
 	int peer_at = 0;
 	struct tunnel *t;
 
@@ -129,22 +185,25 @@ stream_preamble(struct stream *st, const uint8_t *in, size_t len)
 	snprintf(line, sizeof line, "%.*s", (int)buf_len(&st->preamble) - 1,
 	         (const char *)buf_data(&st->preamble));
 	buf_free(&st->preamble);
-	if (sscanf(line, "EXPOSE/1 OPEN %63s %n", name, &peer_at) != 1 || peer_at == 0) {
+	if (sscanf(line, "EXPOSE/1 OPEN %63s %n%63s", name, &peer_at, addr) != 2 ||
+	    peer_at == 0) {
 		stream_refuse(st, "protocol");
 		return;
 	}
+	ratelimit_prefix_text(addr, source);
 	t = tunnel_find(broker, name);
 	if (t == NULL || t->s->closing) {
 		stream_refuse(st, "gone");
 		return;
 	}
 	if (t->nstreams >= (unsigned)broker->cfg->set.streams_per_tunnel ||
-	    (int)t->s->use->streams >= t->s->use->max_streams) {
+	    (int)t->s->use->streams >= t->s->use->max_streams ||
+	    source_streams(t, source) >= (unsigned)broker->cfg->set.streams_per_source) {
 		stream_refuse(st, "limit");
 		return;
 	}
 	lws_set_timeout(st->wsi, NO_PENDING_TIMEOUT, 0);
-	stream_open(st, t, line + peer_at);
+	stream_open(st, t, line + peer_at, source);
 	if (st->s)
 		broker->metrics.bytes_to_clients += len - take;
 	if (st->s && len > take && mux_stream_send(&st->m, in + take, len - take) == -1)
