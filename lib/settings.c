@@ -51,6 +51,8 @@ static const struct key keys[] = {
 	INT("handshake-burst", handshake_burst, 1, 100000, "a count, 1 to 100000"),
 	{ "auth-key", K_OPTIONAL, offsetof(struct settings, auth_key),
 	  sizeof(((struct settings *)0)->auth_key), 0, 0, "a file path, or empty" },
+	INT("auth-failures", auth_failures, 0, 100000, "a count, 0 (no limit) to 100000"),
+	INT("auth-failure-period", auth_failure_period_s, 1, 86400, "seconds, 1 to 86400"),
 	INT("head-timeout", head_timeout_ms, 100, 600000, "milliseconds, 100 to 600000"),
 	INT("idle-timeout", idle_timeout_ms, 100, 3600000, "milliseconds, 100 to 3600000"),
 	INT("body-timeout", body_timeout_ms, 100, 3600000, "milliseconds, 100 to 3600000"),
@@ -100,6 +102,8 @@ settings_defaults(struct settings *s)
 	s->handshake_rate = HANDSHAKE_RATE_PER_S;
 	s->handshake_burst = HANDSHAKE_BURST;
 	/* auth_key empty: auth.key next to the registry */
+	s->auth_failures = AUTH_FAILURES_MAX;
+	s->auth_failure_period_s = AUTH_FAILURE_PERIOD_S;
 	s->ping_interval_s = PING_INTERVAL_S;
 	s->streams_per_tunnel = STREAMS_PER_TUNNEL_MAX;
 	s->streams_per_source = STREAMS_PER_SOURCE_MAX;

@@ -42,6 +42,8 @@ struct settings {
 	int handshake_rate;
 	int handshake_burst;
 	char auth_key[SETTINGS_PATH_BYTES];
+	int auth_failures;        /* wrong passwords a source may send in a row */
+	int auth_failure_period_s; /* then one more each this often */
 	/* the edge */
 	int head_timeout_ms;
 	int idle_timeout_ms;

@@ -130,6 +130,10 @@ read_reply(struct edge *e, const uint8_t **p, size_t *n)
 		         "the port given to expose.",
 		         strlen(line) > strlen("EXPOSE/1 ERR refused ") ? target : "its local port");
 		edge_answer(e, 502, detail);
+	} else if (strcmp(code, "throttled") == 0) {
+		int seconds = 0;
+		sscanf(line, "EXPOSE/1 ERR throttled %d", &seconds);
+		throttle_answer(e, seconds, true);
 	} else if (strcmp(code, "limit") == 0) {
 		edge_answer(e, 503, "This tunnel is serving as many requests as it may; "
 		               "try again in a moment.");

@@ -103,7 +103,7 @@ static int
 check_access(struct edge *e)
 {
 	char extra[160];
-	int ok;
+	int ok, wait;
 
 	if (!route_allows(e)) {
 		edge_fail(e, 403, "Your address may not reach this tunnel.");
@@ -113,6 +113,10 @@ check_access(struct edge *e)
 	if (ok == -1) {
 		edge_fail(e, 503, "The tunnel service is misconfigured; its operator "
 		                  "has been told in its log.");
+		return -1;
+	}
+	if (ok == 0 && (wait = throttle_auth_failed(e)) > 0) {
+		throttle_answer(e, wait, false);
 		return -1;
 	}
 	if (ok == 0) {

@@ -49,6 +49,7 @@ struct broker {
 	struct keys authorized;   /* authorized_keys, when the server is closed */
 	uint8_t auth_key[AUTH_KEY_BYTES];  /* the basic-auth hashing secret */
 	struct ratelimit handshakes;
+	struct ratelimit auth_failures;  /* wrong passwords, per visitor source */
 	unsigned nsessions;
 	unsigned ntunnels;
 	unsigned nstreams;

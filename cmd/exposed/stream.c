@@ -164,6 +164,43 @@ stream_open(struct stream *st, struct tunnel *t, const char *peer,
 	lws_callback_on_writable(st->wsi);    /* for OPENED */
 }
 
+static int64_t
+stream_now_ms(void)
+{
+	return (int64_t)(lws_now_usecs() / 1000);
+}
+
+/* Seconds until a source that sent too many wrong passwords may try
+ * again; 0 if it may now. */
+static int
+auth_wait_s(const uint8_t source[RATELIMIT_PREFIX_BYTES])
+{
+	int64_t ms = ratelimit_wait_ms(&broker->auth_failures, source, stream_now_ms());
+
+	return (int)((ms + 999) / 1000);
+}
+
+/* "EXPOSE/1 AUTHFAIL name addr port proto": an edge refused a wrong
+ * password.  The answer is ERR unauthorized (counted: the edge answers
+ * 401) or ERR throttled SECONDS (over the allowance: 429). */
+static void
+stream_auth_failed(struct stream *st, const char *name, const char *addr,
+                   const uint8_t source[RATELIMIT_PREFIX_BYTES])
+{
+	char error[32];
+	int wait;
+
+	if (ratelimit_take_prefix(&broker->auth_failures, source, stream_now_ms()) == 1) {
+		if ((wait = auth_wait_s(source)) > 0)
+			log_warn("basic-auth guessing throttled name=%s addr=%s for=%ds",
+			         name, addr, wait);
+		stream_refuse(st, "unauthorized");
+		return;
+	}
+	snprintf(error, sizeof error, "throttled %d", auth_wait_s(source));
+	stream_refuse(st, error);
+}
+
 /* "EXPOSE/1 OPEN name addr port proto": which tunnel, and who asks. */
 static void
 stream_preamble(struct stream *st, const uint8_t *in, size_t len)
@@ -171,9 +208,9 @@ stream_preamble(struct stream *st, const uint8_t *in, size_t len)
 	const uint8_t *nl = memchr(in, '\n', len);
 	size_t take = nl ? (size_t)(nl - in) + 1 : len;
 	char line[PREAMBLE_MAX_BYTES + 1], name[NAME_MAX_BYTES + 1];
-	char addr[SOCK_ADDR_TEXT_BYTES] = "";
+	char addr[SOCK_ADDR_TEXT_BYTES] = "", error[32];
 	uint8_t source[RATELIMIT_PREFIX_BYTES];
-	int peer_at = 0;
+	int peer_at = 0, wait;
 	struct tunnel *t;
 
 	if (buf_append(&st->preamble, in, take) == -1) {
@@ -185,6 +222,11 @@ stream_preamble(struct stream *st, const uint8_t *in, size_t len)
 	snprintf(line, sizeof line, "%.*s", (int)buf_len(&st->preamble) - 1,
 	         (const char *)buf_data(&st->preamble));
 	buf_free(&st->preamble);
+	if (sscanf(line, "EXPOSE/1 AUTHFAIL %63s %63s", name, addr) == 2) {
+		ratelimit_prefix_text(addr, source);
+		stream_auth_failed(st, name, addr, source);
+		return;
+	}
 	if (sscanf(line, "EXPOSE/1 OPEN %63s %n%63s", name, &peer_at, addr) != 2 ||
 	    peer_at == 0) {
 		stream_refuse(st, "protocol");
@@ -194,6 +236,12 @@ stream_preamble(struct stream *st, const uint8_t *in, size_t len)
 	t = tunnel_find(broker, name);
 	if (t == NULL || t->s->closing) {
 		stream_refuse(st, "gone");
+		return;
+	}
+	/* A source past its wrong guesses gets no more, right or wrong. */
+	if (t->has_auth && (wait = auth_wait_s(source)) > 0) {
+		snprintf(error, sizeof error, "throttled %d", wait);
+		stream_refuse(st, error);
 		return;
 	}
 	if (t->nstreams >= (unsigned)broker->cfg->set.streams_per_tunnel ||
