@@ -32,7 +32,7 @@ read_reply_line(int fd, char *line, size_t size)
 		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
 			return -1;
 		r = read(fd, line + n, size - 1 - n);
-		if (r < 0 && errno == EINTR)
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (r <= 0)
 			return -1;
@@ -51,7 +51,9 @@ ask_broker(struct edge *e, char *line, size_t size)
 {
 	int fd, n;
 
-	fd = sock_connect_unix(e->route.socket, 0);
+	/* Non-blocking: a broker whose backlog is full refuses at once
+	 * (EAGAIN) rather than holding this process. */
+	fd = sock_connect_unix(e->route.socket, SOCK_NONBLOCK);
 	if (fd == -1) {
 		log_err("broker %s: %s (wrong password not counted)", e->route.socket,
 		        strerror(errno));
