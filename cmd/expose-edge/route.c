@@ -103,6 +103,7 @@ static int
 check_access(struct edge *e)
 {
 	char extra[160];
+	size_t len;
 	int ok, wait;
 
 	if (!route_allows(e)) {
@@ -115,7 +116,9 @@ check_access(struct edge *e)
 		                  "has been told in its log.");
 		return -1;
 	}
-	if (ok == 0 && (wait = throttle_auth_failed(e)) > 0) {
+	/* A wrong guess counts; no credentials (a browser's first try) not. */
+	if (ok == 0 && http_req_field(&e->req, "authorization", &len) != NULL &&
+	    (wait = throttle_auth_failed(e)) > 0) {
 		throttle_answer(e, wait, false);
 		return -1;
 	}
