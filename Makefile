@@ -171,10 +171,14 @@ FUZZ_CFLAGS  := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefine
                 -fno-sanitize-recover=all -iquote lib -I$(LLHTTP_INC) -DLLHTTP_STRICT_MODE=1
 LLHTTP_C     := $(LLHTTP_SRC)/llhttp.c $(LLHTTP_SRC)/api.c $(LLHTTP_SRC)/http.c
 FUZZ_BINS    := build-fuzz/fuzz_http_req build-fuzz/fuzz_frame build-fuzz/fuzz_conf \
-                build-fuzz/fuzz_host build-fuzz/fuzz_edit
+                build-fuzz/fuzz_host build-fuzz/fuzz_edit build-fuzz/fuzz_http_resp
 
 build-fuzz/fuzz_http_req: tests/fuzz/fuzz_http_req.c lib/http_req.c lib/http_req_check.c \
                           lib/http_req_emit.c lib/buf.c lib/host.c lib/*.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(LLHTTP_C)
+
+build-fuzz/fuzz_http_resp: tests/fuzz/fuzz_http_resp.c lib/http_resp.c lib/*.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(LLHTTP_C)
 

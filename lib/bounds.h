@@ -66,6 +66,19 @@
 #define TUNNELS_PER_CLIENT_MAX 16
 /* Streams open at once on one tunnel; past it the edge answers 503. */
 #define STREAMS_PER_TUNNEL_MAX 1024
+/* Streams one source (an IPv4 address, an IPv6 /64) may have open at
+ * once on one tunnel; past it that source gets 503 while others are still
+ * served.  A browser opens about 6 connections a host: 64 leaves room for
+ * an office behind one NAT, and one address cannot fill a tunnel's
+ * STREAMS_PER_TUNNEL_MAX with stalled requests. */
+#define STREAMS_PER_SOURCE_MAX 64
+/* Failed basic-auth guesses one source (an IPv4 address, an IPv6 /64)
+ * may make in a row, over all tunnels of a broker; then it gets 429 with
+ * Retry-After, right password or not, and earns one more guess every
+ * AUTH_FAILURE_PERIOD_S.  Someone who mistypes needs a few tries; 2,000
+ * guesses take 33 hours instead of a minute. */
+#define AUTH_FAILURES_MAX 10
+#define AUTH_FAILURE_PERIOD_S 60
 /* Longest line of the edge-to-broker preamble. */
 #define PREAMBLE_MAX_BYTES 512
 /* The client must complete its handshake within this. */

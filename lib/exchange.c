@@ -7,6 +7,8 @@
 
 #include <llhttp.h>
 
+#include "http_resp.h"
+
 enum { S_HEAD, S_BODY, S_RAW };
 
 struct side {
@@ -105,10 +107,9 @@ on_headers_complete(llhttp_t *p)
 	if (!d->response)
 		return 0;
 	x = oldest(d->s);
-	/* The answer to HEAD has no body whatever its fields say. */
-	if (x && strcmp(x->method, "HEAD") == 0 && p->status_code >= 200)
-		return 1;
-	return 0;
+	/* 1: llhttp reads no body, whatever the fields say. */
+	return http_resp_bodyless(p->status_code,
+	                          x != NULL && strcmp(x->method, "HEAD") == 0) ? 1 : 0;
 }
 
 static int

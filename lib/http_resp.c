@@ -16,10 +16,8 @@ on_headers_complete(llhttp_t *p)
 {
 	struct http_resp *r = p->data;
 
-	/* A response to HEAD has no body whatever its fields say. */
-	if (r->head_request && p->status_code >= 200)
-		return 1;
-	return 0;
+	/* 1: llhttp reads no body, whatever the fields say. */
+	return http_resp_bodyless(p->status_code, r->head_request) ? 1 : 0;
 }
 
 static int
@@ -31,6 +29,13 @@ on_message_complete(llhttp_t *p)
 	r->status = p->status_code;
 	r->keep_alive = llhttp_should_keep_alive(p);
 	return HPE_PAUSED;
+}
+
+bool
+http_resp_bodyless(int status, bool head_request)
+{
+	return head_request || (status >= 100 && status < 200) || status == 204 ||
+	       status == 304;
 }
 
 void

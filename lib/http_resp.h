@@ -41,5 +41,9 @@ enum http_resp_event http_resp_feed(struct http_resp *r, const uint8_t *p,
                                     size_t n, size_t *used);
 /* The app closed its side: ends a response delimited by the close. */
 enum http_resp_event http_resp_finish(struct http_resp *r);
+/* Whether a response has no body whatever its fields say (RFC 9112
+ * section 6.3): one to HEAD, any 1xx, 204 and 304.  A Content-Length or
+ * Transfer-Encoding on them describes another response, never bytes. */
+bool http_resp_bodyless(int status, bool head_request);
 
 #endif

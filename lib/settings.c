@@ -38,6 +38,7 @@ static const struct key keys[] = {
 	  sizeof(((struct settings *)0)->control), 0, 0, "a Unix socket path, or empty" },
 	INT("ping-interval", ping_interval_s, 1, 3600, "seconds, 1 to 3600"),
 	INT("streams-per-tunnel", streams_per_tunnel, 1, 100000, "a count, 1 to 100000"),
+	INT("streams-per-source", streams_per_source, 1, 100000, "a count, 1 to 100000"),
 	{ "authorized-keys", K_OPTIONAL, offsetof(struct settings, authorized_keys),
 	  sizeof(((struct settings *)0)->authorized_keys), 0, 0, "a file path, or empty" },
 	{ "claim-names", K_BOOL, offsetof(struct settings, claim_names), 0, 0, 1, "yes or no" },
@@ -50,6 +51,8 @@ static const struct key keys[] = {
 	INT("handshake-burst", handshake_burst, 1, 100000, "a count, 1 to 100000"),
 	{ "auth-key", K_OPTIONAL, offsetof(struct settings, auth_key),
 	  sizeof(((struct settings *)0)->auth_key), 0, 0, "a file path, or empty" },
+	INT("auth-failures", auth_failures, 0, 100000, "a count, 0 (no limit) to 100000"),
+	INT("auth-failure-period", auth_failure_period_s, 1, 86400, "seconds, 1 to 86400"),
 	INT("head-timeout", head_timeout_ms, 100, 600000, "milliseconds, 100 to 600000"),
 	INT("idle-timeout", idle_timeout_ms, 100, 3600000, "milliseconds, 100 to 3600000"),
 	INT("body-timeout", body_timeout_ms, 100, 3600000, "milliseconds, 100 to 3600000"),
@@ -99,8 +102,11 @@ settings_defaults(struct settings *s)
 	s->handshake_rate = HANDSHAKE_RATE_PER_S;
 	s->handshake_burst = HANDSHAKE_BURST;
 	/* auth_key empty: auth.key next to the registry */
+	s->auth_failures = AUTH_FAILURES_MAX;
+	s->auth_failure_period_s = AUTH_FAILURE_PERIOD_S;
 	s->ping_interval_s = PING_INTERVAL_S;
 	s->streams_per_tunnel = STREAMS_PER_TUNNEL_MAX;
+	s->streams_per_source = STREAMS_PER_SOURCE_MAX;
 	s->head_timeout_ms = HEAD_TIMEOUT_MS;
 	s->idle_timeout_ms = IDLE_TIMEOUT_MS;
 	s->body_timeout_ms = BODY_TIMEOUT_MS;

@@ -31,6 +31,7 @@ struct settings {
 	char metrics[128];        /* ADDR:PORT for GET /metrics, or "" */
 	int ping_interval_s;
 	int streams_per_tunnel;
+	int streams_per_source;   /* of streams_per_tunnel, from one address */
 	/* who may tunnel, and which names are whose */
 	char authorized_keys[SETTINGS_PATH_BYTES];   /* "": an open server */
 	int claim_names;
@@ -41,6 +42,8 @@ struct settings {
 	int handshake_rate;
 	int handshake_burst;
 	char auth_key[SETTINGS_PATH_BYTES];
+	int auth_failures;        /* wrong passwords a source may send in a row */
+	int auth_failure_period_s; /* then one more each this often */
 	/* the edge */
 	int head_timeout_ms;
 	int idle_timeout_ms;

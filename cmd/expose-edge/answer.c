@@ -45,8 +45,8 @@ pending_pop(struct edge *e, int status)
 }
 
 /* Writes the edge's own response now: nothing else is owed first. */
-static void
-answer_with(struct edge *e, int status, const char *detail, const char *extra)
+void
+edge_answer_with(struct edge *e, int status, const char *detail, const char *extra)
 {
 	struct pending none = { .start_ms = edge_now_ms(), .method = "-", .path = "-" };
 	struct pending *p = pending_oldest(e) ? pending_oldest(e) : &none;
@@ -77,13 +77,13 @@ answer_with(struct edge *e, int status, const char *detail, const char *extra)
 void
 edge_answer(struct edge *e, int status, const char *detail)
 {
-	answer_with(e, status, detail, status == 503 ? "Retry-After: 1\r\n" : NULL);
+	edge_answer_with(e, status, detail, status == 503 ? "Retry-After: 1\r\n" : NULL);
 }
 
 void
 edge_answer_owed(struct edge *e)
 {
-	answer_with(e, e->error_status, e->error_text,
+	edge_answer_with(e, e->error_status, e->error_text,
 	            e->error_extra[0] ? e->error_extra : NULL);
 }
 

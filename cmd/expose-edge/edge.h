@@ -105,11 +105,19 @@ void edge_access_line(struct edge *e, const struct pending *p, int status);
 void pending_pop(struct edge *e, int status);
 /* Writes an error page for the oldest request now, then closes. */
 void edge_answer(struct edge *e, int status, const char *detail);
+void edge_answer_with(struct edge *e, int status, const char *detail, const char *extra);
 /* The answer owed for a request the body of which failed. */
 void edge_answer_owed(struct edge *e);
 /* Queues the edge's own error response and ends the connection after it. */
 void edge_fail(struct edge *e, int status, const char *detail);
 void edge_fail_with(struct edge *e, int status, const char *detail, const char *extra);
+
+/* throttle.c: wrong passwords, counted by the broker for every edge.
+ * Reports one; 0 if counted (answer 401), N > 0 if the source is over its
+ * allowance for N seconds more (answer 429), -1 if the broker did not say. */
+int throttle_auth_failed(struct edge *e);
+/* The page and Retry-After line of a throttled source. */
+void throttle_answer(struct edge *e, int seconds, bool now);
 
 /* response.c: what the broker sends back */
 void response_bytes(struct edge *e, const uint8_t *p, size_t n);

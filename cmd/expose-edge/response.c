@@ -43,6 +43,7 @@ on_response_end(struct edge *e, enum http_resp_event ev)
 	}
 	pending_pop(e, e->resp.status);
 	if (!e->resp.keep_alive) {
+		/* Nothing may follow it: not the next response, not a page. */
 		e->closing = true;
 		return;
 	}
@@ -129,6 +130,10 @@ read_reply(struct edge *e, const uint8_t **p, size_t *n)
 		         "the port given to expose.",
 		         strlen(line) > strlen("EXPOSE/1 ERR refused ") ? target : "its local port");
 		edge_answer(e, 502, detail);
+	} else if (strcmp(code, "throttled") == 0) {
+		int seconds = 0;
+		sscanf(line, "EXPOSE/1 ERR throttled %d", &seconds);
+		throttle_answer(e, seconds, true);
 	} else if (strcmp(code, "limit") == 0) {
 		edge_answer(e, 503, "This tunnel is serving as many requests as it may; "
 		               "try again in a moment.");
@@ -157,7 +162,11 @@ response_eof(struct edge *e)
 	if (!e->raw && e->replied && http_resp_finish(&e->resp) != HTTP_RESP_MORE)
 		on_response_end(e, HTTP_RESP_COMPLETE);
 	p = pending_oldest(e);
-	if (!e->raw && p && !p->answered)
+	/* Once a response ended the connection (its body ran to this close,
+	 * or it said Connection: close), the close is all the visitor may
+	 * read next: a page for a request pipelined behind it would read as
+	 * more of that body.  Likewise after any other reason to close. */
+	if (!e->raw && !e->closing && p && !p->answered)
 		edge_answer(e, 502, e->replied ?
 		       "The app closed the connection without answering." :
 		       "The tunnel closed before the app answered.");

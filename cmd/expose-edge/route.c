@@ -103,7 +103,8 @@ static int
 check_access(struct edge *e)
 {
 	char extra[160];
-	int ok;
+	size_t len;
+	int ok, wait;
 
 	if (!route_allows(e)) {
 		edge_fail(e, 403, "Your address may not reach this tunnel.");
@@ -113,6 +114,12 @@ check_access(struct edge *e)
 	if (ok == -1) {
 		edge_fail(e, 503, "The tunnel service is misconfigured; its operator "
 		                  "has been told in its log.");
+		return -1;
+	}
+	/* A wrong guess counts; no credentials (a browser's first try) not. */
+	if (ok == 0 && http_req_field(&e->req, "authorization", &len) != NULL &&
+	    (wait = throttle_auth_failed(e)) > 0) {
+		throttle_answer(e, wait, false);
 		return -1;
 	}
 	if (ok == 0) {

@@ -63,7 +63,7 @@ struct client {
 	const char *ca;               /* --ca FILE, for wss:// */
 	char link_error[512];         /* why the link to the broker failed */
 	char conf_server[512];        /* server = ... from the config file */
-	char auth[200];               /* --auth user:password, for every tunnel */
+	char auth[200];               /* user:password, for every tunnel (password.c) */
 	bool rewrite_host;            /* --host-header=rewrite */
 	bool host_header_given;       /* on the command line: the file does not change it */
 	char conf_ca[512];            /* ca = ... from the config file */
@@ -166,6 +166,11 @@ int inspect_callback(struct lws *wsi, enum lws_callback_reasons reason,
                      void *user, void *in, size_t len);
 int inspect_replay_callback(struct lws *wsi, enum lws_callback_reasons reason,
                             void *user, void *in, size_t len);
+
+/* password.c: the visitors' password, from --auth, --auth-file or EXPOSE_AUTH */
+int password_set(struct client *c, const char *text, size_t len, const char *from);
+int password_from_file(struct client *c, const char *path);
+int password_from_env(struct client *c);
 
 /* key.c: `expose key [--new [--yes]]` */
 int key_command(int argc, char **argv);

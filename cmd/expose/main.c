@@ -40,7 +40,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: expose [-f FILE] [--server URL] [-v] [--auth USER:PASSWORD] [--allow CIDR]\n"
-	    "              [--name NAME] TARGET ...\n"
+	    "              [--auth-file FILE] [--name NAME] TARGET ...\n"
 	    "TARGET is PORT, HOST:PORT, http://HOST[:PORT], https://HOST[:PORT] or unix:/PATH.\n"
 	    "Makes local ports public; prints one URL a line on stdout.\n"
 	    "  -f, --config FILE  the config file (default $XDG_CONFIG_HOME/expose/expose.conf)\n"
@@ -48,6 +48,8 @@ usage(FILE *f)
 	    "                 or server = URL in the config file)\n"
 	    "  --name NAME    the name for the next PORT (default: a random name)\n"
 	    "  --auth U:P     visitors must give this user and password (basic auth)\n"
+	    "  --auth-file FILE  the same from FILE's first line (or EXPOSE_AUTH=U:P),\n"
+	    "                 out of sight of other users' ps\n"
 	    "  --allow CIDR   only these source addresses may visit (repeatable)\n"
 	    "  --ca FILE      trust this CA for a wss:// server (default: the system's)\n"
 	    "  --local-insecure  do not check https:// targets' certificates\n"
@@ -208,6 +210,7 @@ parse_args(int argc, char **argv, struct client *c)
 		{ "server", required_argument, NULL, 's' },
 		{ "name", required_argument, NULL, 'n' },
 		{ "auth", required_argument, NULL, 'a' },
+		{ "auth-file", required_argument, NULL, 'P' },
 		{ "allow", required_argument, NULL, 'A' },
 		{ "ca", required_argument, NULL, 'C' },
 		{ "host-header", required_argument, NULL, 'H' },
@@ -228,12 +231,12 @@ parse_args(int argc, char **argv, struct client *c)
 		switch (ch) {
 		case 'f': c->config = optarg; break;
 		case 'a':
-			if (strchr(optarg, ':') == NULL || optarg[0] == ':' ||
-			    strlen(optarg) >= sizeof c->auth) {
-				log_err("--auth: give USER:PASSWORD");
+			if (password_set(c, optarg, strlen(optarg), "--auth") == -1)
 				return -1;
-			}
-			snprintf(c->auth, sizeof c->auth, "%s", optarg);
+			break;
+		case 'P':
+			if (password_from_file(c, optarg) == -1)
+				return -1;
 			break;
 		case 'A':
 			if (add_allow(c, optarg) == -1)
@@ -527,7 +530,7 @@ main(int argc, char **argv)
 	tunnel_init(&c);
 	ws_init(&c.link);
 	map_init(&c.streams);
-	if (parse_args(argc, argv, &c) == -1)
+	if (parse_args(argc, argv, &c) == -1 || password_from_env(&c) == -1)
 		return EX_USAGE;
 	if (load_config(&c) == -1)
 		return EX_CONFIG;

@@ -37,6 +37,12 @@ access_start(struct broker *b)
 	map_init(&b->keys_in_use);
 	ratelimit_init(&b->handshakes, (uint32_t)set->handshake_rate,
 	               (uint32_t)set->handshake_burst);
+	if (set->auth_failures == 0)
+		ratelimit_init(&b->auth_failures, 0, 0);    /* no limit */
+	else
+		ratelimit_init_period(&b->auth_failures,
+		                      (uint32_t)set->auth_failure_period_s * 1000u,
+		                      (uint32_t)set->auth_failures);
 	settings_auth_key(set, path, sizeof path);
 	if (auth_key_load(path, 1, b->auth_key, &why) == -1) {
 		log_err("auth-key %s: %s", path, why);

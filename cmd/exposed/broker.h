@@ -49,6 +49,7 @@ struct broker {
 	struct keys authorized;   /* authorized_keys, when the server is closed */
 	uint8_t auth_key[AUTH_KEY_BYTES];  /* the basic-auth hashing secret */
 	struct ratelimit handshakes;
+	struct ratelimit auth_failures;  /* wrong passwords, per visitor source */
 	unsigned nsessions;
 	unsigned ntunnels;
 	unsigned nstreams;
@@ -75,11 +76,20 @@ struct keyuse {
 	char names[KEYS_NAMES_BYTES];  /* names= from authorized_keys */
 };
 
+/* The streams one source has open on one tunnel (streams-per-source);
+ * made at its first, freed with its last. */
+struct source {
+	struct map_node node;     /* in tunnel.sources */
+	uint8_t prefix[RATELIMIT_PREFIX_BYTES];
+	unsigned streams;
+};
+
 struct tunnel {
 	struct map_node node;     /* in broker.names */
 	struct session *s;
 	uint32_t index;           /* the client's number for it, from 1 */
 	unsigned nstreams;
+	struct map sources;       /* prefix -> struct source */
 	bool has_auth;
 	int64_t since;
 	char name[NAME_MAX_BYTES + 1];
@@ -115,6 +125,7 @@ struct stream {
 	uint32_t key;             /* the stream id, as the map's key */
 	struct session *s;        /* NULL once its session is gone */
 	struct tunnel *t;
+	struct source *src;       /* its visitor's count on t */
 	struct lws *wsi;          /* the edge's connection */
 	struct buf preamble;      /* the OPEN line, until complete */
 	bool opened;

@@ -4,7 +4,10 @@
  * stream on that tunnel's session and says "EXPOSE/1 OPENED" at once (so an
  * edge can tell a live broker from a hung one), answers "EXPOSE/1 OK" once the client
  * sends the first response bytes (or an error line if it cannot), and
- * relays bytes both ways under the stream's credit (expose(7)).
+ * relays bytes both ways under the stream's credit (expose(7)).  Streams
+ * are counted per tunnel and per visitor's source (streams-per-source).
+ * An edge that refused a wrong password says AUTHFAIL instead of OPEN:
+ * the broker counts those per source for every edge (auth-failures).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +39,49 @@ stream_resume(struct stream *st)
 	}
 }
 
+/* The count of streams from a source on t, one more; NULL if memory ran
+ * out. */
+static struct source *
+source_join(struct tunnel *t, const uint8_t prefix[RATELIMIT_PREFIX_BYTES])
+{
+	struct map_node *n = map_find(&t->sources, prefix, RATELIMIT_PREFIX_BYTES);
+	struct source *src;
+
+	if (n) {
+		src = map_entry(n, struct source, node);
+		src->streams++;
+		return src;
+	}
+	src = calloc(1, sizeof *src);
+	if (src == NULL)
+		return NULL;
+	memcpy(src->prefix, prefix, RATELIMIT_PREFIX_BYTES);
+	if (map_insert(&t->sources, &src->node, src->prefix, RATELIMIT_PREFIX_BYTES) == -1) {
+		free(src);
+		return NULL;
+	}
+	src->streams = 1;
+	return src;
+}
+
+static void
+source_leave(struct tunnel *t, struct source *src)
+{
+	if (--src->streams > 0)
+		return;
+	map_remove(&t->sources, &src->node);
+	free(src);
+}
+
+/* Streams the source already has open on t. */
+static unsigned
+source_streams(const struct tunnel *t, const uint8_t prefix[RATELIMIT_PREFIX_BYTES])
+{
+	struct map_node *n = map_find(&t->sources, prefix, RATELIMIT_PREFIX_BYTES);
+
+	return n ? map_entry(n, struct source, node)->streams : 0;
+}
+
 /* Takes the stream off its session and tunnel. */
 static void
 stream_unlink(struct stream *st)
@@ -46,6 +92,9 @@ stream_unlink(struct stream *st)
 		return;
 	map_remove(&s->streams, &st->node);
 	mux_stream_free(&st->m);
+	if (st->t && st->src)
+		source_leave(st->t, st->src);
+	st->src = NULL;
 	if (st->t)
 		st->t->nstreams--;
 	if (s->use)
@@ -80,12 +129,18 @@ stream_refuse(struct stream *st, const char *error)
 }
 
 static void
-stream_open(struct stream *st, struct tunnel *t, const char *peer)
+stream_open(struct stream *st, struct tunnel *t, const char *peer,
+            const uint8_t source[RATELIMIT_PREFIX_BYTES])
 {
 	struct session *s = t->s;
 	uint8_t p[4 + PREAMBLE_MAX_BYTES];
 	size_t plen = strlen(peer);
 
+	st->src = source_join(t, source);
+	if (st->src == NULL) {
+		stream_refuse(st, "internal");
+		return;
+	}
 	if (++s->next_stream == 0)
 		s->next_stream = 1;
 	st->key = s->next_stream;
@@ -94,6 +149,8 @@ stream_open(struct stream *st, struct tunnel *t, const char *peer)
 	mux_stream_init(&s->mux, &st->m, st->key);
 	if (map_insert(&s->streams, &st->node, &st->key, sizeof st->key) == -1) {
 		mux_stream_free(&st->m);
+		source_leave(t, st->src);
+		st->src = NULL;
 		st->s = NULL;
 		st->t = NULL;
 		stream_refuse(st, "internal");
@@ -110,6 +167,43 @@ stream_open(struct stream *st, struct tunnel *t, const char *peer)
 	lws_callback_on_writable(st->wsi);    /* for OPENED */
 }
 
+static int64_t
+stream_now_ms(void)
+{
+	return (int64_t)(lws_now_usecs() / 1000);
+}
+
+/* Seconds until a source that sent too many wrong passwords may try
+ * again; 0 if it may now. */
+static int
+auth_wait_s(const uint8_t source[RATELIMIT_PREFIX_BYTES])
+{
+	int64_t ms = ratelimit_wait_ms(&broker->auth_failures, source, stream_now_ms());
+
+	return (int)((ms + 999) / 1000);
+}
+
+/* "EXPOSE/1 AUTHFAIL name addr port proto": an edge refused a wrong
+ * password.  The answer is ERR unauthorized (counted: the edge answers
+ * 401) or ERR throttled SECONDS (over the allowance: 429). */
+static void
+stream_auth_failed(struct stream *st, const char *name, const char *addr,
+                   const uint8_t source[RATELIMIT_PREFIX_BYTES])
+{
+	char error[32];
+	int wait;
+
+	if (ratelimit_take_prefix(&broker->auth_failures, source, stream_now_ms()) == 1) {
+		if ((wait = auth_wait_s(source)) > 0)
+			log_warn("basic-auth guessing throttled name=%s addr=%s for=%ds",
+			         name, addr, wait);
+		stream_refuse(st, "unauthorized");
+		return;
+	}
+	snprintf(error, sizeof error, "throttled %d", auth_wait_s(source));
+	stream_refuse(st, error);
+}
+
 /* "EXPOSE/1 OPEN name addr port proto": which tunnel, and who asks. */
 static void
 stream_preamble(struct stream *st, const uint8_t *in, size_t len)
@@ -117,7 +211,9 @@ stream_preamble(struct stream *st, const uint8_t *in, size_t len)
 	const uint8_t *nl = memchr(in, '\n', len);
 	size_t take = nl ? (size_t)(nl - in) + 1 : len;
 	char line[PREAMBLE_MAX_BYTES + 1], name[NAME_MAX_BYTES + 1];
-	int peer_at = 0;
+	char addr[SOCK_ADDR_TEXT_BYTES] = "", error[32];
+	uint8_t source[RATELIMIT_PREFIX_BYTES];
+	int peer_at = 0, wait;
 	struct tunnel *t;
 
 	if (buf_append(&st->preamble, in, take) == -1) {
@@ -129,22 +225,36 @@ stream_preamble(struct stream *st, const uint8_t *in, size_t len)
 	snprintf(line, sizeof line, "%.*s", (int)buf_len(&st->preamble) - 1,
 	         (const char *)buf_data(&st->preamble));
 	buf_free(&st->preamble);
-	if (sscanf(line, "EXPOSE/1 OPEN %63s %n", name, &peer_at) != 1 || peer_at == 0) {
+	if (sscanf(line, "EXPOSE/1 AUTHFAIL %63s %63s", name, addr) == 2) {
+		ratelimit_prefix_text(addr, source);
+		stream_auth_failed(st, name, addr, source);
+		return;
+	}
+	if (sscanf(line, "EXPOSE/1 OPEN %63s %n%63s", name, &peer_at, addr) != 2 ||
+	    peer_at == 0) {
 		stream_refuse(st, "protocol");
 		return;
 	}
+	ratelimit_prefix_text(addr, source);
 	t = tunnel_find(broker, name);
 	if (t == NULL || t->s->closing) {
 		stream_refuse(st, "gone");
 		return;
 	}
+	/* A source past its wrong guesses gets no more, right or wrong. */
+	if (t->has_auth && (wait = auth_wait_s(source)) > 0) {
+		snprintf(error, sizeof error, "throttled %d", wait);
+		stream_refuse(st, error);
+		return;
+	}
 	if (t->nstreams >= (unsigned)broker->cfg->set.streams_per_tunnel ||
-	    (int)t->s->use->streams >= t->s->use->max_streams) {
+	    (int)t->s->use->streams >= t->s->use->max_streams ||
+	    source_streams(t, source) >= (unsigned)broker->cfg->set.streams_per_source) {
 		stream_refuse(st, "limit");
 		return;
 	}
 	lws_set_timeout(st->wsi, NO_PENDING_TIMEOUT, 0);
-	stream_open(st, t, line + peer_at);
+	stream_open(st, t, line + peer_at, source);
 	if (st->s)
 		broker->metrics.bytes_to_clients += len - take;
 	if (st->s && len > take && mux_stream_send(&st->m, in + take, len - take) == -1)

@@ -81,6 +81,7 @@ tunnel_free(struct broker *b, struct tunnel *t)
 	struct session *s = t->s;
 
 	map_each(&s->streams, kill_tunnel_stream, t);
+	map_free(&t->sources);    /* empty: each stream left its source */
 	map_remove(&b->names, &t->node);
 	s->tunnels[t->index - 1] = NULL;
 	if (s->use)
@@ -172,6 +173,7 @@ tunnel_bind(struct session *s, uint32_t index, const uint8_t *p, size_t len)
 	}
 	t->s = s;
 	t->index = index;
+	map_init(&t->sources);
 	t->since = (int64_t)time(NULL);
 	t->has_auth = auth[0] != '\0';
 	snprintf(t->name, sizeof t->name, "%.63s", bd.name);

@@ -1187,11 +1187,15 @@ def busy_cores(seconds=1.0):
 
 
 def broker_extra():
-    """Options every broker here gets.  All clients come from 127.0.0.1, so a
-    per-source handshake limit (where the broker has one) is turned off:
-    the bench measures capacity, not that policy."""
+    """Options every broker here gets.  All clients come from 127.0.0.1, so
+    per-source limits (where the broker has them: handshakes, streams per
+    tunnel) are turned off: the bench measures capacity, not that policy."""
     out = subprocess.run([os.path.join(BIN, "exposed"), "--help"], capture_output=True, text=True)
-    return ["--handshake-rate", "0"] if "--handshake-rate" in out.stdout + out.stderr else []
+    text = out.stdout + out.stderr
+    extra = ["--handshake-rate", "0"] if "--handshake-rate" in text else []
+    if "--streams-per-source" in text:
+        extra += ["--streams-per-source", "100000"]
+    return extra
 
 
 def file_size(path):

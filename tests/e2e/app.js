@@ -9,7 +9,10 @@
 // (answers once N requests wait), /ws (websocket echo), /ws-refuse (an
 // upgrade answered 426), /close (closes without answering), /truncate
 // (promises 1000 bytes, sends 10, drops the connection), /redirect-local
-// (an absolute redirect and a cookie for localhost), /__log, /__reset.
+// (an absolute redirect and a cookie for localhost), /not-modified and
+// /no-content (304 and 204 with a Content-Length, and so no body),
+// /early-hints (a 103 with a Content-Length before its 200), /until-close
+// (a body without a length, ended by closing), /__log, /__reset.
 // `node app.js /path.sock` listens on a Unix socket.
 'use strict';
 const http = require('http');
@@ -121,6 +124,22 @@ const server = (tls ? require('https').createServer.bind(null, tls) : http.creat
     return;
   }
   if (path === '/close') { req.socket.destroy(); return; }
+  // Fields that describe no body: RFC 9112 section 6.3 frames these by
+  // their status, and a proxy that trusts the length eats what follows.
+  if (path === '/not-modified') { res.writeHead(304, { 'Content-Length': 100, ETag: '"v1"' }); return res.end(); }
+  if (path === '/no-content') { res.writeHead(204, { 'Content-Length': 5 }); return res.end(); }
+  if (path === '/early-hints') {
+    // Raw, as the first request on its connection: Node has no other way
+    // to put a length on an interim response.
+    req.socket.write('HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n' +
+                     'Content-Length: 9\r\n\r\n');
+    return send(res, 200, 'hinted');
+  }
+  if (path === '/until-close') {
+    // HTTP/1.1 with neither length nor chunks: the close ends the body.
+    req.socket.end('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nbody until close');
+    return;
+  }
   if (path === '/redirect-local') {
     // What a dev server does: an absolute redirect to itself, with a cookie for itself.
     const port = typeof server.address() === 'string' ? 80 : server.address().port;

@@ -4,6 +4,8 @@ and exposectl's view and actions."""
 import asyncio
 import base64
 import os
+import re
+import socket
 import sqlite3
 import struct
 import subprocess
@@ -352,3 +354,79 @@ def test_expose_key_prints_and_renews(tmp):
     new = subprocess.run([exe, "key", "--new", "--yes"], capture_output=True, text=True,
                          env=env, check=True)
     assert new.stdout.split()[1] != first.stdout.split()[1]
+
+
+def basic_from(port, host, source, creds=None):
+    """A GET from a given source address, with basic-auth credentials."""
+    auth = ""
+    if creds is not None:
+        auth = f"Authorization: Basic {base64.b64encode(creds.encode()).decode()}\r\n"
+    with socket.create_connection(("127.0.0.1", port), source_address=(source, 0),
+                                  timeout=harness.scaled(30)) as sock:
+        sock.sendall(f"GET /hello HTTP/1.1\r\nHost: {host}\r\n{auth}"
+                     "Connection: close\r\n\r\n".encode())
+        out = b""
+        while chunk := sock.recv(65536):
+            out += chunk
+    return out
+
+
+def retry_after(response):
+    m = re.search(rb"\r\nRetry-After: (\d+)\r\n", response)
+    return int(m.group(1)) if m else None
+
+
+def test_auth_guessing_throttled_per_source(stack):
+    """Wrong passwords from one address are counted by the broker for
+    every edge process: past the allowance (10 by default) that address
+    gets 429 with Retry-After, even with the right password; another
+    address is still let in."""
+    c = stack.expose_app("--auth", "ann:s3cret pass")
+    for _ in range(20):    # a browser's first requests, before it asks
+        assert harness.status_of(basic_from(stack.edge_port, c.host, "127.0.0.1")) == 401
+    got = [basic_from(stack.edge_port, c.host, "127.0.0.1", f"ann:guess{i}")
+           for i in range(25)]
+    codes = [harness.status_of(r) for r in got]
+    assert codes == [401] * 10 + [429] * 15
+    assert all(30 <= retry_after(r) <= 60 for r in got[10:])
+    assert b"Too many wrong passwords" in got[-1]
+    # No credentials is no guess (a browser's first request): asked for them.
+    assert harness.status_of(basic_from(stack.edge_port, c.host, "127.0.0.1")) == 401
+    # The guesser cannot get in by guessing right now.
+    right = basic_from(stack.edge_port, c.host, "127.0.0.1", "ann:s3cret pass")
+    assert harness.status_of(right) == 429 and retry_after(right) > 0
+    # Another address, with the right password, is served.
+    out = basic_from(stack.edge_port, c.host, "127.0.0.2", "ann:s3cret pass")
+    assert harness.status_of(out) == 200 and out.endswith(b"hello")
+    assert harness.status_of(basic_from(stack.edge_port, c.host, "127.0.0.2", "ann:no")) == 401
+    # A tunnel without a password is no one's business here.
+    open_tunnel = stack.expose_app()
+    assert stack.get(open_tunnel.url + "hello") == (200, b"hello")
+    harness.wait_in_file(stack.broker.log, r"basic-auth guessing throttled .*addr=127\.0\.0\.1")
+
+
+def test_auth_file_and_environment(stack, tmp):
+    """The password can stay off the command line, which every user can
+    read in /proc/PID/cmdline."""
+    path = os.path.join(tmp, "tunnel-auth")
+    with open(path, "w") as f:
+        f.write("ann:from a file\n")
+    os.chmod(path, 0o600)
+    c = stack.expose_app("--auth-file", path)
+    assert stack.get(c.url + "hello", "-u", "ann:from a file") == (200, b"hello")
+    assert stack.get(c.url + "hello", "-u", "ann:wrong")[0] == 401
+    with open(f"/proc/{c.proc.pid}/cmdline", "rb") as f:
+        assert b"from a file" not in f.read()
+
+    e = stack.expose_app(env_extra={"EXPOSE_AUTH": "bob:from the env"})
+    assert stack.get(e.url + "hello", "-u", "bob:from the env") == (200, b"hello")
+    assert stack.get(e.url + "hello")[0] == 401
+
+    bad = stack.expose_app("--auth-file", os.path.join(tmp, "missing"), wait_url=False)
+    assert bad.proc.proc.wait(20) == 64
+    assert "--auth-file" in bad.text() and "No such file" in bad.text()
+    with open(path, "w") as f:
+        f.write("no colon here\n")
+    bad = stack.expose_app("--auth-file", path, wait_url=False)
+    assert bad.proc.proc.wait(20) == 64
+    assert "give USER:PASSWORD" in bad.text()

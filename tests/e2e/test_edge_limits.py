@@ -213,3 +213,46 @@ def test_500_slow_connections_do_not_stop_service(tmp):
         s.edge.wait_idle()
     finally:
         s.close()
+
+
+def stalled_post(port, host, source="127.0.0.1"):
+    """A POST whose body never comes whole: it holds a stream open."""
+    sock = socket.create_connection(("127.0.0.1", port), source_address=(source, 0))
+    sock.sendall(f"POST /sink HTTP/1.1\r\nHost: {host}\r\nContent-Length: 1000\r\n\r\n"
+                 "only some".encode())
+    return sock
+
+
+def get_from(port, host, source, path="/hello"):
+    with socket.create_connection(("127.0.0.1", port), source_address=(source, 0),
+                                  timeout=harness.scaled(30)) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+                     .encode())
+        return read_until_close(sock)
+
+
+def test_one_source_cannot_fill_a_tunnel(tmp):
+    """Stalled requests from one address fill its share of the tunnel's
+    streams, not the tunnel: past streams-per-source it gets 503, and
+    another address is still served."""
+    s = Stack(tmp, broker_extra=("--streams-per-source", "3"))
+    held = []
+    try:
+        c = s.expose_app()
+        held = [stalled_post(s.edge_port, c.host) for _ in range(3)]
+        harness.wait_for(lambda: len(s.app.requests()) == 3, what="three stalled POSTs")
+        out = get_from(s.edge_port, c.host, "127.0.0.1")
+        assert harness.status_of(out) == 503
+        assert b"Retry-After: 1\r\n" in out
+        out = get_from(s.edge_port, c.host, "127.0.0.2")
+        assert harness.status_of(out) == 200 and out.endswith(b"hello")
+        # The stalled ones go: their address is served again.
+        for sock in held:
+            sock.close()
+        harness.wait_for(lambda: harness.status_of(get_from(s.edge_port, c.host,
+                                                            "127.0.0.1")) == 200,
+                         what="the first address served again")
+    finally:
+        for sock in held:
+            sock.close()
+        s.close()

@@ -7,6 +7,7 @@ import subprocess
 import threading
 
 import harness
+from conftest import Stack
 
 
 def forwarded(headers):
@@ -153,20 +154,25 @@ def test_websocket_through_tunnel(stack):
     asyncio.run(asyncio.wait_for(talk(), 30))
 
 
-def test_200_concurrent_streams_on_one_tunnel(stack):
-    c = stack.expose_app()
+def test_200_concurrent_streams_on_one_tunnel(tmp):
     n = 200
-    results = []
+    # All from 127.0.0.1: past the default streams-per-source (64).
+    stack = Stack(tmp, broker_extra=("--streams-per-source", str(n)))
+    try:
+        c = stack.expose_app()
+        results = []
 
-    def one():
-        results.append(harness.curl(c.url + f"barrier?n={n}", timeout=60))
-    threads = [threading.Thread(target=one) for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    # The app answers only once all 200 wait at once.
-    assert results == [(200, f"released {n}".encode())] * n
+        def one():
+            results.append(harness.curl(c.url + f"barrier?n={n}", timeout=60))
+        threads = [threading.Thread(target=one) for _ in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        # The app answers only once all 200 wait at once.
+        assert results == [(200, f"released {n}".encode())] * n
+    finally:
+        stack.close()
 
 
 def test_100_tunnels_on_one_broker(stack):

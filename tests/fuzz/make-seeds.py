@@ -60,6 +60,23 @@ for text in ["domain = example.com\npublic-port = 443\nscheme = https\n",
              "bogus\n", "domain =\n", "streams-per-tunnel = 99999999999\n"]:
     write("conf", text.encode())
 
+# The app's responses, the first byte saying whether the first answers HEAD.
+responses = [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    b"HTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\n\r\nHTTP/1.1 200 OK\r\n"
+    b"Content-Length: 2\r\n\r\nok",
+    b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\nContent-Length: 9\r\n\r\n"
+    b"HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=1\r\nabc\r\n0\r\nT: 1\r\n\r\n",
+    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+    b"\x81\x02hi",
+    b"HTTP/1.0 200 OK\r\n\r\nto the close",
+]
+for i, resp in enumerate(responses):
+    write("http_resp", bytes([i * 6]) + resp)
+write("http_resp", b"\x01HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"
+      b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+
 for host in ["app.example.com", "APP.example.com.:80", "[::1]:8080", "a..example.com",
              "u@app.example.com", "x.y.example.com", "app.example.com:99999"]:
     write("host", host.encode())

@@ -133,6 +133,45 @@ test_rate_limit(void **state)
 	assert_int_equal(n, 5);
 }
 
+/* Slow rates (failed guesses: a few a minute), peeking without taking,
+ * and sources named by text as the edge's OPEN line names them. */
+static void
+test_rate_limit_period_and_wait(void **state)
+{
+	static struct ratelimit r;
+	uint8_t a[RATELIMIT_PREFIX_BYTES], mapped[RATELIMIT_PREFIX_BYTES],
+	        b[RATELIMIT_PREFIX_BYTES], v6a[RATELIMIT_PREFIX_BYTES],
+	        v6b[RATELIMIT_PREFIX_BYTES], junk[RATELIMIT_PREFIX_BYTES];
+	int64_t t;
+	int i, n = 0;
+
+	ratelimit_init_period(&r, 60000, 3);
+	ratelimit_prefix_text("192.0.2.1", a);
+	ratelimit_prefix_text("::ffff:192.0.2.1", mapped);
+	ratelimit_prefix_text("192.0.2.2", b);
+	ratelimit_prefix_text("2001:db8:1:2::1", v6a);
+	ratelimit_prefix_text("2001:db8:1:2::ffff", v6b);
+	ratelimit_prefix_text("unknown", junk);
+	assert_memory_equal(a, mapped, sizeof a);
+	assert_memory_equal(v6a, v6b, sizeof v6a);
+	assert_memory_not_equal(a, b, sizeof a);
+	assert_int_equal(junk[0], 0);
+
+	assert_int_equal(ratelimit_wait_ms(&r, a, 1000), 0);    /* never seen */
+	for (i = 0; i < 5; i++)
+		n += ratelimit_take_prefix(&r, mapped, 1000);
+	assert_int_equal(n, 3);
+	assert_int_equal(ratelimit_wait_ms(&r, a, 1000), 60000);
+	assert_int_equal(ratelimit_wait_ms(&r, a, 31000), 30000);
+	assert_int_equal(ratelimit_wait_ms(&r, b, 31000), 0);   /* others unaffected */
+	/* Asking often does not slow the refill. */
+	for (t = 1000; t < 61000; t += 7)
+		assert_true(ratelimit_wait_ms(&r, a, t) > 0);
+	assert_int_equal(ratelimit_wait_ms(&r, a, 61000), 0);
+	assert_int_equal(ratelimit_take_prefix(&r, a, 61000), 1);
+	assert_int_equal(ratelimit_take_prefix(&r, a, 61000), 0);
+}
+
 int
 main(void)
 {
@@ -141,6 +180,7 @@ main(void)
 		cmocka_unit_test(test_cidr),
 		cmocka_unit_test(test_basic_auth),
 		cmocka_unit_test(test_rate_limit),
+		cmocka_unit_test(test_rate_limit_period_and_wait),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -224,6 +224,37 @@ test_not_http_passes_through(void **state)
 	buf_free(&b);
 }
 
+/* 304 and 204 with a Content-Length, and a 103 with one, have no body:
+ * the next response is the next exchange's, not their body. */
+static void
+test_bodyless_responses_pair_with_their_requests(void **state)
+{
+	struct exchange_options o = { .capture_bytes = 64 };
+	const char *req = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+	                  "GET /b HTTP/1.1\r\nHost: h\r\n\r\n"
+	                  "GET /c HTTP/1.1\r\nHost: h\r\n\r\n";
+	const char *resp = "HTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\n\r\n"
+	                   "HTTP/1.1 103 Early Hints\r\nContent-Length: 9\r\n\r\n"
+	                   "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n"
+	                   "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	size_t step;
+
+	for (step = 0; step < 6; step++) {
+		struct buf a, b;
+		struct seen s = { 0 };
+		buf_init(&a, 1 << 16);
+		buf_init(&b, 1 << 16);
+		run(&o, req, resp, step, &a, &b, &s);
+		assert_int_equal(buf_len(&b), strlen(resp));
+		assert_int_equal(s.n, 3);
+		assert_string_equal(s.last, "GET /c");
+		assert_int_equal(s.status, 200);
+		assert_int_equal(s.resp_body, 2);
+		buf_free(&a);
+		buf_free(&b);
+	}
+}
+
 int
 main(void)
 {
@@ -235,6 +266,7 @@ main(void)
 		cmocka_unit_test(test_captures_bodies_up_to_the_cap),
 		cmocka_unit_test(test_upgrade_then_raw),
 		cmocka_unit_test(test_not_http_passes_through),
+		cmocka_unit_test(test_bodyless_responses_pair_with_their_requests),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
