@@ -14,8 +14,12 @@
 #include "buf.h"
 
 #define FRAME_HEADER_BYTES 8
-#define FRAME_SUBPROTOCOL "expose.1"
-#define FRAME_VERSION 1
+#define FRAME_SUBPROTOCOL "expose.2"
+#define FRAME_VERSION 2
+/* Version 1 signed only the challenge's server name, so a server could
+ * relay another's challenge (expose(7)).  A broker answers a client that
+ * asks for it with an ERROR telling it to upgrade. */
+#define FRAME_SUBPROTOCOL_V1 "expose.1"
 /* Control frames (all but DATA) are small; cap what a peer can make us hold. */
 #define FRAME_CONTROL_MAX_BYTES 4096
 

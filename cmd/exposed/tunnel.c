@@ -145,24 +145,34 @@ tunnel_bind(struct session *s, uint32_t index, const uint8_t *p, size_t len)
 	char text[512], auth[AUTH_STORED_BYTES], allow[CIDR_TEXT_MAX_BYTES];
 	struct tunnel *t, *old;
 	const char *why;
-	int code, rc, n;
+	int code, rc, n, takeover;
 
 	memset(&bd, 0, sizeof bd);
 	if (index == 0 || index > TUNNELS_PER_CLIENT_MAX || s->tunnels[index - 1] ||
 	    parse_bind(p, len, &bd) == -1)
 		return -1;
+	/* What a client says ends up in logs and listings: no control bytes,
+	 * no terminal escapes, nothing an operator's terminal would act on. */
+	if (proto_kv_printable(p, len, text, sizeof text) == -1) {
+		char msg[PROTO_MESSAGE_BYTES];
+		snprintf(msg, sizeof msg, "BIND's %.64s= holds a byte that is not printable "
+		         "ASCII: only 0x20 to 0x7e are allowed", text);
+		refuse(s, index, CODE_PROTOCOL, msg);
+		return 0;
+	}
 	if (access_rules(s, index, &bd, auth, sizeof auth, allow, sizeof allow) == -1)
 		return 0;
 	old = bd.name[0] ? tunnel_find(b, bd.name) : NULL;
-	code = access_name(s, bd.name, sizeof bd.name,
-	                   old && old->s != s && memcmp(old->s->pk, s->pk, IDENTITY_PK_BYTES) == 0,
-	                   &why);
-	if (code != 0) {
-		refuse(s, index, (uint16_t)code, why);
+	takeover = old && old->s != s && memcmp(old->s->pk, s->pk, IDENTITY_PK_BYTES) == 0;
+	/* Refused before anything is written: a refused BIND changes nothing. */
+	if (old && !takeover) {
+		snprintf(text, sizeof text, "name '%s' is taken", old->name);
+		refuse(s, index, CODE_NAME_TAKEN, text);
 		return 0;
 	}
-	if (old && (old->s == s || memcmp(old->s->pk, s->pk, IDENTITY_PK_BYTES) != 0)) {
-		refuse(s, index, CODE_NAME_TAKEN, "name is taken");
+	code = access_name(s, bd.name, sizeof bd.name, takeover, &why);
+	if (code != 0) {
+		refuse(s, index, (uint16_t)code, why);
 		return 0;
 	}
 	t = calloc(1, sizeof *t);
