@@ -107,6 +107,11 @@
  * names claimed once and forgotten do not stay taken for ever. */
 #define NAME_CLAIM_EXPIRY_S (30 * 86400)
 
+/* Names the registry holds at most, over all keys (keys cost nothing to
+ * make): past it claims are refused and random names replace the oldest
+ * unused ones.  About 200 bytes a row: 20 MB. */
+#define NAMES_MAX 100000
+
 /* Server URLs a broker answers to (server-urls), at most. */
 #define SERVER_URLS_MAX 16
 

@@ -515,12 +515,27 @@ registry_names_held(struct registry *r, const char *key, int64_t now)
 int
 registry_name_evict_random(struct registry *r, const char *key, int64_t now)
 {
-	int n = run(r, "DELETE FROM names WHERE name = (SELECT name FROM names WHERE key = ?1"
-	            " AND kind = 'random' AND name NOT IN (SELECT name FROM tunnels)"
-	            " ORDER BY expires LIMIT 1)", "t", key);
+	int n = run(r, "DELETE FROM names WHERE name = (SELECT name FROM names WHERE"
+	            " (?1 IS NULL OR key = ?1) AND kind = 'random'"
+	            " AND name NOT IN (SELECT name FROM tunnels) ORDER BY expires LIMIT 1)",
+	            "t", key);
 
 	(void)now;
 	return n < 0 ? -1 : n > 0;
+}
+
+int
+registry_names_count(struct registry *r)
+{
+	sqlite3_stmt *st;
+	int n = -1;
+
+	if (sqlite3_prepare_v2(r->db, "SELECT count(*) FROM names", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return n;
 }
 
 int

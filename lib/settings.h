@@ -39,6 +39,7 @@ struct settings {
 	int name_quarantine_s;
 	int names_per_key;        /* names one key may hold (claimed and random) */
 	int claim_expiry_s;       /* a claimed name unused this long is freed */
+	int names_max;            /* names the registry holds, over all keys */
 	int tunnels_per_key;
 	int streams_per_key;
 	int handshake_rate;

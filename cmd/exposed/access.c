@@ -325,32 +325,53 @@ name_used(struct broker *b, const char *name)
 	}
 }
 
+/* Room in the whole registry (names-max): the oldest unused random name
+ * of any key goes first.  1 there is room, 0 not, -1 error. */
+static int
+server_room(struct broker *b)
+{
+	int total = registry_names_count(b->reg);
+
+	if (total >= b->cfg->set.names_max && registry_name_evict_random(b->reg, NULL, now()) == 1)
+		total = registry_names_count(b->reg);
+	return total < 0 ? -1 : total < b->cfg->set.names_max;
+}
+
 /* Room for one more name of s's key: under names-per-key, or made by
- * freeing the key's oldest random name that no tunnel uses.  A claim
- * past the limit is refused; a random name is given anyway, its tunnel
- * counting to tunnels-per-key (and it is freed first once unused).  So a
- * key holds at most names-per-key + tunnels-per-key rows.  0, or a CODE_
- * with why set. */
+ * freeing the key's oldest random name that no tunnel uses; and room in
+ * the registry.  A claim past either limit is refused; a random name is
+ * given anyway, its tunnel counting to tunnels-per-key (and it is freed
+ * first once unused).  So a key holds at most names-per-key +
+ * tunnels-per-key rows, and the registry names-max + its live tunnels.
+ * 0, or a CODE_ with why set. */
 static int
 make_room(struct session *s, int claim, const char **why)
 {
 	static char msg[PROTO_MESSAGE_BYTES];
 	struct broker *b = s->b;
-	int cap = b->cfg->set.names_per_key, held;
+	int cap = b->cfg->set.names_per_key, held, expiry, room;
 
 	held = registry_names_held(b->reg, s->key, now());
 	if (held >= cap && registry_name_evict_random(b->reg, s->key, now()) == 1)
 		held = registry_names_held(b->reg, s->key, now());
-	if (held < 0) {
+	room = held < 0 ? -1 : server_room(b);
+	if (room < 0) {
 		*why = "the server cannot read its name list right now";
 		return CODE_INTERNAL;
 	}
-	if (held < cap || !claim)
+	if (!claim || (held < cap && room))
 		return 0;
+	if (!room) {
+		snprintf(msg, sizeof msg, "this server holds %d names, its limit (names-max): "
+		         "use a random name, or ask its operator", b->cfg->set.names_max);
+		*why = msg;
+		return CODE_LIMIT;
+	}
+	expiry = b->cfg->set.claim_expiry_s;
 	snprintf(msg, sizeof msg, "this key holds %d names, this server's limit "
-	         "(names-per-key): use one of them, or wait until one unused for %d days "
+	         "(names-per-key): use one of them, or wait until one unused for %d %s "
 	         "is freed, or ask the operator to release one", held,
-	         b->cfg->set.claim_expiry_s / 86400);
+	         expiry >= 86400 ? expiry / 86400 : expiry, expiry >= 86400 ? "days" : "seconds");
 	*why = msg;
 	return CODE_LIMIT;
 }

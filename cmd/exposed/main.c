@@ -79,6 +79,8 @@ usage(FILE *f)
 	    "               [--registry PATH] [--control PATH] [--ping-interval SECONDS]\n"
 	    "               [--streams-per-tunnel N] [--authorized-keys FILE]\n"
 	    "               [--claim-names yes|no] [--deny-names LIST] [--name-quarantine S]\n"
+	    "               [--names-per-key N] [--names-max N] [--claim-expiry S]\n"
+	    "               [--server-urls URL,...]\n"
 	    "               [--tunnels-per-key N] [--streams-per-key N]\n"
 	    "               [--handshake-rate N] [--handshake-burst N] [--auth-key FILE]\n"
 	    "               [--metrics ADDR:PORT] [--cert FILE] [--key FILE]\n"

@@ -436,3 +436,25 @@ def test_client_shows_a_non_ascii_unix_path_as_question_marks(stack, tmp):
     rows = stack.broker.rows()
     assert rows and rows[0][-1] == f"unix:{os.path.join(tmp, 'caf??.sock')}"
     c.stop()
+
+
+def test_registry_bounded_over_all_keys(tmp):
+    """Keys cost nothing to make: names-max bounds what all of them hold."""
+    import sqlite3
+    from nacl.signing import SigningKey
+    s = Stack(tmp, broker_extra=("--names-max", "2"))
+    try:
+        port = s.broker.ws_port
+        for name in ("first", "second"):
+            assert [t for t, _, _ in hand_bind(port, SigningKey.generate(), name)] == [BOUND]
+        assert errors(hand_bind(port, SigningKey.generate(), "third")) == [
+            (4, "this server holds 2 names, its limit (names-max): use a random name, "
+                "or ask its operator")]
+        for _ in range(3):          # random names still work, replacing unused ones
+            got = speak(port, lambda ch: [signed_auth(SigningKey.generate(), ch, port=port),
+                                          frame(BIND, 1, b"target=x\n")])
+            assert got[0][0] == BOUND
+        with sqlite3.connect(f"file:{s.broker.registry}?mode=ro", uri=True) as db:
+            assert db.execute("SELECT count(*) FROM names").fetchone()[0] <= 3
+    finally:
+        s.close()
