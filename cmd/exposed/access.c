@@ -377,7 +377,7 @@ make_room(struct session *s, int claim, const char **why)
 }
 
 static int
-take_chosen(struct session *s, const char *name, const char **why)
+take_chosen(struct session *s, const char *name, int *created, const char **why)
 {
 	static char msg[200];
 	struct broker *b = s->b;
@@ -422,12 +422,13 @@ take_chosen(struct session *s, const char *name, const char **why)
 		*why = "the server cannot record the name";
 		return CODE_INTERNAL;
 	}
+	*created = 1;
 	log_info("name claimed name=%s key=%s", name, s->fp);
 	return 0;
 }
 
 static int
-take_random(struct session *s, char *name, size_t size, const char **why)
+take_random(struct session *s, char *name, size_t size, int *created, const char **why)
 {
 	struct broker *b = s->b;
 	char n[NAME_RANDOM_BYTES], owner[IDENTITY_PK_TEXT_BYTES + 8];
@@ -446,6 +447,7 @@ take_random(struct session *s, char *name, size_t size, const char **why)
 		                      now() + b->cfg->set.name_quarantine_s) == -1)
 			break;
 		snprintf(name, size, "%s", n);
+		*created = 1;
 		return 0;
 	}
 	*why = "the server cannot give out a name right now";
@@ -453,11 +455,13 @@ take_random(struct session *s, char *name, size_t size, const char **why)
 }
 
 int
-access_name(struct session *s, char *name, size_t size, int takeover, const char **why)
+access_name(struct session *s, char *name, size_t size, int takeover, int *created,
+            const char **why)
 {
 	struct keyuse *u = s->use;
 	static char msg[160];
 
+	*created = 0;
 	/* Taking a name over from the key's own older connection adds none. */
 	if (!takeover && (int)u->tunnels >= u->max_tunnels) {
 		snprintf(msg, sizeof msg, "this key already has %u tunnels, its limit", u->tunnels);
@@ -465,8 +469,8 @@ access_name(struct session *s, char *name, size_t size, int takeover, const char
 		return CODE_LIMIT;
 	}
 	if (name[0] == '\0')
-		return take_random(s, name, size, why);
-	return take_chosen(s, name, why);
+		return take_random(s, name, size, created, why);
+	return take_chosen(s, name, created, why);
 }
 
 void

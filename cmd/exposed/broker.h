@@ -178,11 +178,11 @@ void access_servers_text(const struct broker *b, char *out, size_t size);
 /* A key proved itself: may it in?  NULL if so, else why not. */
 const char *access_admit(struct session *s);
 void access_leave(struct session *s);
-/* May s bind name?  0 yes (and it is now s's key's), else a CODE_ with
- * why set.  An empty name asks for a random one, written into name.
+/* May s bind name?  0 yes (and it is now s's key's; *created says whether
+ * this call recorded it), else a CODE_ with why set.  An empty name asks for a random one, written into name.
  * takeover: the key holds name live on an older connection. */
 int access_name(struct session *s, char *name, size_t size, int takeover,
-                const char **why);
+                int *created, const char **why);
 /* The tunnel on name ended: a random name stays its key's a while. */
 void access_name_done(struct session *s, const char *name);
 /* Deletes names whose quarantine ended, at start and then hourly. */
