@@ -513,14 +513,13 @@ registry_names_held(struct registry *r, const char *key, int64_t now)
 }
 
 int
-registry_name_evict_random(struct registry *r, const char *key, int64_t now)
+registry_name_evict_random(struct registry *r, const char *key)
 {
 	int n = run(r, "DELETE FROM names WHERE name = (SELECT name FROM names WHERE"
 	            " (?1 IS NULL OR key = ?1) AND kind = 'random'"
 	            " AND name NOT IN (SELECT name FROM tunnels) ORDER BY expires LIMIT 1)",
 	            "t", key);
 
-	(void)now;
 	return n < 0 ? -1 : n > 0;
 }
 

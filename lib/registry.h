@@ -92,7 +92,7 @@ int registry_name_touch(struct registry *r, const char *name, const char *kind,
 int registry_names_held(struct registry *r, const char *key, int64_t now);
 /* Frees key's random name (any key's, key NULL) that expires first and
  * no tunnel uses: 1 one went, 0 there was none, -1 error. */
-int registry_name_evict_random(struct registry *r, const char *key, int64_t now);
+int registry_name_evict_random(struct registry *r, const char *key);
 /* Rows in the names table, or -1. */
 int registry_names_count(struct registry *r);
 /* 1 deleted, 0 there was none, -1 error. */

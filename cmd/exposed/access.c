@@ -332,7 +332,7 @@ server_room(struct broker *b)
 {
 	int total = registry_names_count(b->reg);
 
-	if (total >= b->cfg->set.names_max && registry_name_evict_random(b->reg, NULL, now()) == 1)
+	if (total >= b->cfg->set.names_max && registry_name_evict_random(b->reg, NULL) == 1)
 		total = registry_names_count(b->reg);
 	return total < 0 ? -1 : total < b->cfg->set.names_max;
 }
@@ -352,7 +352,7 @@ make_room(struct session *s, int claim, const char **why)
 	int cap = b->cfg->set.names_per_key, held, expiry, room;
 
 	held = registry_names_held(b->reg, s->key, now());
-	if (held >= cap && registry_name_evict_random(b->reg, s->key, now()) == 1)
+	if (held >= cap && registry_name_evict_random(b->reg, s->key) == 1)
 		held = registry_names_held(b->reg, s->key, now());
 	room = held < 0 ? -1 : server_room(b);
 	if (room < 0) {
