@@ -458,3 +458,27 @@ def test_registry_bounded_over_all_keys(tmp):
             assert db.execute("SELECT count(*) FROM names").fetchone()[0] <= 3
     finally:
         s.close()
+
+
+def test_client_tells_which_to_upgrade_against_an_old_server(stack):
+    """The client offers expose.2 then expose.1: a broker of protocol 1
+    picks the second, and its CHALLENGE says 1."""
+    import websockets
+    ready, port = threading.Event(), []
+
+    async def old_broker(ws):
+        await ws.send(frame(CHALLENGE, 0, b"\x01" + b"\x00" * 32 + b"localhost"))
+        await asyncio.sleep(5)
+
+    async def serve():
+        async with websockets.serve(old_broker, "127.0.0.1", 0,
+                                    subprotocols=["expose.1"]) as server:
+            port.append(server.sockets[0].getsockname()[1])
+            ready.set()
+            await asyncio.sleep(harness.scaled(30))
+    threading.Thread(target=asyncio.run, args=(serve(),), daemon=True).start()
+    assert ready.wait(10)
+    c = stack.client(stack.app.port, server=f"ws://127.0.0.1:{port[0]}", wait_url=False)
+    assert c.proc.proc.wait(harness.scaled(20)) == 76
+    assert "the server speaks expose protocol 1, this client 2: upgrade whichever is older" \
+        in c.text()
