@@ -57,7 +57,7 @@ PROG_BINS := $(PROGS:%=$(BIN)/%)
 # What each program links beyond libexpose.
 LIBS_expose      = $(BUILD)/inspect_html.o $(LIBLLHTTP) $(LWS_LIBS) $(SODIUM_LIBS) \
                    -ljansson -lqrencode -lssl -lcrypto
-LIBS_exposed     = $(LWS_LIBS) $(SODIUM_LIBS) $(SQLITE_LIBS)
+LIBS_exposed     = $(LWS_LIBS) $(SODIUM_LIBS) $(SQLITE_LIBS) -lssl -lcrypto
 LIBS_expose-edge = $(LIBLLHTTP) $(SODIUM_LIBS) $(SQLITE_LIBS) -lssl -lcrypto
 LIBS_exposectl   = $(SODIUM_LIBS) $(SQLITE_LIBS)
 

@@ -111,6 +111,23 @@
  * pasted somewhere never points at a stranger). */
 #define NAME_QUARANTINE_S (7 * 86400)
 
+/* Names one key may hold at once (claimed, and random ones in their
+ * quarantine): the registry holds at most this many rows a key, whatever a
+ * client asks.  Ten covers a developer's projects; an operator raises it
+ * (names-per-key) or reserves more for a key. */
+#define NAMES_PER_KEY_MAX 10
+/* A claimed name that no tunnel used for this long is free again, so that
+ * names claimed once and forgotten do not stay taken for ever. */
+#define NAME_CLAIM_EXPIRY_S (30 * 86400)
+
+/* Names the registry holds at most, over all keys (keys cost nothing to
+ * make): past it claims are refused and random names replace the oldest
+ * unused ones.  About 200 bytes a row: 20 MB. */
+#define NAMES_MAX 100000
+
+/* Server URLs a broker answers to (server-urls), at most. */
+#define SERVER_URLS_MAX 16
+
 /* A DNS label. */
 #define NAME_MAX_BYTES 63
 /* Bytes of a domain name. */

@@ -14,8 +14,16 @@
 #include "buf.h"
 
 #define FRAME_HEADER_BYTES 8
-#define FRAME_SUBPROTOCOL "expose.1"
-#define FRAME_VERSION 1
+#define FRAME_SUBPROTOCOL "expose.2"
+#define FRAME_VERSION 2
+/* Version 1 signed only the challenge's server name, so a server could
+ * relay another's challenge (expose(7)).  A broker answers a client that
+ * asks for it with an ERROR telling it to upgrade. */
+#define FRAME_SUBPROTOCOL_V1 "expose.1"
+/* What a client asks for, in order: a broker of this version picks the
+ * first; one of version 1 picks the second and its CHALLENGE says 1, so
+ * the client can tell its user which to upgrade. */
+#define FRAME_SUBPROTOCOLS_OFFERED FRAME_SUBPROTOCOL ", " FRAME_SUBPROTOCOL_V1
 /* Control frames (all but DATA) are small; cap what a peer can make us hold. */
 #define FRAME_CONTROL_MAX_BYTES 4096
 

@@ -12,9 +12,11 @@
 
 #define KEY_TAG "expose-key-v1 "
 #define PK_TAG "expose-ed25519 "
-#define SIGN_TAG "expose-auth-v1"
-/* Longest server name a challenge may carry. */
-#define SERVER_NAME_MAX_BYTES 255
+#define SIGN_TAG "expose-auth-v2"
+/* The signed message at most: tag, NUL, version, nonce, two names with
+ * their lengths, the channel binding. */
+#define SIGNED_MAX_BYTES (sizeof SIGN_TAG + 1 + IDENTITY_NONCE_BYTES + \
+	2 * (1 + IDENTITY_SERVER_MAX_BYTES) + IDENTITY_BINDING_BYTES)
 #define KEY_FILE_MAX_BYTES 256
 
 int
@@ -205,44 +207,60 @@ identity_fingerprint(const uint8_t pk[IDENTITY_PK_BYTES], char out[IDENTITY_FP_B
 	sodium_bin2hex(out, IDENTITY_FP_BYTES, h, sizeof h);
 }
 
-/* tag NUL version nonce server: what a signature covers. */
-static size_t
-challenge_message(uint8_t *m, const uint8_t nonce[IDENTITY_NONCE_BYTES],
-                  const char *server, uint8_t version)
+/* Appends a name with its length byte; -1 if too long. */
+static int
+put_name(uint8_t *m, size_t *n, const char *name)
 {
-	size_t tag = sizeof SIGN_TAG, slen = strlen(server), n = 0;
+	size_t len = strlen(name);
 
-	if (slen > SERVER_NAME_MAX_BYTES)
-		slen = SERVER_NAME_MAX_BYTES;
-	memcpy(m, SIGN_TAG, tag);
-	n += tag;
-	m[n++] = version;
-	memcpy(m + n, nonce, IDENTITY_NONCE_BYTES);
-	n += IDENTITY_NONCE_BYTES;
-	memcpy(m + n, server, slen);
-	return n + slen;
+	if (len > IDENTITY_SERVER_MAX_BYTES)
+		return -1;
+	m[(*n)++] = (uint8_t)len;
+	memcpy(m + *n, name, len);
+	*n += len;
+	return 0;
 }
 
-void
-identity_sign_challenge(const struct identity *id,
-                        const uint8_t nonce[IDENTITY_NONCE_BYTES],
-                        const char *server, uint8_t version,
+/* What a signature covers: tag NUL, version, nonce, the challenge's
+ * server name and the dialed URL (each after its length byte), the
+ * channel binding.  0 if a name is too long. */
+static size_t
+challenge_message(uint8_t m[SIGNED_MAX_BYTES], const struct identity_challenge *ch)
+{
+	size_t n = sizeof SIGN_TAG;
+
+	memcpy(m, SIGN_TAG, n);
+	m[n++] = ch->version;
+	memcpy(m + n, ch->nonce, IDENTITY_NONCE_BYTES);
+	n += IDENTITY_NONCE_BYTES;
+	if (put_name(m, &n, ch->server) == -1 || put_name(m, &n, ch->dialed) == -1)
+		return 0;
+	memcpy(m + n, ch->binding, IDENTITY_BINDING_BYTES);
+	return n + IDENTITY_BINDING_BYTES;
+}
+
+int
+identity_sign_challenge(const struct identity *id, const struct identity_challenge *ch,
                         uint8_t sig[IDENTITY_SIG_BYTES])
 {
-	uint8_t m[sizeof SIGN_TAG + 1 + IDENTITY_NONCE_BYTES + SERVER_NAME_MAX_BYTES];
-	size_t n = challenge_message(m, nonce, server, version);
+	uint8_t m[SIGNED_MAX_BYTES];
+	size_t n = challenge_message(m, ch);
 
+	if (n == 0)
+		return -1;
 	crypto_sign_detached(sig, NULL, m, n, id->sk);
+	return 0;
 }
 
 int
 identity_verify_challenge(const uint8_t pk[IDENTITY_PK_BYTES],
-                          const uint8_t nonce[IDENTITY_NONCE_BYTES],
-                          const char *server, uint8_t version,
+                          const struct identity_challenge *ch,
                           const uint8_t sig[IDENTITY_SIG_BYTES])
 {
-	uint8_t m[sizeof SIGN_TAG + 1 + IDENTITY_NONCE_BYTES + SERVER_NAME_MAX_BYTES];
-	size_t n = challenge_message(m, nonce, server, version);
+	uint8_t m[SIGNED_MAX_BYTES];
+	size_t n = challenge_message(m, ch);
 
+	if (n == 0)
+		return -1;
 	return crypto_sign_verify_detached(sig, m, n, pk) == 0 ? 0 : -1;
 }

@@ -12,6 +12,10 @@
 #define IDENTITY_SK_BYTES 64
 #define IDENTITY_SIG_BYTES 64
 #define IDENTITY_NONCE_BYTES 32
+/* A TLS channel binding: the exporter value of RFC 9266 (tls-exporter). */
+#define IDENTITY_BINDING_BYTES 32
+/* Longest server name or server URL a signature covers. */
+#define IDENTITY_SERVER_MAX_BYTES 255
 /* "expose-ed25519 " + base64 of the key + NUL */
 #define IDENTITY_PK_TEXT_BYTES 64
 /* A short fingerprint for logs and listings: 16 hex characters. */
@@ -44,15 +48,26 @@ int identity_pk_parse(const char *text, uint8_t pk[IDENTITY_PK_BYTES]);
 void identity_fingerprint(const uint8_t pk[IDENTITY_PK_BYTES],
                           char out[IDENTITY_FP_BYTES]);
 
-/* The handshake: the broker's nonce, its server name and the protocol
- * version, under a tag that says what the signature is for. */
-void identity_sign_challenge(const struct identity *id,
-                             const uint8_t nonce[IDENTITY_NONCE_BYTES],
-                             const char *server, uint8_t version,
-                             uint8_t sig[IDENTITY_SIG_BYTES]);
+/* What a handshake signature covers: the broker's challenge (its version,
+ * nonce and server name) and what the client itself knows of the
+ * connection: the server it dialed, "ws://host:port" or "wss://host:port"
+ * as proto_dialed_make() writes it, and the TLS channel (the exporter value
+ * of the client's TLS connection to it; zeros over ws://).  A server that
+ * relays another's challenge gets a signature for itself, not for the
+ * other (expose(7)). */
+struct identity_challenge {
+	uint8_t version;
+	const uint8_t *nonce;       /* IDENTITY_NONCE_BYTES */
+	const char *server;         /* the challenge's server name */
+	const char *dialed;         /* the server URL the client dialed */
+	const uint8_t *binding;     /* IDENTITY_BINDING_BYTES */
+};
+
+/* -1 if a name is longer than IDENTITY_SERVER_MAX_BYTES (nothing signed). */
+int identity_sign_challenge(const struct identity *id, const struct identity_challenge *ch,
+                            uint8_t sig[IDENTITY_SIG_BYTES]);
 int identity_verify_challenge(const uint8_t pk[IDENTITY_PK_BYTES],
-                              const uint8_t nonce[IDENTITY_NONCE_BYTES],
-                              const char *server, uint8_t version,
+                              const struct identity_challenge *ch,
                               const uint8_t sig[IDENTITY_SIG_BYTES]);
 void identity_random(void *p, size_t n);
 

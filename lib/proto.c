@@ -1,5 +1,7 @@
 #include "proto.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "frame.h"
@@ -41,14 +43,141 @@ proto_challenge_decode(const uint8_t *p, size_t len, struct proto_challenge *c)
 	return 0;
 }
 
-int
-proto_auth_decode(const uint8_t *p, size_t len, const uint8_t **pk, const uint8_t **sig)
+/* A byte of a host name or IPv4 address. */
+static int
+host_char(int ch)
 {
-	if (len != IDENTITY_PK_BYTES + IDENTITY_SIG_BYTES)
+	return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+	       ch == '.';
+}
+
+int
+proto_dialed_make(char *out, size_t size, int tls, const char *host, int port)
+{
+	char lower[PROTO_DIALED_BYTES];
+	size_t i, n = strlen(host);
+	int len;
+
+	if (n == 0 || n >= sizeof lower || port < 1 || port > 65535)
 		return -1;
-	*pk = p;
-	*sig = p + IDENTITY_PK_BYTES;
+	for (i = 0; i < n; i++) {
+		lower[i] = (char)(host[i] >= 'A' && host[i] <= 'Z' ? host[i] - 'A' + 'a' : host[i]);
+		if (!host_char((unsigned char)lower[i]))
+			return -1;
+	}
+	lower[n] = '\0';
+	len = snprintf(out, size, "%s://%s:%d", tls ? "wss" : "ws", lower, port);
+	return len > 0 && (size_t)len < size && (size_t)len < PROTO_DIALED_BYTES ? 0 : -1;
+}
+
+int
+proto_dialed_parse(const char *url, char *out, size_t size)
+{
+	char host[PROTO_DIALED_BYTES];
+	const char *p;
+	size_t hlen;
+	long port;
+	int tls;
+
+	tls = strncmp(url, "wss://", 6) == 0;
+	if (!tls && strncmp(url, "ws://", 5) != 0)
+		return -1;
+	p = url + (tls ? 6 : 5);
+	port = tls ? 443 : 80;
+	hlen = strcspn(p, ":/");
+	if (hlen == 0 || hlen >= sizeof host)
+		return -1;
+	memcpy(host, p, hlen);
+	host[hlen] = '\0';
+	p += hlen;
+	if (*p == ':') {
+		char *e;
+		if (p[1] < '0' || p[1] > '9')
+			return -1;
+		port = strtol(p + 1, &e, 10);
+		if (port < 1 || port > 65535)
+			return -1;
+		p = e;
+	}
+	if (*p != '\0' && *p != '/')
+		return -1;
+	return proto_dialed_make(out, size, tls, host, (int)port);
+}
+
+size_t
+proto_auth_encode(uint8_t *out, size_t cap, const uint8_t *pk, const uint8_t *sig,
+                  const uint8_t *binding, const char *dialed)
+{
+	size_t dlen = strlen(dialed),
+	       head = IDENTITY_PK_BYTES + IDENTITY_SIG_BYTES + IDENTITY_BINDING_BYTES;
+
+	if (dlen == 0 || dlen >= PROTO_DIALED_BYTES || head + dlen > cap)
+		return 0;
+	memcpy(out, pk, IDENTITY_PK_BYTES);
+	memcpy(out + IDENTITY_PK_BYTES, sig, IDENTITY_SIG_BYTES);
+	memcpy(out + IDENTITY_PK_BYTES + IDENTITY_SIG_BYTES, binding, IDENTITY_BINDING_BYTES);
+	memcpy(out + head, dialed, dlen);
+	return head + dlen;
+}
+
+int
+proto_auth_decode(const uint8_t *p, size_t len, struct proto_auth *a)
+{
+	size_t head = IDENTITY_PK_BYTES + IDENTITY_SIG_BYTES + IDENTITY_BINDING_BYTES,
+	       dlen;
+	char canon[PROTO_DIALED_BYTES];
+
+	if (len <= head || len - head >= PROTO_DIALED_BYTES)
+		return -1;
+	dlen = len - head;
+	a->pk = p;
+	a->sig = p + IDENTITY_PK_BYTES;
+	a->binding = p + IDENTITY_PK_BYTES + IDENTITY_SIG_BYTES;
+	if (memchr(p + head, '\0', dlen))
+		return -1;
+	memcpy(a->dialed, p + head, dlen);
+	a->dialed[dlen] = '\0';
+	/* Only the canonical form: one server, one way to write it. */
+	if (proto_dialed_parse(a->dialed, canon, sizeof canon) == -1 ||
+	    strcmp(canon, a->dialed) != 0)
+		return -1;
 	return 0;
+}
+
+void
+proto_text_escape(const char *in, char *out, size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+	unsigned char c;
+
+	if (size == 0)
+		return;
+	for (; *in; in++) {
+		c = (unsigned char)*in;
+		if (c >= 0x20 && c <= 0x7e && c != '\\') {
+			if (n + 1 >= size)
+				break;
+			out[n++] = (char)c;
+			continue;
+		}
+		if (n + 4 >= size)
+			break;
+		out[n++] = '\\';
+		out[n++] = 'x';
+		out[n++] = hex[c >> 4];
+		out[n++] = hex[c & 15];
+	}
+	out[n] = '\0';
+}
+
+int
+proto_text_ok(const char *p)
+{
+	for (; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			return 0;
+	return 1;
 }
 
 /* Walks the lines of a key=value payload; calls back for each. */
@@ -178,4 +307,38 @@ proto_open_decode(const uint8_t *p, size_t len, uint32_t *tunnel, char *peer, si
 	}
 	peer[n] = '\0';
 	return 0;
+}
+
+struct kv_bad {
+	char *key;
+	size_t size;
+};
+
+static int
+kv_printable(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
+{
+	struct kv_bad *bad = ctx;
+	char text[PROTO_VALUE_BYTES];
+	size_t i;
+
+	for (i = 0; i < klen + 1 + vlen; i++) {
+		uint8_t c = k[i];    /* the key, '=', the value: one run of bytes */
+		if (c < 0x20 || c > 0x7e) {
+			snprintf(text, sizeof text, "%.*s", (int)(klen < 64 ? klen : 64),
+			         (const char *)k);
+			proto_text_escape(text, bad->key, bad->size);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int
+proto_kv_printable(const uint8_t *p, size_t len, char *key, size_t size)
+{
+	struct kv_bad bad = { key, size };
+
+	if (size)
+		key[0] = '\0';
+	return kv_walk(p, len, kv_printable, &bad) == 0 ? 0 : -1;
 }

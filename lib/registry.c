@@ -448,6 +448,10 @@ run(struct registry *r, const char *sql, const char *types, ...)
 	return rc == SQLITE_DONE ? sqlite3_changes(r->db) : -1;
 }
 
+/* Whether a names row still holds its name: it has not expired, or a
+ * tunnel on it is live (a name in use never lapses). */
+#define NAME_HELD "(expires IS NULL OR expires > ?2 OR name IN (SELECT name FROM tunnels))"
+
 int
 registry_name_owner(struct registry *r, const char *name, int64_t now, char *key,
                     size_t size)
@@ -455,8 +459,8 @@ registry_name_owner(struct registry *r, const char *name, int64_t now, char *key
 	sqlite3_stmt *st;
 	int rc;
 
-	if (sqlite3_prepare_v2(r->db, "SELECT key FROM names WHERE name = ?1 AND"
-	                       " (expires IS NULL OR expires > ?2)", -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(r->db, "SELECT key FROM names WHERE name = ?1 AND " NAME_HELD,
+	                       -1, &st, NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, now);
@@ -483,10 +487,54 @@ registry_name_set(struct registry *r, const char *name, const char *key, const c
 }
 
 int
-registry_name_touch_random(struct registry *r, const char *name, int64_t expires)
+registry_name_touch(struct registry *r, const char *name, const char *kind, int64_t expires)
 {
-	return run(r, "UPDATE names SET expires = ?2 WHERE name = ?1 AND kind = 'random'",
-	           "ti", name, expires) < 0 ? -1 : 0;
+	return run(r, "UPDATE names SET expires = ?3 WHERE name = ?1 AND kind = ?2",
+	           "tti", name, kind, expires) < 0 ? -1 : 0;
+}
+
+int
+registry_names_held(struct registry *r, const char *key, int64_t now)
+{
+	sqlite3_stmt *st;
+	int n = -1;
+
+	if (sqlite3_prepare_v2(r->db, "SELECT count(*) FROM names WHERE key = ?1 AND"
+	                       " ((kind = 'claimed' AND " NAME_HELD ") OR (kind = 'random' AND"
+	                       " expires > ?2 AND name NOT IN (SELECT name FROM tunnels)))",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+int
+registry_name_evict_random(struct registry *r, const char *key)
+{
+	int n = run(r, "DELETE FROM names WHERE name = (SELECT name FROM names WHERE"
+	            " (?1 IS NULL OR key = ?1) AND kind = 'random'"
+	            " AND name NOT IN (SELECT name FROM tunnels) ORDER BY expires LIMIT 1)",
+	            "t", key);
+
+	return n < 0 ? -1 : n > 0;
+}
+
+int
+registry_names_count(struct registry *r)
+{
+	sqlite3_stmt *st;
+	int n = -1;
+
+	if (sqlite3_prepare_v2(r->db, "SELECT count(*) FROM names", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return n;
 }
 
 int
@@ -498,9 +546,14 @@ registry_name_release(struct registry *r, const char *name)
 }
 
 int
-registry_names_expire(struct registry *r, int64_t now)
+registry_names_expire(struct registry *r, int64_t now, int64_t claim_expiry)
 {
-	return run(r, "DELETE FROM names WHERE expires IS NOT NULL AND expires <= ?1", "i", now);
+	/* Claims recorded before they expired start their period now. */
+	if (run(r, "UPDATE names SET expires = ?1 WHERE kind = 'claimed' AND expires IS NULL",
+	        "i", now + claim_expiry) < 0)
+		return -1;
+	return run(r, "DELETE FROM names WHERE expires IS NOT NULL AND expires <= ?1"
+	           " AND name NOT IN (SELECT name FROM tunnels)", "i", now);
 }
 
 int

@@ -75,20 +75,33 @@ int registry_list(struct registry *r,
 /* Live tunnel rows in all, or -1. */
 int registry_count(struct registry *r);
 
-/* Names.  The owner of name now (expired random names are free): 1 and
- * key copied, 0 none, -1 error. */
+/* Names.  The owner of name now: a row that has not expired, or whose
+ * name a live tunnel uses (so a name in use never lapses).  1 and key
+ * copied, 0 none, -1 error. */
 int registry_name_owner(struct registry *r, const char *name, int64_t now,
                         char *key, size_t size);
-/* Records name as key's (replacing any row). */
+/* Records name as key's (replacing any row); expires 0: never. */
 int registry_name_set(struct registry *r, const char *name, const char *key,
                       const char *kind, int64_t since, int64_t expires);
-/* Moves a random name's expiry (a no-op for other kinds). */
-int registry_name_touch_random(struct registry *r, const char *name, int64_t expires);
+/* Moves the expiry of name if it is of kind. */
+int registry_name_touch(struct registry *r, const char *name, const char *kind,
+                        int64_t expires);
+/* Names key holds now that count to its limit: its claims, and its random
+ * names in quarantine (those of live tunnels count to its tunnels
+ * instead; reserved ones not at all).  -1 on error. */
+int registry_names_held(struct registry *r, const char *key, int64_t now);
+/* Frees key's random name (any key's, key NULL) that expires first and
+ * no tunnel uses: 1 one went, 0 there was none, -1 error. */
+int registry_name_evict_random(struct registry *r, const char *key);
+/* Rows in the names table, or -1. */
+int registry_names_count(struct registry *r);
 /* 1 deleted, 0 there was none, -1 error. */
 int registry_name_release(struct registry *r, const char *name);
 int registry_names_list(struct registry *r,
                         int (*fn)(void *ctx, const struct registry_name *n), void *ctx);
-/* Deletes names whose time is up; returns how many, or -1. */
-int registry_names_expire(struct registry *r, int64_t now);
+/* Deletes names whose time is up and that no live tunnel uses, after
+ * giving claims without an expiry (from before claims expired) one of
+ * claim_expiry seconds; returns how many went, or -1. */
+int registry_names_expire(struct registry *r, int64_t now, int64_t claim_expiry);
 
 #endif

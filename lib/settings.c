@@ -30,6 +30,9 @@ static const struct key keys[] = {
 	{ "scheme", K_SCHEME, offsetof(struct settings, scheme),
 	  sizeof(((struct settings *)0)->scheme), 0, 0, "http or https" },
 	STR("listen", listen, "ADDR:PORT"),
+	{ "server-urls", K_OPTIONAL, offsetof(struct settings, server_urls),
+	  sizeof(((struct settings *)0)->server_urls), 0, 0,
+	  "a comma-separated list of ws:// and wss:// URLs, or empty" },
 	STR("socket", socket, "a Unix socket path"),
 	STR("registry", registry, "a file path"),
 	{ "metrics", K_OPTIONAL, offsetof(struct settings, metrics),
@@ -45,6 +48,9 @@ static const struct key keys[] = {
 	{ "deny-names", K_OPTIONAL, offsetof(struct settings, deny_names),
 	  sizeof(((struct settings *)0)->deny_names), 0, 0, "a comma-separated list of names" },
 	INT("name-quarantine", name_quarantine_s, 0, 365 * 86400, "seconds, 0 to a year"),
+	INT("names-per-key", names_per_key, 1, 100000, "a count, 1 to 100000"),
+	INT("names-max", names_max, 1, 100000000, "a count, 1 to 100000000"),
+	INT("claim-expiry", claim_expiry_s, 1, 10 * 365 * 86400, "seconds, 1 to ten years"),
 	INT("tunnels-per-key", tunnels_per_key, 1, 100000, "a count, 1 to 100000"),
 	INT("streams-per-key", streams_per_key, 1, 1000000, "a count, 1 to 1000000"),
 	INT("handshake-rate", handshake_rate, 0, 100000, "per second, 0 (no limit) to 100000"),
@@ -97,6 +103,9 @@ settings_defaults(struct settings *s)
 	s->claim_names = 1;
 	snprintf(s->deny_names, sizeof s->deny_names, "%s", SETTINGS_DENY_NAMES_DEFAULT);
 	s->name_quarantine_s = NAME_QUARANTINE_S;
+	s->names_per_key = NAMES_PER_KEY_MAX;
+	s->claim_expiry_s = NAME_CLAIM_EXPIRY_S;
+	s->names_max = NAMES_MAX;
 	s->tunnels_per_key = TUNNELS_PER_KEY_MAX;
 	s->streams_per_key = STREAMS_PER_KEY_MAX;
 	s->handshake_rate = HANDSHAKE_RATE_PER_S;

@@ -25,6 +25,7 @@ struct settings {
 	char scheme[8];
 	/* the broker */
 	char listen[128];
+	char server_urls[1024];   /* what clients dial, as they sign it; "": derived */
 	char socket[108];
 	char registry[SETTINGS_PATH_BYTES];
 	char control[108];
@@ -37,6 +38,9 @@ struct settings {
 	int claim_names;
 	char deny_names[1024];
 	int name_quarantine_s;
+	int names_per_key;        /* names one key may hold (claimed and random) */
+	int claim_expiry_s;       /* a claimed name unused this long is freed */
+	int names_max;            /* names the registry holds, over all keys */
 	int tunnels_per_key;
 	int streams_per_key;
 	int handshake_rate;

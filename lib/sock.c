@@ -178,6 +178,28 @@ sock_listen_tcp(const char *addrport)
 	return fd;
 }
 
+/* An address as text and its port; an IPv4 one on a dual-stack socket
+ * reads as IPv4. */
+static int
+sock_text(const struct sockaddr_storage *ss, char *addr, size_t size, int *port)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+		*port = ntohs(sin->sin_port);
+		return inet_ntop(AF_INET, &sin->sin_addr, addr, (socklen_t)size) ? 0 : -1;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+		*port = ntohs(sin6->sin6_port);
+		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+			return inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], addr,
+			                 (socklen_t)size) ? 0 : -1;
+		return inet_ntop(AF_INET6, &sin6->sin6_addr, addr, (socklen_t)size) ? 0 : -1;
+	}
+	errno = EAFNOSUPPORT;
+	return -1;
+}
+
 int
 sock_peer(int fd, char *addr, size_t size, int *port)
 {
@@ -186,22 +208,18 @@ sock_peer(int fd, char *addr, size_t size, int *port)
 
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
 		return -1;
-	if (ss.ss_family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-		*port = ntohs(sin->sin_port);
-		return inet_ntop(AF_INET, &sin->sin_addr, addr, (socklen_t)size) ? 0 : -1;
-	}
-	if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-		*port = ntohs(sin6->sin6_port);
-		/* An IPv4 peer on a dual-stack socket reads as IPv4. */
-		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
-			return inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], addr,
-			                 (socklen_t)size) ? 0 : -1;
-		return inet_ntop(AF_INET6, &sin6->sin6_addr, addr, (socklen_t)size) ? 0 : -1;
-	}
-	errno = EAFNOSUPPORT;
-	return -1;
+	return sock_text(&ss, addr, size, port);
+}
+
+int
+sock_local(int fd, char *addr, size_t size, int *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return -1;
+	return sock_text(&ss, addr, size, port);
 }
 
 int

@@ -29,6 +29,8 @@ int sock_connect_unix(const char *path, int flags);
 
 /* The peer's address as text ("203.0.113.7"), and its port. */
 int sock_peer(int fd, char *addr, size_t size, int *port);
+/* The same for the socket's own address. */
+int sock_local(int fd, char *addr, size_t size, int *port);
 
 /* systemd socket activation: the number of fds passed from 3 on, 0 if
  * none were passed to this process. */

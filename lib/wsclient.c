@@ -73,6 +73,23 @@ field_is(const char *head, const char *name, const char *want)
 	return v && len == strlen(want) && strncasecmp(v, want, len) == 0;
 }
 
+/* Whether the response's subprotocol is one of the offered list's. */
+static bool
+chosen_from(const char *head, const char *offered)
+{
+	size_t len, n;
+	const char *v = field(head, "Sec-WebSocket-Protocol", &len), *p = offered;
+
+	while (v && *p) {
+		p += strspn(p, ", ");
+		n = strcspn(p, ", ");
+		if (n && n == len && strncasecmp(p, v, len) == 0)
+			return true;
+		p += n;
+	}
+	return false;
+}
+
 int
 ws_response(struct ws *w, const uint8_t *p, size_t n, const char *subprotocol,
             size_t *used)
@@ -111,7 +128,7 @@ ws_response(struct ws *w, const uint8_t *p, size_t n, const char *subprotocol,
 		w->error = "the server's upgrade answer does not prove the handshake";
 		return -1;
 	}
-	if (!field_is(text, "Sec-WebSocket-Protocol", subprotocol)) {
+	if (!chosen_from(text, subprotocol)) {
 		w->error = "the server does not speak this client's protocol version";
 		return -1;
 	}

@@ -57,12 +57,13 @@ void ws_init(struct ws *w);
 void ws_free(struct ws *w);
 
 /* Writes the upgrade request into out (GET path, Host, the key, the
- * subprotocol).  -1 if out is too small. */
+ * subprotocols: one, or a list "a, b" in order of preference).  -1 if out
+ * is too small. */
 int ws_request(struct ws *w, const char *host, int port, const char *path,
                const char *subprotocol, char *out, size_t size);
 /* Takes response bytes until the head is complete: 1 open (*used says how
  * many bytes were the head; the rest are frames), 0 more needed, -1 refused
- * (w->error says why). */
+ * (w->error says why).  The server must have chosen one of subprotocol's. */
 int ws_response(struct ws *w, const uint8_t *p, size_t n, const char *subprotocol,
                 size_t *used);
 

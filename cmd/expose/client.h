@@ -59,6 +59,7 @@ struct client {
 	struct lws *ws;
 	struct server_url server;
 	const char *server_text;
+	char dialed[IDENTITY_SERVER_MAX_BYTES + 1]; /* the server as signed: ws[s]://host:port */
 	const char *config;           /* -f FILE */
 	const char *ca;               /* --ca FILE, for wss:// */
 	char link_error[512];         /* why the link to the broker failed */
@@ -149,6 +150,9 @@ bool tls_conn_ready(const struct tls_conn *t);
 int tls_conn_receive(struct tls_conn *t, struct lws *wsi, const uint8_t *p, size_t n,
                      const struct tls_sink *sink, char *why, size_t size);
 int tls_conn_send(struct tls_conn *t, struct lws *wsi, const uint8_t *p, size_t n);
+/* The connection's channel binding (RFC 9266 tls-exporter); -1 before the
+ * handshake ends. */
+int tls_conn_binding(struct tls_conn *t, uint8_t out[IDENTITY_BINDING_BYTES]);
 
 /* output.c: what the terminal (or a script) sees */
 void requestlog_line(struct client *c, const struct target *t, const struct exchange *x);

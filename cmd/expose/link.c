@@ -173,7 +173,7 @@ link_receive(struct client *c, const uint8_t *p, size_t n)
 
 	c->last_rx_ms = client_now_ms();
 	if (!c->link.open) {
-		rc = ws_response(&c->link, p, n, FRAME_SUBPROTOCOL, &used);
+		rc = ws_response(&c->link, p, n, FRAME_SUBPROTOCOLS_OFFERED, &used);
 		if (rc == -1) {
 			snprintf(c->link_error, sizeof c->link_error, "%s", c->link.error);
 			return -1;
@@ -201,7 +201,7 @@ link_open(struct client *c, struct lws *wsi)
 {
 	char req[LINK_REQUEST_BYTES];
 	int n = ws_request(&c->link, c->server.host, c->server.port, c->server.path,
-	                   FRAME_SUBPROTOCOL, req, sizeof req);
+	                   FRAME_SUBPROTOCOLS_OFFERED, req, sizeof req);
 
 	if (n < 0 || link_send(wsi, (const uint8_t *)req, (size_t)n) == -1)
 		return -1;

@@ -16,6 +16,7 @@
 #include "conf.h"
 #include "lifeline.h"
 #include "log.h"
+#include "proto.h"
 #include "name.h"
 
 #define EX_USAGE 64
@@ -387,6 +388,13 @@ setup_server(struct client *c)
 	}
 	if (parse_server(c->server_text, &c->server) == -1) {
 		log_err("--server %s: not a ws:// or wss:// URL", c->server_text);
+		return -1;
+	}
+	/* What the handshake signs: this server, and no other (expose(7)). */
+	if (proto_dialed_make(c->dialed, sizeof c->dialed, c->server.tls, c->server.host,
+	                      c->server.port) == -1) {
+		log_err("--server %s: the host must be a DNS name or an IPv4 address",
+		        c->server_text);
 		return -1;
 	}
 	if (c->ca && !c->server.tls) {

@@ -13,6 +13,7 @@
 
 #include "client.h"
 #include "log.h"
+#include "proto.h"
 
 int
 password_set(struct client *c, const char *text, size_t len, const char *from)
@@ -26,6 +27,11 @@ password_set(struct client *c, const char *text, size_t len, const char *from)
 	}
 	memcpy(c->auth, text, len);
 	c->auth[len] = '\0';
+	if (!proto_text_ok(c->auth)) {
+		c->auth[0] = '\0';
+		log_err("%s: printable ASCII only (no control bytes, no UTF-8)", from);
+		return -1;
+	}
 	return 0;
 }
 

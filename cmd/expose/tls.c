@@ -25,6 +25,8 @@
 /* Ciphertext moved from OpenSSL to the socket per write. */
 #define TLS_OUT_BYTES (64 * 1024)
 #define TLS_PLAIN_BYTES (64 * 1024)
+/* RFC 9266: the tls-exporter channel binding's label (no context). */
+#define TLS_BINDING_LABEL "EXPORTER-Channel-Binding"
 
 /* What connections trust: made once (loading the CA store costs ~20 ms),
  * shared by every connection to the server or to https targets. */
@@ -222,4 +224,15 @@ tls_conn_send(struct tls_conn *t, struct lws *wsi, const uint8_t *p, size_t n)
 	if (SSL_write(t->ssl, p, (int)n) != (int)n)
 		return -1;
 	return flush(t, wsi);
+}
+
+int
+tls_conn_binding(struct tls_conn *t, uint8_t out[IDENTITY_BINDING_BYTES])
+{
+	if (!t->ready ||
+	    SSL_export_keying_material(t->ssl, out, IDENTITY_BINDING_BYTES,
+	                               TLS_BINDING_LABEL, strlen(TLS_BINDING_LABEL),
+	                               NULL, 0, 0) != 1)
+		return -1;
+	return 0;
 }

@@ -16,6 +16,7 @@
 
 /* sysexits */
 #define EX_UNAVAILABLE 69
+#define EX_PROTOCOL 76
 #define EX_NOPERM 77
 
 
@@ -103,11 +104,18 @@ send_bind(struct client *c, int i)
 	struct target *t = &c->targets[i];
 	/* After a reconnect, ask for the name we had. */
 	const char *name = t->name[0] ? t->name : t->want;
-	char text[2048];
+	char text[2048], label[sizeof t->label];
+	size_t j;
 	int n;
 
+	/* The server takes printable ASCII only: a unix: path in UTF-8 is
+	 * shown to it with '?' for its other bytes (it is for people). */
+	for (j = 0; t->label[j] && j + 1 < sizeof label; j++)
+		label[j] = (unsigned char)t->label[j] >= 0x20 &&
+		           (unsigned char)t->label[j] <= 0x7e ? t->label[j] : '?';
+	label[j] = '\0';
 	n = snprintf(text, sizeof text, "%s%s%starget=%s\n%s%s%s%s%s%s", name[0] ? "name=" : "",
-	             name, name[0] ? "\n" : "", t->label,
+	             name, name[0] ? "\n" : "", label,
 	             c->auth[0] ? "auth=" : "", c->auth, c->auth[0] ? "\n" : "",
 	             c->allow[0] ? "allow=" : "", c->allow, c->allow[0] ? "\n" : "");
 	t->bound = false;
@@ -123,19 +131,54 @@ send_binds(struct client *c)
 		send_bind(c, i);
 }
 
+static void stop(struct client *c, int code);
+
+/* What this client knows of the connection: the TLS channel it made, or
+ * zeros over ws://.  -1 if TLS cannot say. */
+static int
+channel_binding(struct client *c, uint8_t binding[IDENTITY_BINDING_BYTES])
+{
+	memset(binding, 0, IDENTITY_BINDING_BYTES);
+	if (c->link_tls == NULL)
+		return 0;
+	return tls_conn_binding(c->link_tls, binding);
+}
+
+/* Signs the challenge together with the server this client dialed and
+ * its TLS channel: a server that relays another's challenge gets a
+ * signature the other refuses. */
 static int
 on_challenge(struct client *c, const uint8_t *p, size_t len)
 {
-	uint8_t auth[IDENTITY_PK_BYTES + IDENTITY_SIG_BYTES];
+	uint8_t auth[IDENTITY_PK_BYTES + IDENTITY_SIG_BYTES + IDENTITY_BINDING_BYTES +
+	             PROTO_DIALED_BYTES];
+	uint8_t sig[IDENTITY_SIG_BYTES], binding[IDENTITY_BINDING_BYTES];
 	struct proto_challenge ch;
+	struct identity_challenge signed_ch;
+	size_t n;
 
-	if (c->authed || proto_challenge_decode(p, len, &ch) == -1 ||
-	    ch.version != FRAME_VERSION)
+	if (c->authed || proto_challenge_decode(p, len, &ch) == -1)
 		return -1;
-	memcpy(auth, c->id.pk, IDENTITY_PK_BYTES);
-	identity_sign_challenge(&c->id, ch.nonce, ch.server, FRAME_VERSION,
-	                        auth + IDENTITY_PK_BYTES);
-	mux_control(&c->mux, FRAME_AUTH, 0, auth, sizeof auth);
+	if (ch.version != FRAME_VERSION) {
+		log_err("the server speaks expose protocol %u, this client %d: upgrade "
+		        "whichever is older", ch.version, FRAME_VERSION);
+		stop(c, EX_PROTOCOL);
+		return 0;
+	}
+	if (channel_binding(c, binding) == -1) {
+		log_err("TLS with %s cannot give a channel binding", c->server.host);
+		return -1;
+	}
+	signed_ch = (struct identity_challenge){
+		.version = FRAME_VERSION, .nonce = ch.nonce, .server = ch.server,
+		.dialed = c->dialed, .binding = binding,
+	};
+	if (identity_sign_challenge(&c->id, &signed_ch, sig) == -1)
+		return -1;
+	n = proto_auth_encode(auth, sizeof auth, c->id.pk, sig, binding, c->dialed);
+	if (n == 0)
+		return -1;
+	mux_control(&c->mux, FRAME_AUTH, 0, auth, n);
 	c->authed = true;
 	send_binds(c);
 	return 0;

@@ -11,6 +11,7 @@
 #include "keys.h"
 #include "log.h"
 #include "name.h"
+#include "proto.h"
 #include "registry.h"
 #include "ticketkeys.h"
 
@@ -42,6 +43,18 @@ fingerprint(const char *key, char out[IDENTITY_FP_BYTES])
 		snprintf(out, IDENTITY_FP_BYTES, "-");
 }
 
+/* Room for a registry field escaped: each byte may take four. */
+#define SAFE_BYTES (4 * 512 + 1)
+
+/* A registry field as it may be printed: whoever wrote the row, an
+ * operator's terminal never gets control bytes (proto_text_escape). */
+static const char *
+safe(const char *text, char out[SAFE_BYTES])
+{
+	proto_text_escape(text ? text : "-", out, SAFE_BYTES);
+	return out;
+}
+
 static struct registry *
 open_registry(const struct settings *s, int write)
 {
@@ -57,11 +70,13 @@ open_registry(const struct settings *s, int write)
 static int
 print_tunnel(void *ctx, const struct registry_tunnel *t)
 {
-	char fp[IDENTITY_FP_BYTES], age[32];
+	char fp[IDENTITY_FP_BYTES], age[32], url[SAFE_BYTES], name[SAFE_BYTES],
+	     addr[SAFE_BYTES], target[SAFE_BYTES];
 
 	fingerprint(t->key, fp);
 	format_age((int64_t)time(NULL) - t->since, age, sizeof age);
-	printf("%s %s %s %s %s %s\n", t->url, t->name, t->addr, fp, age, t->target);
+	printf("%s %s %s %s %s %s\n", safe(t->url, url), safe(t->name, name),
+	       safe(t->addr, addr), fp, age, safe(t->target, target));
 	return 0;
 }
 
@@ -87,11 +102,14 @@ print_name(void *ctx, const struct registry_name *n)
 	char fp[IDENTITY_FP_BYTES], since[32], expires[32] = "never";
 	time_t now = time(NULL);
 
+	char name[SAFE_BYTES], kind[SAFE_BYTES];
+
 	fingerprint(n->key, fp);
 	format_age((int64_t)now - n->since, since, sizeof since);
 	if (n->expires)
 		format_age(n->expires - (int64_t)now, expires, sizeof expires);
-	printf("%s %s %s %s %s\n", n->name, n->kind, fp, since, expires);
+	printf("%s %s %s %s %s\n", safe(n->name, name), safe(n->kind, kind), fp, since,
+	       expires);
 	return 0;
 }
 

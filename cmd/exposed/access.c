@@ -14,6 +14,7 @@
 #include "broker.h"
 #include "log.h"
 #include "name.h"
+#include "proto.h"
 #include "registry.h"
 #include "ticketkeys.h"
 
@@ -63,6 +64,132 @@ access_start(struct broker *b)
 	}
 	log_info("closed server: %zu keys in %s", b->authorized.n, set->authorized_keys);
 	return 0;
+}
+
+/* Calls fn for each entry of a comma-separated list, spaces trimmed;
+ * stops at the first that fn refuses and returns -1. */
+static int
+list_each(const char *list, int (*fn)(void *ctx, const char *item), void *ctx)
+{
+	char item[IDENTITY_SERVER_MAX_BYTES + 1];
+	const char *p = list;
+	size_t len;
+
+	while (*p) {
+		p += strspn(p, " ,");
+		len = strcspn(p, ",");
+		if (len == 0)
+			break;
+		snprintf(item, sizeof item, "%.*s", (int)len, p);
+		item[strcspn(item, " ")] = '\0';
+		if (fn(ctx, item) == -1)
+			return -1;
+		p += len;
+	}
+	return 0;
+}
+
+struct servers_fill {
+	struct broker *b;         /* NULL: only check */
+	char bad[IDENTITY_SERVER_MAX_BYTES + 1];
+	int n;
+};
+
+static int
+server_add(void *ctx, const char *url)
+{
+	struct servers_fill *f = ctx;
+	char canon[PROTO_DIALED_BYTES];
+
+	if (proto_dialed_parse(url, canon, sizeof canon) == -1 || f->n == SERVER_URLS_MAX) {
+		snprintf(f->bad, sizeof f->bad, "%s", url);
+		return -1;
+	}
+	if (f->b)
+		snprintf(f->b->servers[f->n], sizeof f->b->servers[0], "%s", canon);
+	f->n++;
+	return 0;
+}
+
+const char *
+access_servers_check(const char *list)
+{
+	static struct servers_fill f;
+
+	memset(&f, 0, sizeof f);
+	return list_each(list, server_add, &f) == 0 ? NULL : f.bad;
+}
+
+/* The default: what a client dials when the operator says nothing. */
+static void
+servers_default(struct broker *b)
+{
+	const char *scheme = b->cfg->set.cert[0] ? "wss" : "ws";
+	char url[sizeof "wss://" + DOMAIN_MAX_BYTES + SOCK_ADDR_TEXT_BYTES + 8];
+	struct servers_fill f = { .b = b };
+
+	snprintf(url, sizeof url, "%s://%s:%d", scheme, b->cfg->set.domain, b->client_port);
+	server_add(&f, url);
+	/* A listener on one address is dialed there too; 0.0.0.0 is dialed by
+	 * name, and an IPv6 address never (clients dial names or IPv4). */
+	if (b->client_addr[0] && strcmp(b->client_addr, "0.0.0.0") != 0 &&
+	    !strchr(b->client_addr, ':')) {
+		snprintf(url, sizeof url, "%s://%s:%d", scheme, b->client_addr, b->client_port);
+		server_add(&f, url);
+	}
+	/* A loopback listener is dialed as localhost too. */
+	if ((strncmp(b->client_addr, "127.", 4) == 0 || strcmp(b->client_addr, "::1") == 0) &&
+	    strcmp(b->cfg->set.domain, "localhost") != 0) {
+		snprintf(url, sizeof url, "%s://localhost:%d", scheme, b->client_port);
+		server_add(&f, url);
+	}
+	b->nservers = f.n;
+}
+
+int
+access_servers(struct broker *b)
+{
+	struct servers_fill f = { .b = b };
+	char line[512];
+
+	if (b->cfg->set.server_urls[0] == '\0') {
+		servers_default(b);
+	} else if (list_each(b->cfg->set.server_urls, server_add, &f) == -1) {
+		log_err("server-urls '%s': want ws://HOST[:PORT] or wss://HOST[:PORT], at most "
+		        "%d of them", f.bad, SERVER_URLS_MAX);
+		return -1;
+	} else {
+		b->nservers = f.n;
+	}
+	if (b->nservers == 0) {
+		log_err("server-urls: no URL a client could sign for (see expose.conf(5))");
+		return -1;
+	}
+	access_servers_text(b, line, sizeof line);
+	log_info("clients sign for server-urls=%s", line);
+	return 0;
+}
+
+int
+access_server_ok(const struct broker *b, const char *dialed)
+{
+	int i;
+
+	for (i = 0; i < b->nservers; i++)
+		if (strcmp(b->servers[i], dialed) == 0)
+			return 1;
+	return 0;
+}
+
+void
+access_servers_text(const struct broker *b, char *out, size_t size)
+{
+	size_t n = 0;
+	int i;
+
+	out[0] = '\0';
+	for (i = 0; i < b->nservers && n < size; i++)
+		n += (size_t)snprintf(out + n, size - n, "%s%s", i ? "," : "", b->servers[i]);
 }
 
 void
@@ -167,12 +294,13 @@ now(void)
 	return (int64_t)time(NULL);
 }
 
-/* Who holds name: the operator's lists first, then the registry.  1 and
- * owner set, 0 nobody, -1 registry error. */
+/* Who holds name: the operator's lists first, then a live tunnel, then
+ * the registry.  1 and owner set, 0 nobody, -1 registry error. */
 static int
 owner_of(struct broker *b, const char *name, char *owner, size_t size, int *reserved)
 {
 	const struct key_entry *e = keys_name_owner(&b->authorized, name);
+	const struct tunnel *t;
 
 	*reserved = 0;
 	if (e) {
@@ -180,17 +308,88 @@ owner_of(struct broker *b, const char *name, char *owner, size_t size, int *rese
 		*reserved = 1;
 		return 1;
 	}
+	/* A live tunnel's name is its key's, whatever its row says. */
+	if ((t = tunnel_find(b, name)) != NULL) {
+		snprintf(owner, size, "%s", t->s->key);
+		return 1;
+	}
 	return registry_name_owner(b->reg, name, now(), owner, size);
 }
 
+/* A name of the key's was used: its time starts over (a random name's
+ * quarantine, a claim's expiry). */
+static void
+name_used(struct broker *b, const char *name)
+{
+	const struct settings *set = &b->cfg->set;
+
+	if (registry_name_touch(b->reg, name, "random", now() + set->name_quarantine_s) == -1 ||
+	    registry_name_touch(b->reg, name, "claimed", now() + set->claim_expiry_s) == -1) {
+		log_err("registry %s: cannot renew name %s: %s", set->registry, name,
+		        registry_error(b->reg));
+		b->metrics.registry_errors++;
+	}
+}
+
+/* Room in the whole registry (names-max): the oldest unused random name
+ * of any key goes first.  1 there is room, 0 not, -1 error. */
 static int
-take_chosen(struct session *s, const char *name, const char **why)
+server_room(struct broker *b)
+{
+	int total = registry_names_count(b->reg);
+
+	if (total >= b->cfg->set.names_max && registry_name_evict_random(b->reg, NULL) == 1)
+		total = registry_names_count(b->reg);
+	return total < 0 ? -1 : total < b->cfg->set.names_max;
+}
+
+/* Room for one more name of s's key: under names-per-key, or made by
+ * freeing the key's oldest random name that no tunnel uses; and room in
+ * the registry.  A claim past either limit is refused; a random name is
+ * given anyway, its tunnel counting to tunnels-per-key (and it is freed
+ * first once unused).  So a key holds at most names-per-key +
+ * tunnels-per-key rows, and the registry names-max + its live tunnels.
+ * 0, or a CODE_ with why set. */
+static int
+make_room(struct session *s, int claim, const char **why)
+{
+	static char msg[PROTO_MESSAGE_BYTES];
+	struct broker *b = s->b;
+	int cap = b->cfg->set.names_per_key, held, expiry, room;
+
+	held = registry_names_held(b->reg, s->key, now());
+	if (held >= cap && registry_name_evict_random(b->reg, s->key) == 1)
+		held = registry_names_held(b->reg, s->key, now());
+	room = held < 0 ? -1 : server_room(b);
+	if (room < 0) {
+		*why = "the server cannot read its name list right now";
+		return CODE_INTERNAL;
+	}
+	if (!claim || (held < cap && room))
+		return 0;
+	if (!room) {
+		snprintf(msg, sizeof msg, "this server holds %d names, its limit (names-max): "
+		         "use a random name, or ask its operator", b->cfg->set.names_max);
+		*why = msg;
+		return CODE_LIMIT;
+	}
+	expiry = b->cfg->set.claim_expiry_s;
+	snprintf(msg, sizeof msg, "this key holds %d names, this server's limit "
+	         "(names-per-key): use one of them, or wait until one unused for %d %s "
+	         "is freed, or ask the operator to release one", held,
+	         expiry >= 86400 ? expiry / 86400 : expiry, expiry >= 86400 ? "days" : "seconds");
+	*why = msg;
+	return CODE_LIMIT;
+}
+
+static int
+take_chosen(struct session *s, const char *name, int *created, const char **why)
 {
 	static char msg[200];
 	struct broker *b = s->b;
 	char owner[IDENTITY_PK_TEXT_BYTES + 8];
 	const char *reason = name_invalid_reason(name);
-	int held, reserved;
+	int held, reserved, code;
 
 	if (reason) {
 		snprintf(msg, sizeof msg, "name '%.63s' is not valid: %s", name, reason);
@@ -208,8 +407,7 @@ take_chosen(struct session *s, const char *name, const char **why)
 		return CODE_NAME_TAKEN;
 	}
 	if (held == 1) {
-		/* the key's own name; a random one's quarantine starts over */
-		registry_name_touch_random(b->reg, name, now() + b->cfg->set.name_quarantine_s);
+		name_used(b, name);    /* the key's own name */
 		return 0;
 	}
 	if (listed(b->cfg->set.deny_names, name)) {
@@ -223,32 +421,39 @@ take_chosen(struct session *s, const char *name, const char **why)
 		*why = msg;
 		return CODE_NAME_DENIED;
 	}
-	if (registry_name_set(b->reg, name, s->key, "claimed", now(), 0) == -1) {
+	if ((code = make_room(s, 1, why)) != 0)
+		return code;
+	if (registry_name_set(b->reg, name, s->key, "claimed", now(),
+	                      now() + b->cfg->set.claim_expiry_s) == -1) {
 		*why = "the server cannot record the name";
 		return CODE_INTERNAL;
 	}
+	*created = 1;
 	log_info("name claimed name=%s key=%s", name, s->fp);
 	return 0;
 }
 
 static int
-take_random(struct session *s, char *name, size_t size, const char **why)
+take_random(struct session *s, char *name, size_t size, int *created, const char **why)
 {
 	struct broker *b = s->b;
 	char n[NAME_RANDOM_BYTES], owner[IDENTITY_PK_TEXT_BYTES + 8];
-	int i, reserved, held;
+	int i, reserved, held, code;
 
+	if ((code = make_room(s, 0, why)) != 0)
+		return code;
 	for (i = 0; i < RANDOM_NAME_TRIES; i++) {
 		name_random(n);
 		held = owner_of(b, n, owner, sizeof owner, &reserved);
 		if (held == -1)
 			break;
-		if (held == 1 || tunnel_find(b, n))
+		if (held == 1)
 			continue;
 		if (registry_name_set(b->reg, n, s->key, "random", now(),
 		                      now() + b->cfg->set.name_quarantine_s) == -1)
 			break;
 		snprintf(name, size, "%s", n);
+		*created = 1;
 		return 0;
 	}
 	*why = "the server cannot give out a name right now";
@@ -256,11 +461,13 @@ take_random(struct session *s, char *name, size_t size, const char **why)
 }
 
 int
-access_name(struct session *s, char *name, size_t size, int takeover, const char **why)
+access_name(struct session *s, char *name, size_t size, int takeover, int *created,
+            const char **why)
 {
 	struct keyuse *u = s->use;
 	static char msg[160];
 
+	*created = 0;
 	/* Taking a name over from the key's own older connection adds none. */
 	if (!takeover && (int)u->tunnels >= u->max_tunnels) {
 		snprintf(msg, sizeof msg, "this key already has %u tunnels, its limit", u->tunnels);
@@ -268,8 +475,8 @@ access_name(struct session *s, char *name, size_t size, int takeover, const char
 		return CODE_LIMIT;
 	}
 	if (name[0] == '\0')
-		return take_random(s, name, size, why);
-	return take_chosen(s, name, why);
+		return take_random(s, name, size, created, why);
+	return take_chosen(s, name, created, why);
 }
 
 void
@@ -279,10 +486,10 @@ access_name_done(struct session *s, const char *name)
 	char owner[IDENTITY_PK_TEXT_BYTES + 8];
 	int reserved;
 
-	/* A random name's quarantine starts when its tunnel ends. */
+	/* A name's time (quarantine, claim expiry) starts when its tunnel ends. */
 	if (owner_of(b, name, owner, sizeof owner, &reserved) == 1 && !reserved &&
 	    strcmp(owner, s->key) == 0)
-		registry_name_touch_random(b->reg, name, now() + b->cfg->set.name_quarantine_s);
+		name_used(b, name);
 }
 
 void
@@ -294,7 +501,7 @@ access_sweep_names(struct broker *b)
 	if (t < b->next_names_sweep)
 		return;
 	b->next_names_sweep = t + NAMES_SWEEP_INTERVAL_S;
-	n = registry_names_expire(b->reg, t);
+	n = registry_names_expire(b->reg, t, b->cfg->set.claim_expiry_s);
 	if (n < 0) {
 		log_err("registry %s: cannot delete expired names: %s", b->cfg->set.registry,
 		        registry_error(b->reg));

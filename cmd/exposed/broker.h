@@ -47,6 +47,11 @@ struct broker {
 	struct map keys_in_use;   /* public key -> struct keyuse */
 	struct session *sessions; /* every client websocket */
 	struct keys authorized;   /* authorized_keys, when the server is closed */
+	/* What clients may sign for (server-urls): ws[s]://host:port each. */
+	char servers[SERVER_URLS_MAX][IDENTITY_SERVER_MAX_BYTES + 1];
+	int nservers;
+	char client_addr[SOCK_ADDR_TEXT_BYTES];  /* the client listener's address */
+	int client_port;
 	uint8_t auth_key[AUTH_KEY_BYTES];  /* the basic-auth hashing secret */
 	struct ratelimit handshakes;
 	struct ratelimit auth_failures;  /* wrong passwords, per visitor source */
@@ -142,6 +147,9 @@ extern struct broker *broker;
 int session_callback(struct lws *wsi, enum lws_callback_reasons reason,
                      void *user, void *in, size_t len);
 void session_close(struct session *s, uint16_t code, const char *why);
+/* A client asking for protocol 1: told to upgrade, and closed. */
+int session_old_callback(struct lws *wsi, enum lws_callback_reasons reason,
+                         void *user, void *in, size_t len);
 /* Queues ERROR (code, message) on stream 0 or a tunnel number. */
 void session_error(struct session *s, uint32_t stream, uint16_t code, const char *msg);
 void session_kill_all(struct broker *b);
@@ -167,14 +175,25 @@ struct tunnel *tunnel_find(struct broker *b, const char *name);
 /* access.c: who may tunnel, and which names are whose */
 int access_start(struct broker *b);
 void access_stop(struct broker *b);
+/* Fills b->servers from server-urls, or its default: DOMAIN and the
+ * client listener's address, at the listener's port, wss:// with a cert.
+ * -1 (logged) on a bad entry. */
+int access_servers(struct broker *b);
+/* Checks a server-urls value: NULL if good, else the bad entry's text
+ * (in a static buffer). */
+const char *access_servers_check(const char *list);
+/* Whether dialed (proto_dialed_make's form) is one of this server's. */
+int access_server_ok(const struct broker *b, const char *dialed);
+/* The accepted URLs as one comma-separated line, for messages. */
+void access_servers_text(const struct broker *b, char *out, size_t size);
 /* A key proved itself: may it in?  NULL if so, else why not. */
 const char *access_admit(struct session *s);
 void access_leave(struct session *s);
-/* May s bind name?  0 yes (and it is now s's key's), else a CODE_ with
- * why set.  An empty name asks for a random one, written into name.
+/* May s bind name?  0 yes (and it is now s's key's; *created says whether
+ * this call recorded it), else a CODE_ with why set.  An empty name asks for a random one, written into name.
  * takeover: the key holds name live on an older connection. */
 int access_name(struct session *s, char *name, size_t size, int takeover,
-                const char **why);
+                int *created, const char **why);
 /* The tunnel on name ended: a random name stays its key's a while. */
 void access_name_done(struct session *s, const char *name);
 /* Deletes names whose quarantine ended, at start and then hourly. */

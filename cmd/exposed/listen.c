@@ -50,6 +50,16 @@ adopt_listener(struct broker *b, int fd, enum listener_kind kind)
 	return 0;
 }
 
+/* Where clients connect: the default server URL clients sign for. */
+static int
+adopt_client(struct broker *b, int fd)
+{
+	if (b->client_port == 0 &&
+	    sock_local(fd, b->client_addr, sizeof b->client_addr, &b->client_port) == -1)
+		b->client_addr[0] = '\0';
+	return adopt_listener(b, fd, LISTENER_CLIENT);
+}
+
 /* The name systemd gave socket i (LISTEN_FDNAMES), or "". */
 static void
 fd_name(const char *names, int i, char *out, size_t size)
@@ -83,7 +93,7 @@ adopt_passed(struct broker *b, int n, const char *names)
 			return -1;
 		fd_name(names, fd - 3, name, sizeof name);
 		if (ss.ss_family != AF_UNIX) {
-			ok = adopt_listener(b, fd, LISTENER_CLIENT) == 0;
+			ok = adopt_client(b, fd) == 0;
 			have_client |= ok;
 		} else if (strcmp(name, "control") == 0 || have_edge) {
 			struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
@@ -174,7 +184,7 @@ listen_setup(struct broker *b)
 		        strerror(errno));
 		return -1;
 	}
-	return adopt_listener(b, fd, LISTENER_CLIENT);
+	return adopt_client(b, fd);
 }
 
 static int64_t

@@ -58,6 +58,7 @@ static const struct lws_protocols ws_protocols[] = {
 	{ "http", http_callback, 0, 0, 0, NULL, 0 },
 	{ FRAME_SUBPROTOCOL, session_callback, 0, BROKER_IO_BYTES, 0, NULL,
 	  MESSAGE_MAX_BYTES + 16 },
+	{ FRAME_SUBPROTOCOL_V1, session_old_callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
@@ -79,6 +80,8 @@ usage(FILE *f)
 	    "               [--streams-per-tunnel N] [--streams-per-source N]\n"
 	    "               [--authorized-keys FILE]\n"
 	    "               [--claim-names yes|no] [--deny-names LIST] [--name-quarantine S]\n"
+	    "               [--names-per-key N] [--names-max N] [--claim-expiry S]\n"
+	    "               [--server-urls URL,...]\n"
 	    "               [--tunnels-per-key N] [--streams-per-key N]\n"
 	    "               [--handshake-rate N] [--handshake-burst N] [--auth-key FILE]\n"
 	    "               [--metrics ADDR:PORT] [--cert FILE] [--key FILE]\n"
@@ -129,9 +132,15 @@ static int
 load_settings(struct broker_config *c, const char *file, const struct settings_flags *flags)
 {
 	char err[CONF_ERROR_BYTES];
+	const char *bad;
 
 	if (settings_build(&c->set, file, flags, err, sizeof err) == -1) {
 		log_err("%s", err);
+		return -1;
+	}
+	if ((bad = access_servers_check(c->set.server_urls)) != NULL) {
+		log_err("server-urls '%s': want ws://HOST[:PORT] or wss://HOST[:PORT], at most "
+		        "%d of them (see expose.conf(5))", bad, SERVER_URLS_MAX);
 		return -1;
 	}
 	if (strlen(c->set.domain) > DOMAIN_MAX_BYTES - NAME_MAX_BYTES - 1) {
@@ -430,6 +439,8 @@ main(int argc, char **argv)
 		rc = EX_SOFTWARE;
 	} else if (listen_setup(&b) == -1) {
 		rc = EX_UNAVAILABLE;
+	} else if (access_servers(&b) == -1) {
+		rc = EX_CONFIG;
 	} else if (record_self(&b) == -1) {
 		rc = EX_IOERR;
 	} else {

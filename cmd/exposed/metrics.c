@@ -7,6 +7,7 @@
 
 static const char *const handshake_names[HS_MAX] = {
 	"ok", "bad_signature", "not_authorized", "protocol", "rate_limited", "abandoned",
+	"other_server", "old_protocol",
 };
 
 static const char *const refusal_names[ER_MAX] = { "gone", "limit", "protocol" };

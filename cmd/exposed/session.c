@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
+
 #include "broker.h"
 #include "log.h"
 #include "proto.h"
@@ -13,6 +16,8 @@
 
 /* A message: LWS_PRE bytes of room for lws, then a batch of frames. */
 static uint8_t write_buf[LWS_PRE + MESSAGE_MAX_BYTES];
+/* RFC 9266: the tls-exporter channel binding's label (no context). */
+#define TLS_BINDING_LABEL "EXPORTER-Channel-Binding"
 /* Messages written per writeable callback, so one client can't starve others. */
 #define SESSION_WRITES_PER_CALLBACK 16
 
@@ -137,30 +142,91 @@ session_free(struct session *s)
 	free(s);
 }
 
+/* The TLS channel this connection is on (RFC 9266 tls-exporter): 1 and
+ * binding set, 0 on a plain connection, -1 if TLS cannot say. */
+static int
+own_binding(struct session *s, uint8_t binding[IDENTITY_BINDING_BYTES])
+{
+	SSL *ssl = lws_get_ssl(s->wsi);
+
+	if (ssl == NULL)
+		return 0;
+	if (SSL_export_keying_material(ssl, binding, IDENTITY_BINDING_BYTES,
+	                               TLS_BINDING_LABEL, strlen(TLS_BINDING_LABEL),
+	                               NULL, 0, 0) != 1)
+		return -1;
+	return 1;
+}
+
+/* Whether the client signed for this server: a URL it answers to, over
+ * the TLS channel it terminates.  NULL if so, else why not.  On a plain
+ * listener a wss:// URL means a proxy in front ends TLS: the broker cannot
+ * see that channel and takes the client's word for it; a ws:// one has
+ * none, so its binding is zeros. */
+static const char *
+signed_for_us(struct session *s, const struct proto_auth *a)
+{
+	static char msg[PROTO_MESSAGE_BYTES * 3];   /* cut to a message's size when sent */
+	static const uint8_t none[IDENTITY_BINDING_BYTES];
+	uint8_t binding[IDENTITY_BINDING_BYTES];
+	char urls[PROTO_MESSAGE_BYTES];
+	int tls;
+
+	if (!access_server_ok(s->b, a->dialed)) {
+		access_servers_text(s->b, urls, sizeof urls);
+		snprintf(msg, sizeof msg, "signed for %s, which is not this server (%s): "
+		         "a server between you relayed it?", a->dialed, urls);
+		return msg;
+	}
+	tls = own_binding(s, binding);
+	if (tls == -1)
+		return "this server cannot read its TLS channel binding";
+	if ((tls == 1 && CRYPTO_memcmp(binding, a->binding, sizeof binding) != 0) ||
+	    (tls == 0 && strncmp(a->dialed, "ws://", 5) == 0 &&
+	     CRYPTO_memcmp(none, a->binding, sizeof none) != 0))
+		return "signed for another TLS connection: something between you and this "
+		       "server ended TLS and relayed it";
+	return NULL;
+}
+
+static void
+refuse_auth(struct session *s, enum handshake_result hs, const char *fp, const char *why)
+{
+	log_info("handshake refused key=%s addr=%s reason=\"%s\"", fp, s->addr, why);
+	broker->metrics.handshakes[hs]++;
+	session_close(s, CODE_AUTH, why);
+}
+
 static int
 on_auth(struct session *s, const uint8_t *p, size_t len)
 {
-	const uint8_t *pk, *sig;
+	struct proto_auth a;
+	struct identity_challenge ch;
 	const char *why;
+	char fp[IDENTITY_FP_BYTES];
 
-	if (s->authed || proto_auth_decode(p, len, &pk, &sig) == -1) {
+	if (s->authed || proto_auth_decode(p, len, &a) == -1) {
 		session_close(s, CODE_PROTOCOL, "malformed AUTH");
 		return 0;
 	}
-	if (identity_verify_challenge(pk, s->nonce, broker->cfg->set.domain, FRAME_VERSION,
-	                              sig) == -1) {
-		log_info("handshake refused addr=%s reason=bad signature", s->addr);
-		broker->metrics.handshakes[HS_BAD_SIGNATURE]++;
-		session_close(s, CODE_AUTH, "the signature does not verify");
+	ch = (struct identity_challenge){
+		.version = FRAME_VERSION, .nonce = s->nonce, .server = broker->cfg->set.domain,
+		.dialed = a.dialed, .binding = a.binding,
+	};
+	if (identity_verify_challenge(a.pk, &ch, a.sig) == -1) {
+		refuse_auth(s, HS_BAD_SIGNATURE, "-", "the signature does not verify");
 		return 0;
 	}
-	memcpy(s->pk, pk, IDENTITY_PK_BYTES);
+	identity_fingerprint(a.pk, fp);
+	if ((why = signed_for_us(s, &a)) != NULL) {
+		refuse_auth(s, HS_OTHER_SERVER, fp, why);
+		return 0;
+	}
+	memcpy(s->pk, a.pk, IDENTITY_PK_BYTES);
 	identity_pk_text(s->pk, s->key);
-	identity_fingerprint(s->pk, s->fp);
+	snprintf(s->fp, sizeof s->fp, "%s", fp);
 	if ((why = access_admit(s)) != NULL) {
-		log_info("handshake refused key=%s addr=%s reason=\"%s\"", s->fp, s->addr, why);
-		broker->metrics.handshakes[HS_NOT_AUTHORIZED]++;
-		session_close(s, CODE_AUTH, why);
+		refuse_auth(s, HS_NOT_AUTHORIZED, s->fp, why);
 		return 0;
 	}
 	/* A nonce signs one handshake only. */
@@ -298,4 +364,45 @@ session_kill_all(struct broker *b)
 	for (s = b->sessions; s; s = s->next)
 		if (s->wsi)
 			lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+/* A client of protocol 1 signs only the challenge's server name, which a
+ * relaying server can abuse: it gets an ERROR it prints, code 8 so that it
+ * stops instead of retrying, and the close. */
+int
+session_old_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                     void *in, size_t len)
+{
+	static uint8_t buf[LWS_PRE + FRAME_HEADER_BYTES + 2 + PROTO_MESSAGE_BYTES];
+	static const char said;   /* marks a connection whose ERROR is written */
+	char msg[PROTO_MESSAGE_BYTES], addr[SOCK_ADDR_TEXT_BYTES];
+	size_t n;
+	int port;
+
+	switch (reason) {
+	case LWS_CALLBACK_ESTABLISHED:
+		broker->metrics.handshakes[HS_OLD_PROTOCOL]++;
+		if (sock_peer(lws_get_socket_fd(wsi), addr, sizeof addr, &port) == -1)
+			snprintf(addr, sizeof addr, "unknown");
+		log_info("handshake refused addr=%s reason=\"protocol %d\"", addr, FRAME_VERSION - 1);
+		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, HANDSHAKE_TIMEOUT_S);
+		lws_callback_on_writable(wsi);
+		return 0;
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		if (lws_get_opaque_user_data(wsi) == &said)
+			return -1;    /* the ERROR is out: close */
+		snprintf(msg, sizeof msg, "this server speaks expose protocol %d; upgrade expose",
+		         FRAME_VERSION);
+		n = proto_code_encode(buf + LWS_PRE + FRAME_HEADER_BYTES, 2 + PROTO_MESSAGE_BYTES,
+		                      CODE_AUTH, msg);
+		frame_header(buf + LWS_PRE, FRAME_ERROR, 0, n);
+		if (lws_write(wsi, buf + LWS_PRE, FRAME_HEADER_BYTES + n, LWS_WRITE_BINARY) <
+		    (int)(FRAME_HEADER_BYTES + n))
+			return -1;
+		lws_set_opaque_user_data(wsi, (void *)(uintptr_t)&said);
+		lws_callback_on_writable(wsi);
+		return 0;
+	default:
+		return 0;
+	}
 }

@@ -119,6 +119,18 @@ tunnel_record(struct session *s, struct tunnel *t, const char *auth, const char 
 	return registry_tunnel_add(s->b->reg, &row);
 }
 
+/* A BIND failed after its name was recorded for it: the name goes, so
+ * that a refused BIND leaves nothing behind. */
+static void
+forget_name(struct broker *b, const char *name, int created)
+{
+	if (created && registry_name_release(b->reg, name) == -1) {
+		log_err("registry %s: cannot delete name %s: %s", b->cfg->set.registry, name,
+		        registry_error(b->reg));
+		b->metrics.registry_errors++;
+	}
+}
+
 /* The access rules a BIND asks for, in their stored forms. */
 static int
 access_rules(struct session *s, uint32_t index, const struct bind *bd, char *auth,
@@ -146,28 +158,39 @@ tunnel_bind(struct session *s, uint32_t index, const uint8_t *p, size_t len)
 	char text[512], auth[AUTH_STORED_BYTES], allow[CIDR_TEXT_MAX_BYTES];
 	struct tunnel *t, *old;
 	const char *why;
-	int code, rc, n;
+	int code, rc, n, takeover, created;
 
 	memset(&bd, 0, sizeof bd);
 	if (index == 0 || index > TUNNELS_PER_CLIENT_MAX || s->tunnels[index - 1] ||
 	    parse_bind(p, len, &bd) == -1)
 		return -1;
+	/* What a client says ends up in logs and listings: no control bytes,
+	 * no terminal escapes, nothing an operator's terminal would act on. */
+	if (proto_kv_printable(p, len, text, sizeof text) == -1) {
+		char msg[PROTO_MESSAGE_BYTES];
+		snprintf(msg, sizeof msg, "BIND's %.64s= holds a byte that is not printable "
+		         "ASCII: only 0x20 to 0x7e are allowed", text);
+		refuse(s, index, CODE_PROTOCOL, msg);
+		return 0;
+	}
 	if (access_rules(s, index, &bd, auth, sizeof auth, allow, sizeof allow) == -1)
 		return 0;
 	old = bd.name[0] ? tunnel_find(b, bd.name) : NULL;
-	code = access_name(s, bd.name, sizeof bd.name,
-	                   old && old->s != s && memcmp(old->s->pk, s->pk, IDENTITY_PK_BYTES) == 0,
-	                   &why);
+	takeover = old && old->s != s && memcmp(old->s->pk, s->pk, IDENTITY_PK_BYTES) == 0;
+	/* Refused before anything is written: a refused BIND changes nothing. */
+	if (old && !takeover) {
+		snprintf(text, sizeof text, "name '%s' is taken", old->name);
+		refuse(s, index, CODE_NAME_TAKEN, text);
+		return 0;
+	}
+	code = access_name(s, bd.name, sizeof bd.name, takeover, &created, &why);
 	if (code != 0) {
 		refuse(s, index, (uint16_t)code, why);
 		return 0;
 	}
-	if (old && (old->s == s || memcmp(old->s->pk, s->pk, IDENTITY_PK_BYTES) != 0)) {
-		refuse(s, index, CODE_NAME_TAKEN, "name is taken");
-		return 0;
-	}
 	t = calloc(1, sizeof *t);
 	if (t == NULL) {
+		forget_name(b, bd.name, created);
 		refuse(s, index, CODE_INTERNAL, "out of memory");
 		return 0;
 	}
@@ -182,10 +205,12 @@ tunnel_bind(struct session *s, uint32_t index, const uint8_t *p, size_t len)
 
 	rc = tunnel_record(s, t, auth, allow);
 	if (rc != 1) {
+		forget_name(b, t->name, created);
 		free(t);
-		if (rc == 0)
-			refuse(s, index, CODE_NAME_TAKEN, "name is taken");
-		else {
+		if (rc == 0) {
+			snprintf(text, sizeof text, "name '%.63s' is taken", bd.name);
+			refuse(s, index, CODE_NAME_TAKEN, text);
+		} else {
 			log_err("registry %s: cannot add tunnel: %s", b->cfg->set.registry,
 			        registry_error(b->reg));
 			b->metrics.registry_errors++;
@@ -197,6 +222,7 @@ tunnel_bind(struct session *s, uint32_t index, const uint8_t *p, size_t len)
 		take_over(b, old);
 	if (map_insert(&b->names, &t->node, t->name, strlen(t->name)) == -1) {
 		registry_tunnel_remove(b->reg, t->name, s->id);
+		forget_name(b, t->name, created);
 		free(t);
 		refuse(s, index, CODE_INTERNAL, "out of memory");
 		return 0;

@@ -28,14 +28,15 @@ def pytest_collection_modifyitems(config, items):
 
 
 class Stack:
-    def __init__(self, tmp, bin_dir=None, domain="localhost", edge_extra=(), broker_extra=()):
+    def __init__(self, tmp, bin_dir=None, domain="localhost", edge_extra=(), broker_extra=(),
+                 ws_port=None):
         self.tmp = tmp
         self.bin = bin_dir or harness.BIN
         self.clients = []
         self.app = harness.App(tmp)
         self.edge_port = harness.free_port()
         self.broker = harness.Broker(tmp, domain=domain, public_port=self.edge_port,
-                                     bin_dir=self.bin, extra=broker_extra)
+                                     bin_dir=self.bin, extra=broker_extra, ws_port=ws_port)
         self.edge = harness.Edge(tmp, self.broker, bin_dir=self.bin, port=self.edge_port,
                                  extra=edge_extra)
 

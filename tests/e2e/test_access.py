@@ -15,14 +15,16 @@ import pytest
 import harness
 from conftest import Stack
 
-SIGN_TAG = b"expose-auth-v1\x00"
+SIGN_TAG = b"expose-auth-v2\x00"
+SUBPROTOCOL = "expose.2"
+NO_CHANNEL = b"\x00" * 32      # the channel binding over ws://
 
 
 def frame(kind, stream, payload):
     return bytes([kind]) + len(payload).to_bytes(3, "big") + struct.pack(">I", stream) + payload
 
 
-def speak(port, make_frames, read_frames=1):
+def speak(port, make_frames, read_frames=1, subprotocol=SUBPROTOCOL):
     """Opens a websocket to the broker by hand: make_frames(challenge)
     returns the frames to send; returns the frames the broker sent back
     (type, stream, payload), until it closes or read_frames arrive."""
@@ -30,7 +32,8 @@ def speak(port, make_frames, read_frames=1):
 
     async def run():
         got = []
-        async with websockets.connect(f"ws://127.0.0.1:{port}/", subprotocols=["expose.1"]) as ws:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/",
+                                      subprotocols=[subprotocol]) as ws:
             msg = await ws.recv()
             challenge = msg[8:]
             for f in make_frames(challenge):
@@ -48,13 +51,17 @@ def speak(port, make_frames, read_frames=1):
     return asyncio.run(run())
 
 
-def signed_auth(key, challenge, server=None, version=None, nonce=None):
-    """An AUTH frame for a PyNaCl signing key, with parts changeable."""
+def signed_auth(key, challenge, server=None, version=None, nonce=None, dialed=None,
+                binding=NO_CHANNEL, port=None):
+    """An AUTH frame for a PyNaCl signing key, with parts changeable:
+    dialed is the server URL signed for (ws://127.0.0.1:port by default)."""
     v, n, s = challenge[0], challenge[1:33], challenge[33:]
-    msg = SIGN_TAG + bytes([version if version is not None else v]) + \
-        (nonce or n) + (server if server is not None else s)
+    s = server if server is not None else s
+    dialed = dialed or f"ws://127.0.0.1:{port}".encode()
+    msg = SIGN_TAG + bytes([version if version is not None else v]) + (nonce or n) + \
+        bytes([len(s)]) + s + bytes([len(dialed)]) + dialed + binding
     sig = key.sign(msg).signature
-    return frame(2, 0, bytes(key.verify_key) + sig)
+    return frame(2, 0, bytes(key.verify_key) + sig + binding + dialed)
 
 
 def errors(frames):
@@ -80,8 +87,9 @@ def ctl(stack, *args, check=False):
 def test_valid_handshake_by_hand_binds(stack):
     from nacl.signing import SigningKey
     key = SigningKey.generate()
-    got = speak(stack.broker.ws_port, lambda ch: [signed_auth(key, ch),
-                                                   frame(3, 1, b"name=byhand\n")])
+    port = stack.broker.ws_port
+    got = speak(port, lambda ch: [signed_auth(key, ch, port=port),
+                                  frame(3, 1, b"name=byhand\n")])
     assert got[0][0] == 4 and b"name=byhand" in got[0][2]
 
 
@@ -91,16 +99,19 @@ def test_forged_handshakes_refused(stack, case):
     from nacl.signing import SigningKey
     key = SigningKey.generate()
 
+    port = stack.broker.ws_port
+    dialed = f"ws://127.0.0.1:{port}".encode()
+
     def forge(ch):
         if case == "replayed_nonce":          # signed for an earlier challenge
-            return [signed_auth(key, ch, nonce=b"\x07" * 32)]
+            return [signed_auth(key, ch, nonce=b"\x07" * 32, port=port)]
         if case == "other_server":
-            return [signed_auth(key, ch, server=b"evil.example")]
+            return [signed_auth(key, ch, server=b"evil.example", port=port)]
         if case == "other_version":
-            return [signed_auth(key, ch, version=2)]
+            return [signed_auth(key, ch, version=1, port=port)]
         if case == "weak_key":                # a small-order point, any signature
-            return [frame(2, 0, b"\x01" + b"\x00" * 31 + b"\x00" * 64)]
-        return [frame(2, 0, os.urandom(96))]
+            return [frame(2, 0, b"\x01" + b"\x00" * 31 + b"\x00" * 64 + NO_CHANNEL + dialed)]
+        return [frame(2, 0, os.urandom(128) + dialed)]
     got = speak(stack.broker.ws_port, lambda ch: forge(ch) + [frame(3, 1, b"name=forged\n")])
     assert errors(got) == [(8, "the signature does not verify")]
     assert stack.broker.rows() == []
@@ -109,8 +120,9 @@ def test_forged_handshakes_refused(stack, case):
 def test_second_auth_on_one_connection_refused(stack):
     from nacl.signing import SigningKey
     key = SigningKey.generate()
-    got = speak(stack.broker.ws_port,
-                lambda ch: [signed_auth(key, ch), signed_auth(key, ch)], read_frames=2)
+    port = stack.broker.ws_port
+    got = speak(port, lambda ch: [signed_auth(key, ch, port=port),
+                                  signed_auth(key, ch, port=port)], read_frames=2)
     assert errors(got) == [(3, "malformed AUTH")]
 
 
@@ -122,7 +134,7 @@ def test_handshake_burst_from_one_address_cut_at_accept(tmp):
         async def attempt():
             try:
                 async with websockets.connect(f"ws://127.0.0.1:{s.broker.ws_port}/",
-                                              subprotocols=["expose.1"], open_timeout=5):
+                                              subprotocols=[SUBPROTOCOL], open_timeout=5):
                     return "open"
             except (OSError, websockets.InvalidHandshake, asyncio.TimeoutError,
                     websockets.ConnectionClosed):
@@ -275,8 +287,9 @@ def test_invalid_names_refused_by_client(stack, bad):
 def test_invalid_name_refused_by_broker(stack):
     from nacl.signing import SigningKey
     key = SigningKey.generate()
-    got = speak(stack.broker.ws_port, lambda ch: [signed_auth(key, ch),
-                                                   frame(3, 1, b"name=Bad_Name\n")])
+    port = stack.broker.ws_port
+    got = speak(port, lambda ch: [signed_auth(key, ch, port=port),
+                                  frame(3, 1, b"name=Bad_Name\n")])
     assert errors(got) == [(5, "name 'Bad_Name' is not valid: only a-z, 0-9 and '-' are allowed")]
 
 

@@ -67,8 +67,27 @@ class HalfOpenRelay:
                 pass
 
 
-def test_same_key_takes_name_over_from_half_open_session(stack, tmp):
-    relay = HalfOpenRelay(stack.broker.ws_port)
+def relayed_stack(tmp, broker_extra=()):
+    """A stack whose broker is also dialed through a relay (a NAT, a load
+    balancer): the relay's URL is one of its server-urls."""
+    from conftest import Stack
+    relay = HalfOpenRelay(None)
+    port = harness.free_port()
+    urls = f"ws://127.0.0.1:{port},ws://127.0.0.1:{relay.port}"
+    s = Stack(tmp, ws_port=port, broker_extra=("--server-urls", urls, *broker_extra))
+    relay.target = s.broker.ws_port
+    return s, relay
+
+
+def test_same_key_takes_name_over_from_half_open_session(tmp):
+    stack, relay = relayed_stack(tmp)
+    try:
+        same_key_takes_name_over(stack, relay, tmp)
+    finally:
+        stack.close()
+
+
+def same_key_takes_name_over(stack, relay, tmp):
     keys = os.path.join(tmp, "keys")
     old = stack.client(stack.app.port, "--name", "laptop", key_dir=keys,
                        server=f"ws://127.0.0.1:{relay.port}")
@@ -118,7 +137,7 @@ def handshake(port, auth_for):
 
     async def run():
         async with websockets.connect(f"ws://127.0.0.1:{port}/",
-                                      subprotocols=["expose.1"]) as ws:
+                                      subprotocols=["expose.2"]) as ws:
             msg = await ws.recv()
             kind, n1, n2, n3 = msg[0], msg[1], msg[2], msg[3]
             payload = msg[8:8 + (n1 << 16 | n2 << 8 | n3)]
@@ -142,8 +161,9 @@ def frame(kind, stream, payload):
 
 
 def test_bad_signature_refused_without_row(stack):
+    dialed = f"ws://127.0.0.1:{stack.broker.ws_port}".encode()
     got = handshake(stack.broker.ws_port,
-                    lambda ch: [frame(2, 0, b"\x01" * 32 + b"\x02" * 64),
+                    lambda ch: [frame(2, 0, b"\x01" * 32 + b"\x02" * 64 + b"\x00" * 32 + dialed),
                                 frame(3, 1, b"name=sneaky\n")])
     assert got == (8, "the signature does not verify")
     assert stack.broker.rows() == []
@@ -163,10 +183,8 @@ def test_malformed_frame_closes_session(stack):
 
 
 def test_silent_client_hung_up_on_within_ping_budget(tmp):
-    from conftest import Stack
-    s = Stack(tmp, broker_extra=("--ping-interval", "1"))
+    s, relay = relayed_stack(tmp, broker_extra=("--ping-interval", "1"))
     try:
-        relay = HalfOpenRelay(s.broker.ws_port)
         c = s.client(s.app.port, server=f"ws://127.0.0.1:{relay.port}")
         assert len(s.broker.rows()) == 1
         relay.freeze()     # a network cut: nothing flows, nothing closes

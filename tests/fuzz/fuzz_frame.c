@@ -19,8 +19,10 @@ static int
 on_control(void *ctx, uint8_t type, uint32_t stream, const uint8_t *p, size_t len)
 {
 	struct proto_challenge ch;
-	const uint8_t *pk, *sig;
+	struct proto_auth a;
 	char value[PROTO_VALUE_BYTES], msg[PROTO_MESSAGE_BYTES], peer[PREAMBLE_MAX_BYTES + 1];
+	char canon[PROTO_DIALED_BYTES], escaped[4 * PROTO_VALUE_BYTES + 1];
+	size_t i;
 	uint16_t code;
 	uint32_t tunnel;
 
@@ -31,13 +33,28 @@ on_control(void *ctx, uint8_t type, uint32_t stream, const uint8_t *p, size_t le
 			abort();
 		return 0;
 	case FRAME_AUTH:
-		(void)proto_auth_decode(p, len, &pk, &sig);
+		/* a decoded AUTH names its server in the one canonical form */
+		if (proto_auth_decode(p, len, &a) == 0 &&
+		    (proto_dialed_parse(a.dialed, canon, sizeof canon) != 0 ||
+		     strcmp(canon, a.dialed) != 0))
+			abort();
 		return 0;
 	case FRAME_BIND:
 	case FRAME_BOUND:
 		if (proto_kv_check(p, len) == 0) {
 			(void)proto_kv_get(p, len, "name", value, sizeof value);
 			(void)proto_kv_get(p, len, "url", value, 16);
+			/* what passes the check, and any value escaped, is printable */
+			if (proto_kv_printable(p, len, value, sizeof value) == 0)
+				for (i = 0; i < len; i++)
+					if (p[i] != '\n' && (p[i] < 0x20 || p[i] > 0x7e))
+						abort();
+			if (proto_kv_get(p, len, "target", value, sizeof value) == 1) {
+				proto_text_escape(value, escaped, sizeof escaped);
+				for (i = 0; escaped[i]; i++)
+					if (escaped[i] < 0x20 || escaped[i] > 0x7e)
+						abort();
+			}
 		}
 		return 0;
 	case FRAME_ERROR:

@@ -133,12 +133,48 @@ test_names_owned_and_expiring(void **state)
 	assert_string_equal(key, "K1");
 	assert_int_equal(registry_name_owner(w, "rand", 150, key, sizeof key), 1);
 	assert_int_equal(registry_name_owner(w, "rand", 250, key, sizeof key), 0);   /* expired */
-	assert_int_equal(registry_name_touch_random(w, "rand", 400), 0);
+	assert_int_equal(registry_name_touch(w, "rand", "random", 400), 0);
 	assert_int_equal(registry_name_owner(w, "rand", 250, key, sizeof key), 1);
-	assert_int_equal(registry_names_expire(w, 500), 1);
+	assert_int_equal(registry_names_expire(w, 500, 1000), 1);
 	assert_int_equal(registry_name_owner(w, "rand", 250, key, sizeof key), 0);
 	assert_int_equal(registry_name_release(w, "kept"), 1);
 	assert_int_equal(registry_name_release(w, "kept"), 0);
+	registry_close(w);
+}
+
+/* A name in use never lapses: its row outlives its expiry while a tunnel
+ * on it is live, for the owner check, the count and the sweep. */
+static void
+test_live_names_do_not_lapse_and_keys_are_counted(void **state)
+{
+	const char *why = NULL;
+	struct registry *w = registry_open_writer(path, &why);
+	struct registry_tunnel t = row("busy", "/run/c.sock", 7, "K3");
+	char key[64];
+
+	assert_non_null(w);
+	assert_int_equal(registry_name_set(w, "busy", "K3", "random", 100, 200), 0);
+	assert_int_equal(registry_name_set(w, "idle", "K3", "random", 100, 150), 0);
+	assert_int_equal(registry_name_set(w, "mine", "K3", "claimed", 100, 0), 0);
+	assert_int_equal(registry_name_set(w, "held", "K3", "reserved", 100, 0), 0);
+	assert_int_equal(registry_tunnel_add(w, &t), 1);
+	assert_int_equal(registry_name_owner(w, "busy", 900, key, sizeof key), 1);
+	assert_string_equal(key, "K3");
+	/* mine (a claim, no expiry yet); busy is live, idle expired, held reserved */
+	assert_int_equal(registry_names_held(w, "K3", 900), 1);
+	assert_int_equal(registry_names_held(w, "K3", 120), 2);    /* idle too */
+	/* the live random name is never the one evicted */
+	assert_int_equal(registry_name_evict_random(w, "K3"), 1);
+	assert_int_equal(registry_name_owner(w, "idle", 120, key, sizeof key), 0);
+	assert_int_equal(registry_name_evict_random(w, "K3"), 0);
+	/* the sweep keeps busy, and gives the old claim an expiry */
+	assert_int_equal(registry_names_expire(w, 900, 50), 0);
+	assert_int_equal(registry_name_owner(w, "mine", 949, key, sizeof key), 1);
+	assert_int_equal(registry_name_owner(w, "mine", 950, key, sizeof key), 0);
+	assert_int_equal(registry_tunnel_remove(w, "busy", 7), 0);
+	assert_int_equal(registry_names_expire(w, 1000, 50), 2);   /* busy and mine */
+	assert_int_equal(registry_names_held(w, "K3", 1000), 0);
+	assert_int_equal(registry_name_release(w, "held"), 1);
 	registry_close(w);
 }
 
@@ -147,6 +183,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_add_lookup_remove),
+		cmocka_unit_test(test_live_names_do_not_lapse_and_keys_are_counted),
 		cmocka_unit_test(test_start_sweeps_dead_brokers),
 		cmocka_unit_test(test_reader_of_missing_registry_fails),
 		cmocka_unit_test(test_names_owned_and_expiring),

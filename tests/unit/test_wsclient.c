@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <openssl/evp.h>
 
 #include "wsclient.h"
 
@@ -174,6 +175,42 @@ malformed_frames_refused(void **state)
 	        "a continuation frame out of place");
 }
 
+/* The upgrade answered with the subprotocol chosen; what ws_response says. */
+static int
+answer_choosing(const char *chosen)
+{
+	static const char offered[] = "expose.2, expose.1";
+	char req[512], resp[512], material[96], accept[32];
+	uint8_t digest[EVP_MAX_MD_SIZE];
+	unsigned int dlen;
+	size_t used;
+	struct ws w;
+	int rc;
+
+	ws_init(&w);
+	assert_true(ws_request(&w, "h", 1, "/", offered, req, sizeof req) > 0);
+	assert_non_null(strstr(req, "\r\nSec-WebSocket-Protocol: expose.2, expose.1\r\n"));
+	snprintf(material, sizeof material, "%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", w.key);
+	EVP_Digest(material, strlen(material), digest, &dlen, EVP_sha1(), NULL);
+	EVP_EncodeBlock((unsigned char *)accept, digest, (int)dlen);
+	snprintf(resp, sizeof resp, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	         "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
+	         "Sec-WebSocket-Protocol: %s\r\n\r\n", accept, chosen);
+	rc = ws_response(&w, (const uint8_t *)resp, strlen(resp), offered, &used);
+	ws_free(&w);
+	return rc;
+}
+
+static void
+server_must_choose_an_offered_subprotocol(void **state)
+{
+	assert_int_equal(answer_choosing("expose.2"), 1);
+	assert_int_equal(answer_choosing("expose.1"), 1);
+	assert_int_equal(answer_choosing("expose.3"), -1);
+	assert_int_equal(answer_choosing("expose"), -1);
+	assert_int_equal(answer_choosing("expose.2, expose.1"), -1);
+}
+
 int
 main(void)
 {
@@ -182,6 +219,7 @@ main(void)
 		cmocka_unit_test(frame_header_lengths),
 		cmocka_unit_test(frames_in_any_pieces),
 		cmocka_unit_test(malformed_frames_refused),
+		cmocka_unit_test(server_must_choose_an_offered_subprotocol),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
