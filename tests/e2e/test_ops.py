@@ -176,11 +176,25 @@ def test_access_log_line(stack):
                         r"status=201 bytes=\d+ ms=\d+\n", line), line
 
 
+def stderr_with_journal_stream(stream_is_stderr):
+    """exposed's stderr (a pipe) with JOURNAL_STREAM naming that pipe, or
+    naming another file, as a service's child redirected elsewhere has."""
+    r, w = os.pipe()
+    st = os.fstat(w if stream_is_stderr else 0)
+    env = dict(harness.sanitizer_env(), JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}")
+    subprocess.run([os.path.join(harness.BIN, "exposed"), "--public-port", "0"],
+                   stdout=subprocess.DEVNULL, stderr=w, env=env, timeout=30)
+    os.close(w)
+    with os.fdopen(r) as f:
+        return f.read()
+
+
 def test_journald_priority_prefix(tmp):
-    env = dict(harness.sanitizer_env(), JOURNAL_STREAM="8:1234")
-    out = subprocess.run([os.path.join(harness.BIN, "exposed"), "--public-port", "0"],
-                         capture_output=True, text=True, env=env)
-    assert out.stderr.startswith("<3>exposed: --public-port '0'")
+    assert stderr_with_journal_stream(True).startswith("<3>exposed: --public-port '0'")
+
+
+def test_no_prefix_when_stderr_is_not_the_journal_stream(tmp):
+    assert stderr_with_journal_stream(False).startswith("exposed: --public-port '0'")
 
 
 # --- readiness, watchdog, socket activation ---
