@@ -2,6 +2,7 @@
 readiness and the watchdog, socket activation of the broker."""
 import os
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -273,3 +274,45 @@ def test_broker_takes_sockets_from_systemd(tmp):
         launcher.stop()
         app.stop()
         sock.close()
+
+
+# --- reload (SIGHUP, and exposectl reload as ExecReload= runs it) ---
+
+def wait_log(path, text, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(path) as f:
+            if text in f.read():
+                return
+        time.sleep(0.05)
+    with open(path) as f:
+        raise AssertionError(f"no {text!r} in {f.read()!r}")
+
+
+def test_reload_keeps_running_and_says_what_needs_a_restart(tmp):
+    conf = os.path.join(tmp, "expose.conf")
+    base = (f"domain = x.test\nlisten = 127.0.0.1:{harness.free_port()}\n"
+            f"socket = {tmp}/b.sock\nregistry = {tmp}/r.db\n")
+    with open(conf, "w") as f:
+        f.write(base)
+    log = os.path.join(tmp, "exposed.log")
+    with open(log, "w") as err:
+        p = subprocess.Popen([os.path.join(harness.BIN, "exposed"), "-f", conf],
+                             stderr=err, env=harness.sanitizer_env())
+    try:
+        wait_log(log, "ready ")
+        with open(conf, "w") as f:
+            f.write(base.replace("x.test", "y.test") + "handshake-rate = 5\n")
+        p.send_signal(signal.SIGHUP)
+        wait_log(log, "domain changed to 'y.test': it applies at the next restart")
+        wait_log(log, "reloaded ")
+        with open(conf, "a") as f:
+            f.write("bogus = 1\n")
+        out = subprocess.run([os.path.join(harness.BIN, "exposectl"), "-f", conf, "reload"],
+                             capture_output=True, text=True, env=harness.sanitizer_env(),
+                             timeout=30)
+        assert out.returncode != 0 and "unknown key 'bogus'" in out.stderr, out
+        assert p.poll() is None
+    finally:
+        p.terminate()
+        assert p.wait(timeout=30) == 0

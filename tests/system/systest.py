@@ -36,7 +36,7 @@ PARALLEL_AT_ONCE = 16
 COST_CONNECTIONS = int(os.environ.get("SYSTEST_COST_CONNECTIONS", "200"))
 # The sandbox's cost over the least Accept=yes unit, at most (see cost()).
 COST_SANDBOX_MAX = 1.5
-COST_ROUNDS = 4
+COST_ROUNDS = 5
 SECURITY_MAX = 2.0
 BARE_PORT = 8081                    # systemd-socket-activate, same edge
 MINIMAL_PORT = 8082                 # a minimal Accept=yes unit, same edge
@@ -232,8 +232,16 @@ class SystemTest:
         return self.curl(f"{NAME}.{DOMAIN}", "/hello.txt") == "200"
 
     def wait_tunnel(self, timeout=TUNNEL_TIMEOUT_S):
-        wait_until(f"{NAME}.{DOMAIN} answering 200", lambda: self.tunnel_ok() or
-                   self.curl(f"{NAME}.{DOMAIN}", "/hello.txt"), timeout)
+        try:
+            wait_until(f"{NAME}.{DOMAIN} answering 200", lambda: self.tunnel_ok() or
+                       self.curl(f"{NAME}.{DOMAIN}", "/hello.txt"), timeout)
+        except CaseFailed as e:
+            # systemd 252 sometimes loses expose.socket's cgroup under load
+            # (every accept then fails until a daemon-reload): say so.
+            if "Failed to join unit cgroup" in self.journal("-b -n 50 -u expose.socket"):
+                raise CaseFailed(f"{e}; systemd: 'expose.socket: Failed to join unit cgroup' "
+                                 "(its cgroup is gone; systemctl daemon-reload recreates it)")
+            raise
 
     def journal(self, args):
         return self.c.run(f"journalctl --no-pager -o cat {args}", check=False).stdout
@@ -603,14 +611,16 @@ key = /etc/expose/tls/key.pem
         a minimal unit), measured in alternating rounds so that the load of
         a shared machine weighs on each alike."""
         rounds = COST_ROUNDS
-        unit = bare = least = 0.0
+        unit, bare, least = [], [], []
+        m = n // rounds
         for _ in range(rounds):
-            unit += self.seconds_for(80, n // rounds)
-            bare += self.seconds_for(BARE_PORT, n // rounds)
+            unit.append(self.seconds_for(80, m) / m * 1000)
+            bare.append(self.seconds_for(BARE_PORT, m) / m * 1000)
             if minimal:
-                least += self.seconds_for(MINIMAL_PORT, n // rounds)
-        per = n // rounds * rounds / 1000
-        return (unit / per, bare / per, least / per) if minimal else (unit / per, bare / per)
+                least.append(self.seconds_for(MINIMAL_PORT, m) / m * 1000)
+        # The median round: a burst of load elsewhere skews one round, not all.
+        med = lambda v: sorted(v)[len(v) // 2]
+        return (med(unit), med(bare), med(least)) if minimal else (med(unit), med(bare))
 
     def cost(self):
         """What the sandbox costs per connection.  The least Accept=yes unit
