@@ -3,20 +3,38 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *prog = "expose";
 static enum log_level level_max = LOG_INFO;
 static int with_prefix = 1;
 
+int
+log_stderr_is_journal(void)
+{
+	const char *v = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	int end = 0;
+
+	/* "DEVICE:INODE" of the stream journald gave; stderr must still be
+	 * it, not a file or pipe a script redirected it to (sd-daemon(3)). */
+	if (v == NULL || sscanf(v, "%llu:%llu%n", &dev, &ino, &end) != 2 || v[end] != '\0')
+		return 0;
+	if (fstat(STDERR_FILENO, &st) == -1)
+		return 0;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
 void
 log_init(const char *progname, enum log_level max)
 {
 	prog = progname;
 	level_max = max;
-	/* The <N> prefix is for journald, which says it is there by setting
-	 * JOURNAL_STREAM; people and scripts reading stderr get plain lines. */
-	with_prefix = getenv("JOURNAL_STREAM") != NULL;
+	/* The <N> prefix is for journald; people and scripts reading stderr
+	 * get plain lines. */
+	with_prefix = log_stderr_is_journal();
 }
 
 void

@@ -1,7 +1,8 @@
 #!/bin/sh
 # make check: builds plain and sanitized (ASan, UBSan, LeakSanitizer),
 # runs the unit tests on both, each fuzz target briefly, the end-to-end
-# tests on the sanitized build, and the memory tests on the plain one.  Ends with
+# tests on the sanitized build, the memory tests on the plain one, and the
+# system test (systemd in a container, tests/system/).  Ends with
 # "N passed, N failed"; exits non-zero if anything failed or was skipped.
 set -u
 cd "$(dirname "$0")/.."
@@ -92,6 +93,25 @@ fi
 
 run_e2e sanitized "not release" build-san/bin
 run_e2e release "release" bin
+
+# The operator's path for real: systemd as PID 1 in a container, the
+# README's install steps, the units and their sandbox (tests/system/).
+# Needs root; without it, or without a container, it counts as a failure.
+echo "== system test (systemd in a container)"
+{ tests/system/run.sh 2>&1; echo "system: exit $?"; } | tee build/system.log
+out=$(cat build/system.log)
+rc=$(sed -n 's/^system: exit \([0-9]*\)$/\1/p' build/system.log)
+rc=${rc:-1}
+p=$(printf '%s\n' "$out" | sed -n 's/^system: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
+f=$(printf '%s\n' "$out" | sed -n 's/^system: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
+p=${p:-0}
+f=${f:-0}
+if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+	echo "system test exited $rc with no failed case: counted as one failure"
+	f=1
+fi
+passed=$((passed + p))
+failed=$((failed + f))
 
 # The wall time beside the verdict, so that drift shows from run to run.
 echo "check: wall time $(($(date +%s) - started)) s"

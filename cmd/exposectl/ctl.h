@@ -23,6 +23,7 @@ int ctl_rotate_tickets(const struct settings *s, char **argv);
 
 /* live.c: the running broker */
 int ctl_kick(const struct settings *s, char **argv);
+int ctl_reload(const struct settings *s, char **argv);
 int ctl_stats(const struct settings *s, char **argv);
 int ctl_metrics(const struct settings *s, char **argv);
 

@@ -72,6 +72,25 @@ ctl_kick(const struct settings *s, char **argv)
 	return EX_DATAERR;
 }
 
+/* expose.conf, authorized_keys and the certificate read again by the
+ * running broker (systemctl reload exposed runs this). */
+int
+ctl_reload(const struct settings *s, char **argv)
+{
+	static char reply[LIVE_REPLY_BYTES];
+	int rc;
+
+	if ((rc = ask(s, "RELOAD\n", reply, sizeof reply)) != 0)
+		return rc;
+	if (strncmp(reply, "OK ", 3) == 0) {
+		fputs(reply + 3, stdout);
+		return 0;
+	}
+	reply[strcspn(reply, "\n")] = '\0';
+	log_err("%s", strncmp(reply, "ERR ", 4) == 0 ? reply + 4 : reply);
+	return EX_CONFIG;
+}
+
 /* The value of one series in Prometheus text ("name" or "name{labels}"). */
 static unsigned long long
 series(const char *text, const char *name)

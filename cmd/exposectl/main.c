@@ -28,6 +28,7 @@ usage(FILE *f)
 	    "  reserve NAME KEY     keeps NAME for KEY (its base64, as `expose key` prints it)\n"
 	    "  release NAME         frees NAME for whoever asks next\n"
 	    "  kick NAME            ends the client holding NAME now\n"
+	    "  reload               the broker reads expose.conf, authorized_keys, certificate\n"
 	    "  rotate-ticket-keys   a new TLS session ticket key for the https edges\n"
 	    "  stats                the broker's counters, for a person\n"
 	    "  metrics              the same, in Prometheus text form\n");
@@ -44,6 +45,7 @@ static const struct command {
 	{ "reserve", 2, ctl_reserve },
 	{ "release", 1, ctl_release },
 	{ "kick", 1, ctl_kick },
+	{ "reload", 0, ctl_reload },
 	{ "rotate-ticket-keys", 0, ctl_rotate_tickets },
 	{ "stats", 0, ctl_stats },
 	{ "metrics", 0, ctl_metrics },

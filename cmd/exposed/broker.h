@@ -67,6 +67,7 @@ struct broker {
 	uint64_t cert_version;    /* the TLS files as last loaded */
 	uint64_t key_version;
 	volatile int stopping;
+	volatile int reload;      /* SIGHUP: read expose.conf again */
 };
 
 /* What one key holds now, over all its connections. */
@@ -207,6 +208,10 @@ int metrics_callback(struct lws *wsi, enum lws_callback_reasons reason,
 
 /* listen.c */
 int listen_setup(struct broker *b);
+
+/* Reads expose.conf, authorized_keys and the certificate again, keeping
+ * every tunnel; msg says what happened.  -1: nothing changed. */
+int broker_reload(struct broker *b, char *msg, size_t size);
 int listen_callback(struct lws *wsi, enum lws_callback_reasons reason,
                     void *user, void *in, size_t len);
 

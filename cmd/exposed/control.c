@@ -6,6 +6,8 @@
  *   KICK NAME     ends the client holding NAME: its websocket closes and
  *                 every row of it goes.          -> "OK ..." or "ERR ..."
  *   METRICS       the counters, in Prometheus text form
+ *   RELOAD        expose.conf, authorized_keys and the certificate read
+ *                 again, tunnels kept (systemctl reload) -> "OK ..." or "ERR ..."
  *
  * The same counters are served over HTTP (GET /metrics) when `metrics`
  * names an address.
@@ -67,11 +69,17 @@ run(struct broker *b, struct control *c)
 	line[strcspn(line, "\r\n")] = '\0';
 	if (sscanf(line, "KICK %511s", arg) == 1) {
 		kick(b, arg, c);
+	} else if (strcmp(line, "RELOAD") == 0) {
+		char msg[CONTROL_LINE_BYTES];
+		int rc = broker_reload(b, msg, sizeof msg);
+		reply(c, rc == 0 ? "OK " : "ERR ");
+		reply(c, msg);
+		reply(c, "\n");
 	} else if (strcmp(line, "METRICS") == 0) {
 		metrics_render(b, &c->reply);
 		c->answered = true;
 	} else {
-		reply(c, "ERR unknown command (known: KICK NAME, METRICS)\n");
+		reply(c, "ERR unknown command (known: KICK NAME, METRICS, RELOAD)\n");
 	}
 }
 

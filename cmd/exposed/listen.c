@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -93,6 +94,9 @@ adopt_passed(struct broker *b, int n, const char *names)
 			return -1;
 		fd_name(names, fd - 3, name, sizeof name);
 		if (ss.ss_family != AF_UNIX) {
+			/* Accepted sockets inherit it; not in exposed.socket, where
+			 * NoDelay= would apply to the Unix socket too. */
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 			ok = adopt_client(b, fd) == 0;
 			have_client |= ok;
 		} else if (strcmp(name, "control") == 0 || have_edge) {

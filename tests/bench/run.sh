@@ -12,7 +12,8 @@
 # cost: 300, 100 with BENCH_QUICK=1),
 # BENCH_ONLY (some of keepalive,newconn,tls,bulk,sse,setup,idle),
 # BENCH_KEEP=1 (keep the scratch directory with every log),
-# EXPOSE_RELEASE_BIN=DIR (measure the programs in DIR instead of bin/).
+# EXPOSE_RELEASE_BIN=DIR (measure the programs in DIR instead of bin/),
+# BENCH_UNIT=0 (skip the shipped units' new-connection cost, tests/system).
 #
 # Everything listens on 127.0.0.1, every load is bounded in time, and all
 # that the run starts is stopped when it ends or is interrupted.  The
@@ -36,4 +37,14 @@ export BENCH_OUT="$out" BENCH_RESP="$out/resp"
 
 # The driver stops everything it started when it ends, fails or gets
 # SIGINT, SIGTERM or SIGHUP (its handlers and a finally are the trap).
-exec /usr/bin/python3 tests/bench/bench.py
+/usr/bin/python3 tests/bench/bench.py || exit 1
+
+# New connections through the real expose.socket/expose@.service (systemd
+# in a container, tests/system) beside the same edge under
+# systemd-socket-activate: as root only (BENCH_UNIT=0 skips it).
+if [ "$(id -u)" -eq 0 ] && [ "${BENCH_UNIT:-1}" = 1 ]; then
+	echo "new connections through the shipped units (tests/system, 200 sequential):"
+	SYSTEST_ONLY=cost tests/system/run.sh 2>&1 | grep '^cost:' | tee "$out/unit-newconn.txt"
+else
+	echo "new connections through the shipped units: not measured (needs root; tests/system)"
+fi

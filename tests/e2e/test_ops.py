@@ -2,6 +2,7 @@
 readiness and the watchdog, socket activation of the broker."""
 import os
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -176,11 +177,25 @@ def test_access_log_line(stack):
                         r"status=201 bytes=\d+ ms=\d+\n", line), line
 
 
+def stderr_with_journal_stream(stream_is_stderr):
+    """exposed's stderr (a pipe) with JOURNAL_STREAM naming that pipe, or
+    naming another file, as a service's child redirected elsewhere has."""
+    r, w = os.pipe()
+    st = os.fstat(w if stream_is_stderr else 0)
+    env = dict(harness.sanitizer_env(), JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}")
+    subprocess.run([os.path.join(harness.BIN, "exposed"), "--public-port", "0"],
+                   stdout=subprocess.DEVNULL, stderr=w, env=env, timeout=30)
+    os.close(w)
+    with os.fdopen(r) as f:
+        return f.read()
+
+
 def test_journald_priority_prefix(tmp):
-    env = dict(harness.sanitizer_env(), JOURNAL_STREAM="8:1234")
-    out = subprocess.run([os.path.join(harness.BIN, "exposed"), "--public-port", "0"],
-                         capture_output=True, text=True, env=env)
-    assert out.stderr.startswith("<3>exposed: --public-port '0'")
+    assert stderr_with_journal_stream(True).startswith("<3>exposed: --public-port '0'")
+
+
+def test_no_prefix_when_stderr_is_not_the_journal_stream(tmp):
+    assert stderr_with_journal_stream(False).startswith("exposed: --public-port '0'")
 
 
 # --- readiness, watchdog, socket activation ---
@@ -259,3 +274,45 @@ def test_broker_takes_sockets_from_systemd(tmp):
         launcher.stop()
         app.stop()
         sock.close()
+
+
+# --- reload (SIGHUP, and exposectl reload as ExecReload= runs it) ---
+
+def wait_log(path, text, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(path) as f:
+            if text in f.read():
+                return
+        time.sleep(0.05)
+    with open(path) as f:
+        raise AssertionError(f"no {text!r} in {f.read()!r}")
+
+
+def test_reload_keeps_running_and_says_what_needs_a_restart(tmp):
+    conf = os.path.join(tmp, "expose.conf")
+    base = (f"domain = x.test\nlisten = 127.0.0.1:{harness.free_port()}\n"
+            f"socket = {tmp}/b.sock\nregistry = {tmp}/r.db\n")
+    with open(conf, "w") as f:
+        f.write(base)
+    log = os.path.join(tmp, "exposed.log")
+    with open(log, "w") as err:
+        p = subprocess.Popen([os.path.join(harness.BIN, "exposed"), "-f", conf],
+                             stderr=err, env=harness.sanitizer_env())
+    try:
+        wait_log(log, "ready ")
+        with open(conf, "w") as f:
+            f.write(base.replace("x.test", "y.test") + "handshake-rate = 5\n")
+        p.send_signal(signal.SIGHUP)
+        wait_log(log, "domain changed to 'y.test': it applies at the next restart")
+        wait_log(log, "reloaded ")
+        with open(conf, "a") as f:
+            f.write("bogus = 1\n")
+        out = subprocess.run([os.path.join(harness.BIN, "exposectl"), "-f", conf, "reload"],
+                             capture_output=True, text=True, env=harness.sanitizer_env(),
+                             timeout=30)
+        assert out.returncode != 0 and "unknown key 'bogus'" in out.stderr, out
+        assert p.poll() is None
+    finally:
+        p.terminate()
+        assert p.wait(timeout=30) == 0
