@@ -14,6 +14,8 @@
 static uint8_t write_buf[WS_HEADER_MAX_BYTES + MESSAGE_MAX_BYTES];
 #define LINK_WRITES_PER_CALLBACK 16
 #define LINK_REQUEST_BYTES 1024
+/* A close frame's reason, at most (RFC 6455 section 5.5: 123 bytes). */
+#define WS_CLOSE_REASON_BYTES 124
 #define LINK_TLS_HINT " (for a private CA give --ca FILE)"
 
 static void
@@ -152,9 +154,16 @@ on_control(void *ctx, enum ws_opcode op, const uint8_t *p, size_t n)
 		c->pong_due = true;
 		lws_callback_on_writable(c->ws);
 	} else if (op == WS_CLOSE) {
-		if (n > 2)
-			log_warn("the server closed the connection: %.*s", (int)n - 2,
-			         (const char *)p + 2);
+		if (n > 2) {
+			/* The server's words, shown as printable ASCII only. */
+			char why[WS_CLOSE_REASON_BYTES];
+			size_t i, len = n - 2 < sizeof why - 1 ? n - 2 : sizeof why - 1;
+
+			for (i = 0; i < len; i++)
+				why[i] = p[2 + i] >= 0x20 && p[2 + i] <= 0x7e ? (char)p[2 + i] : '?';
+			why[len] = '\0';
+			log_warn("the server closed the connection: %s", why);
+		}
 		return -1;
 	}
 	return 0;

@@ -187,6 +187,7 @@ class Process:
     def stop(self, sig=signal.SIGTERM, timeout=20):
         """Stops it and returns its exit status."""
         self.send(sig)
+        timeout = scaled(timeout)
         try:
             rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:

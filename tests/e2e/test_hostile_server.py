@@ -160,3 +160,18 @@ def test_streams_a_server_opens_are_capped(tmp):
                                                               CLIENT_STREAMS_MAX + extra)]
     assert fds < CLIENT_STREAMS_MAX + harness.bound("CLIENT_SPARE_FDS")
     assert "the server opened more than 4096 streams at once; refusing more" in c.text()
+
+
+def test_a_close_reason_reaches_the_terminal_as_plain_text(tmp):
+    async def script(ws):
+        await ws.close(code=1008, reason="bye\x1b]0;owned\x07\u009b2J")
+    server = HostileServer(script)
+    try:
+        c = harness.Client(tmp, server.url, "1", wait_url=False)
+        harness.wait_in_file(c.log, r"the server closed the connection")
+        c.stop()
+    finally:
+        server.stop()
+    text = c.text()
+    assert "\x1b" not in text and "\u009b" not in text and "\x07" not in text
+    assert "the server closed the connection: bye?]0;owned???2J" in text
