@@ -4,7 +4,8 @@
  * with the status it deserves, and re-emits what it accepts canonically:
  * a clean request line, the fields it keeps, X-Forwarded-* of its own,
  * one framing (Content-Length or re-chunked body).  llhttp frames the
- * body; the checks it lacks (research/feasibility.md section 8) are here.
+ * body; the checks it lacks are here (a lenient parser lets a space
+ * before the colon, obs-fold, bare LF, a duplicate Host or HTTP/9.9 pass).
  */
 #ifndef EXPOSE_HTTP_REQ_H
 #define EXPOSE_HTTP_REQ_H

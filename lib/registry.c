@@ -117,8 +117,8 @@ registry_open_writer(const char *path, const char **why)
 	r = registry_open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, why);
 	if (r == NULL)
 		return NULL;
-	/* Readers of another user need -wal and -shm to stay (see
-	 * research/feasibility.md section 6). */
+	/* Readers of another user need -wal and -shm to stay: once the
+	 * writer deletes them, such a reader gets SQLITE_READONLY. */
 	sqlite3_file_control(r->db, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
 	/* The broker lives for months and the names table only grows with
 	 * use: its page cache is bounded small (the hot pages fit) so that
