@@ -28,7 +28,8 @@ ask(const struct settings *s, const char *line, char *reply, size_t size)
 	fd = sock_connect_unix(path, 0);
 	if (fd == -1) {
 		log_err("control %s: %s (is the broker running, and may this user reach "
-		        "it? root and the broker's group may)", path, strerror(errno));
+		        "it? root and the socket's group may: expose-admin under systemd)",
+		        path, strerror(errno));
 		return errno == EACCES ? EX_NOPERM : EX_UNAVAILABLE;
 	}
 	if (write(fd, line, strlen(line)) != (ssize_t)strlen(line)) {
@@ -53,6 +54,19 @@ ask(const struct settings *s, const char *line, char *reply, size_t size)
 	return 0;
 }
 
+/* "OK text" goes to stdout (0); "ERR why" to stderr (refused). */
+static int
+answer(char *reply, int refused)
+{
+	if (strncmp(reply, "OK ", 3) == 0) {
+		fputs(reply + 3, stdout);
+		return 0;
+	}
+	reply[strcspn(reply, "\n")] = '\0';
+	log_err("%s", strncmp(reply, "ERR ", 4) == 0 ? reply + 4 : reply);
+	return refused;
+}
+
 int
 ctl_kick(const struct settings *s, char **argv)
 {
@@ -63,13 +77,7 @@ ctl_kick(const struct settings *s, char **argv)
 	snprintf(line, sizeof line, "KICK %.63s\n", argv[0]);
 	if ((rc = ask(s, line, reply, sizeof reply)) != 0)
 		return rc;
-	if (strncmp(reply, "OK ", 3) == 0) {
-		fputs(reply + 3, stdout);
-		return 0;
-	}
-	reply[strcspn(reply, "\n")] = '\0';
-	log_err("%s", strncmp(reply, "ERR ", 4) == 0 ? reply + 4 : reply);
-	return EX_DATAERR;
+	return answer(reply, EX_DATAERR);
 }
 
 /* expose.conf, authorized_keys and the certificate read again by the
@@ -82,13 +90,7 @@ ctl_reload(const struct settings *s, char **argv)
 
 	if ((rc = ask(s, "RELOAD\n", reply, sizeof reply)) != 0)
 		return rc;
-	if (strncmp(reply, "OK ", 3) == 0) {
-		fputs(reply + 3, stdout);
-		return 0;
-	}
-	reply[strcspn(reply, "\n")] = '\0';
-	log_err("%s", strncmp(reply, "ERR ", 4) == 0 ? reply + 4 : reply);
-	return EX_CONFIG;
+	return answer(reply, EX_CONFIG);
 }
 
 /* The value of one series in Prometheus text ("name" or "name{labels}"). */
