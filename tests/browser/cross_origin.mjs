@@ -17,16 +17,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { CHROMIUM, CHROMIUM_ARGS, STEP_TIMEOUT_MS, TOTAL_TIMEOUT_MS, loadChromium } from './chromium.mjs';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const REBIND_NAME = 'rebind.test';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
-  '--no-first-run', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--no-proxy-server', `--host-resolver-rules=MAP ${REBIND_NAME} 127.0.0.1`];
-const STEP_TIMEOUT_MS = 15000;
-const TOTAL_TIMEOUT_MS = 90000;
-const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ARGS = [...CHROMIUM_ARGS, `--host-resolver-rules=MAP ${REBIND_NAME} 127.0.0.1`];
 
 function fail(message, code = 1) {
   console.error(`cross_origin.mjs: FAILED: ${message}`);
@@ -36,14 +30,7 @@ function fail(message, code = 1) {
 const [inspectorUrl, entryId, attackerPort] = process.argv.slice(2);
 if (!inspectorUrl || !entryId || !attackerPort)
   fail('usage: node tests/browser/cross_origin.mjs INSPECTOR_URL ENTRY_ID ATTACKER_PORT', 64);
-if (!fs.existsSync(CHROMIUM))
-  fail(`no chromium at ${CHROMIUM}: run \`make deps\` (Debian package chromium)`, 2);
-let chromium;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch (e) {
-  fail(`playwright-core is not installed in ${path.join(HERE, 'node_modules')}: run \`make deps\` (${e.message})`, 2);
-}
+const chromium = await loadChromium(fail);
 
 const ins = new URL(inspectorUrl);
 const base = `${ins.protocol}//${ins.host}`;
@@ -62,7 +49,7 @@ let step = 'starting';
 try {
   step = `launching ${CHROMIUM}`;
   context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: STEP_TIMEOUT_MS,
+    executablePath: CHROMIUM, headless: true, args: ARGS, timeout: STEP_TIMEOUT_MS,
   });
   context.setDefaultTimeout(STEP_TIMEOUT_MS);
   const page = context.pages()[0] || await context.newPage();

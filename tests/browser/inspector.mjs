@@ -13,15 +13,7 @@ import http from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
-  '--no-first-run', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--no-proxy-server'];
-const STEP_TIMEOUT_MS = 15000;
-const TOTAL_TIMEOUT_MS = 90000;
-const HERE = path.dirname(fileURLToPath(import.meta.url));
+import { CHROMIUM, CHROMIUM_ARGS, STEP_TIMEOUT_MS, TOTAL_TIMEOUT_MS, loadChromium } from './chromium.mjs';
 
 function fail(message, code = 1) {
   console.error(`inspector.mjs: FAILED: ${message}`);
@@ -32,15 +24,7 @@ const [inspectorUrl, tunnelUrl, screenshot] = process.argv.slice(2);
 if (!inspectorUrl || !tunnelUrl || !screenshot)
   fail('usage: node tests/browser/inspector.mjs INSPECTOR_URL TUNNEL_URL SCREENSHOT.png', 64);
 
-if (!fs.existsSync(CHROMIUM))
-  fail(`no chromium at ${CHROMIUM}: run \`make deps\` (Debian package chromium)`, 2);
-let chromium;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch (e) {
-  fail(`playwright-core is not installed in ${path.join(HERE, 'node_modules')}: run \`make deps\` ` +
-       `(npm ci --prefix tests/browser) (${e.message})`, 2);
-}
+const chromium = await loadChromium(fail);
 
 /* A request through the tunnel; *.localhost names are reached on 127.0.0.1
  * with the Host header, as a browser would. */

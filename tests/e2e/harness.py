@@ -420,6 +420,18 @@ def http_raw(port, data, timeout=10, read_until_close=True):
         return b"".join(chunks)
 
 
+def read_until_close(sock, limit_s=30):
+    """All a socket gives until the peer closes; a hang past limit_s
+    (scaled to this machine) is a failure (socket.timeout)."""
+    sock.settimeout(scaled(limit_s))
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
 def recv_until(sock, done, got=b""):
     """Reads from sock until done(got) (or the bytes done are in got);
     the connection ending first is a failure, never a hang."""

@@ -25,21 +25,11 @@ def fast(tmp):
     s.close()
 
 
-def read_until_close(sock, limit_s=30):
-    sock.settimeout(limit_s)
-    data = b""
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
-
-
 def test_slow_head_gets_408_and_process_exits(fast):
     c = fast.expose_app()
     with socket.create_connection(("127.0.0.1", fast.edge_port)) as s:
         s.sendall(f"GET /hello HTTP/1.1\r\nHost: {c.host}\r\nX-Slow".encode())
-        out = read_until_close(s)
+        out = harness.read_until_close(s)
     assert harness.status_of(out) == 408
     fast.edge.wait_idle()
 
@@ -48,7 +38,7 @@ def test_idle_keep_alive_closed(fast):
     c = fast.expose_app()
     with socket.create_connection(("127.0.0.1", fast.edge_port)) as s:
         s.sendall(f"GET /hello HTTP/1.1\r\nHost: {c.host}\r\n\r\n".encode())
-        out = read_until_close(s)
+        out = harness.read_until_close(s)
     # The response, then the edge closed the idle connection by itself.
     assert harness.status_of(out) == 200 and out.endswith(b"hello")
     fast.edge.wait_idle()
@@ -59,7 +49,7 @@ def test_stalled_body_ends_connection(fast):
     with socket.create_connection(("127.0.0.1", fast.edge_port)) as s:
         s.sendall(f"POST /sink HTTP/1.1\r\nHost: {c.host}\r\nContent-Length: 100\r\n\r\n"
                   "only ten b".encode())
-        out = read_until_close(s)
+        out = harness.read_until_close(s)
     # The request was passed on; its body never came whole: no answer can
     # be given for it, only the close.
     assert out == b""
@@ -68,7 +58,7 @@ def test_stalled_body_ends_connection(fast):
 
 def test_connection_that_never_speaks_is_closed(fast):
     with socket.create_connection(("127.0.0.1", fast.edge_port)) as s:
-        assert read_until_close(s) == b""
+        assert harness.read_until_close(s) == b""
     fast.edge.wait_idle()
 
 
@@ -105,7 +95,7 @@ def test_client_killed_mid_response(stack):
         # the response is under way
         got = harness.recv_until(sock, lambda data: len(data) >= 100_000)
         c.kill()
-        got += read_until_close(sock)      # a close, not a hang
+        got += harness.read_until_close(sock)      # a close, not a hang
     assert harness.status_of(got) == 200 and len(got) < 100_000_000
     harness.wait_for(lambda: len(stack.broker.rows()) == 1, what="the row to go")
     assert stack.get(other.url + "hello") == (200, b"hello")
@@ -203,7 +193,7 @@ def test_500_slow_connections_do_not_stop_service(tmp):
         statuses = []
         for sock in slow:
             sock.settimeout(20)
-            statuses.append(harness.status_of(read_until_close(sock)))
+            statuses.append(harness.status_of(harness.read_until_close(sock)))
             sock.close()
         stop.set()
         dripper.join()
@@ -228,7 +218,7 @@ def get_from(port, host, source, path="/hello"):
                                   timeout=harness.scaled(30)) as sock:
         sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
                      .encode())
-        return read_until_close(sock)
+        return harness.read_until_close(sock)
 
 
 def test_one_source_cannot_fill_a_tunnel(tmp):

@@ -32,16 +32,6 @@ def responses(data):
     return out
 
 
-def read_until_close(sock):
-    sock.settimeout(harness.scaled(30))
-    data = b""
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
-
-
 def statuses_logged(stack):
     return [int(re.search(r"status=(\d+)", line).group(1)) for line in stack.edge.accesses()]
 
@@ -79,7 +69,7 @@ def test_close_delimited_body_ends_the_connection(stack):
     c = stack.expose_app()
     with socket.create_connection(("127.0.0.1", stack.edge_port), timeout=30) as s:
         s.sendall(pipeline(c.host, "/until-close", "/hello", "/hello"))
-        out = read_until_close(s)
+        out = harness.read_until_close(s)
     assert responses(out) == [(200, b"body until close")]
     assert b"502" not in out
     harness.wait_for(lambda: len(stack.edge.accesses()) >= 1, what="an access line")

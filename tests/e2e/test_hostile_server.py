@@ -79,20 +79,27 @@ class HostileServer:
         self.thread.join(harness.scaled(10))
 
 
-def test_escape_sequences_in_a_url_are_refused(tmp):
-    async def script(ws):
-        await ws.send(frame(BOUND, 1, b"name=evil\nurl=http://evil\x1b]0;owned\x07.test/\x1b[2J\n"))
-        await asyncio.sleep(0)    # the client closes; nothing more to say
+def client_against(tmp, script, until):
+    """Runs a client against a hostile server playing script until its log
+    says until; returns (its stdout, its log)."""
     server = HostileServer(script)
     try:
         c = harness.Client(tmp, server.url, "1", wait_url=False)
-        harness.wait_in_file(c.log, r"malformed URL")
+        harness.wait_in_file(c.log, until)
         c.stop()
-        out = c.proc.proc.stdout.read()
-        text = c.text()
     finally:
         server.stop()
-    assert b"\x1b" not in out and "\x1b" not in text
+    return c.proc.proc.stdout.read(), c.text()
+
+
+TERMINAL_CONTROLS = ("\x1b", "\x07", "\r", "\x9b", "\u009b")
+
+
+def test_escape_sequences_in_a_url_are_refused(tmp):
+    async def script(ws):
+        await ws.send(frame(BOUND, 1, b"name=evil\nurl=http://evil\x1b]0;owned\x07.test/\x1b[2J\n"))
+    out, text = client_against(tmp, script, r"malformed URL")
+    assert b"\x1b" not in out and not any(ch in text for ch in TERMINAL_CONTROLS)
     assert "the server sent a malformed URL (http://evil?]0;owned?.test/?[2J)" in text
     assert "is it an expose server?" in text
 
@@ -100,15 +107,8 @@ def test_escape_sequences_in_a_url_are_refused(tmp):
 def test_error_messages_reach_the_terminal_as_plain_text(tmp):
     async def script(ws):
         await ws.send(frame(ERROR, 0, struct.pack(">H", 8) + b"go away\x1b[2J\x9b31m\r\nfake: line"))
-    server = HostileServer(script)
-    try:
-        c = harness.Client(tmp, server.url, "1", wait_url=False)
-        harness.wait_in_file(c.log, r"the server ended the connection")
-        c.stop()
-    finally:
-        server.stop()
-    text = c.text()
-    assert "\x1b" not in text and "\x9b" not in text and "\r" not in text
+    _, text = client_against(tmp, script, r"the server ended the connection")
+    assert not any(ch in text for ch in TERMINAL_CONTROLS)
     assert "the server ended the connection: go away?[2J?31m??fake: line" in text
 
 
@@ -165,13 +165,6 @@ def test_streams_a_server_opens_are_capped(tmp):
 def test_a_close_reason_reaches_the_terminal_as_plain_text(tmp):
     async def script(ws):
         await ws.close(code=1008, reason="bye\x1b]0;owned\x07\u009b2J")
-    server = HostileServer(script)
-    try:
-        c = harness.Client(tmp, server.url, "1", wait_url=False)
-        harness.wait_in_file(c.log, r"the server closed the connection")
-        c.stop()
-    finally:
-        server.stop()
-    text = c.text()
-    assert "\x1b" not in text and "\u009b" not in text and "\x07" not in text
+    _, text = client_against(tmp, script, r"the server closed the connection")
+    assert not any(ch in text for ch in TERMINAL_CONTROLS)
     assert "the server closed the connection: bye?]0;owned???2J" in text
