@@ -100,6 +100,7 @@ usage(FILE *f)
 	    "               [--server-urls URL,...]\n"
 	    "               [--tunnels-per-key N] [--streams-per-key N]\n"
 	    "               [--handshake-rate N] [--handshake-burst N] [--auth-key FILE]\n"
+	    "               [--auth-failures N] [--auth-failure-period S]\n"
 	    "               [--metrics ADDR:PORT] [--cert FILE] [--key FILE]\n"
 	    "               [--ticket-keys FILE] [--http-port N]\n"
 	    "Every key of expose.conf(5) is also an option (--KEY VALUE); -h, --help.\n");
