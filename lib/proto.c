@@ -180,6 +180,14 @@ proto_text_ok(const char *p)
 	return 1;
 }
 
+void
+proto_text_defang(char *p)
+{
+	for (; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			*p = '?';
+}
+
 /* Walks the lines of a key=value payload; calls back for each. */
 static int
 kv_walk(const uint8_t *p, size_t len,

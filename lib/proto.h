@@ -57,6 +57,9 @@ int proto_auth_decode(const uint8_t *p, size_t len, struct proto_auth *a);
  * no log line, listing or terminal shows a peer's control bytes.  1 if
  * every byte of p is from 0x20 to 0x7e. */
 int proto_text_ok(const char *p);
+/* The same text made printable in place: any other byte becomes '?'
+ * (what a peer sent, before a terminal shows it). */
+void proto_text_defang(char *p);
 /* Checks every line of a key=value payload the same way: 0 all printable,
  * -1 with the offending line's key copied to key (escaped as below). */
 int proto_kv_printable(const uint8_t *p, size_t len, char *key, size_t size);

@@ -9,6 +9,7 @@
 
 #include "client.h"
 #include "log.h"
+#include "proto.h"
 
 /* A websocket message: room for its header, then a batch of frames. */
 static uint8_t write_buf[WS_HEADER_MAX_BYTES + MESSAGE_MAX_BYTES];
@@ -157,11 +158,11 @@ on_control(void *ctx, enum ws_opcode op, const uint8_t *p, size_t n)
 		if (n > 2) {
 			/* The server's words, shown as printable ASCII only. */
 			char why[WS_CLOSE_REASON_BYTES];
-			size_t i, len = n - 2 < sizeof why - 1 ? n - 2 : sizeof why - 1;
+			size_t len = n - 2 < sizeof why - 1 ? n - 2 : sizeof why - 1;
 
-			for (i = 0; i < len; i++)
-				why[i] = p[2 + i] >= 0x20 && p[2 + i] <= 0x7e ? (char)p[2 + i] : '?';
-			why[len] = '\0';
+			memcpy(why, p + 2, len);
+			why[len] = '\0';    /* a NUL in it ends it early: fine */
+			proto_text_defang(why);
 			log_warn("the server closed the connection: %s", why);
 		}
 		return -1;

@@ -105,15 +105,12 @@ send_bind(struct client *c, int i)
 	/* After a reconnect, ask for the name we had. */
 	const char *name = t->name[0] ? t->name : t->want;
 	char text[2048], label[sizeof t->label];
-	size_t j;
 	int n;
 
 	/* The server takes printable ASCII only: a unix: path in UTF-8 is
 	 * shown to it with '?' for its other bytes (it is for people). */
-	for (j = 0; t->label[j] && j + 1 < sizeof label; j++)
-		label[j] = (unsigned char)t->label[j] >= 0x20 &&
-		           (unsigned char)t->label[j] <= 0x7e ? t->label[j] : '?';
-	label[j] = '\0';
+	snprintf(label, sizeof label, "%s", t->label);
+	proto_text_defang(label);
 	n = snprintf(text, sizeof text, "%s%s%starget=%s\n%s%s%s%s%s%s", name[0] ? "name=" : "",
 	             name, name[0] ? "\n" : "", label,
 	             c->auth[0] ? "auth=" : "", c->auth, c->auth[0] ? "\n" : "",
@@ -224,17 +221,6 @@ all_bound(const struct client *c)
 	return true;
 }
 
-/* What a server sends is printed to a terminal: printable ASCII only, so
- * that a hostile server cannot move the cursor, retitle the window or hide
- * text.  Bytes past it become '?'. */
-static void
-printable(char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
-			*s = '?';
-}
-
 /* A URL as the broker gives it: http(s)://, then visible ASCII. */
 static bool
 url_is_sane(const char *url, bool may_be_empty)
@@ -263,7 +249,7 @@ on_bound(struct client *c, uint32_t index, const uint8_t *p, size_t len)
 	    proto_kv_get(p, len, "name", name, sizeof name) != 1)
 		return -1;
 	if (!url_is_sane(url, false) || !url_is_sane(http_url, true) || !name_is_valid(name)) {
-		printable(url);
+		proto_text_defang(url);    /* shown to a terminal: see on_error */
 		log_err("the server sent a malformed URL (%.80s): is it an expose server?", url);
 		return -1;
 	}
@@ -303,7 +289,9 @@ on_error(struct client *c, uint32_t index, const uint8_t *p, size_t len)
 
 	if (proto_code_decode(p, len, &code, msg) == -1)
 		return -1;
-	printable(msg);
+	/* Printed to a terminal: a hostile server must not move the cursor,
+	 * retitle the window or hide text. */
+	proto_text_defang(msg);
 	if (index == 0) {
 		/* About the whole connection; the server closes it next. */
 		log_err("the server ended the connection: %s", msg);

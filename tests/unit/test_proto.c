@@ -91,6 +91,17 @@ test_peer_text_printable_and_escaped(void **state)
 	assert_string_equal(out, "\\x1b");
 }
 
+static void
+test_peer_text_defanged_for_a_terminal(void **state)
+{
+	char text[] = "ok \x1b]0;title\x07 \x9b" "2J \r\n\x7f~";
+
+	(void)state;
+	proto_text_defang(text);
+	assert_string_equal(text, "ok ?]0;title? ?2J ???~");
+	assert_true(proto_text_ok(text));
+}
+
 int
 main(void)
 {
@@ -98,6 +109,7 @@ main(void)
 		cmocka_unit_test(test_dialed_server_has_one_form),
 		cmocka_unit_test(test_auth_round_trip_and_only_canonical),
 		cmocka_unit_test(test_peer_text_printable_and_escaped),
+		cmocka_unit_test(test_peer_text_defanged_for_a_terminal),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
