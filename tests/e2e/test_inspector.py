@@ -37,21 +37,20 @@ class Inspector:
         self.client = stack.expose_app(f"--inspect=127.0.0.1:{self.port}")
         self.base = f"http://127.0.0.1:{self.port}"
         # The address with the run's token, as the client prints it.
-        self.page = harness.wait_in_file(
+        m = harness.wait_in_file(
             self.client.log, rf"inspector (http://127\.0\.0\.1:{self.port}/\?token=([0-9a-f]+))")
-        self.token = self.page.group(2)
-        self.page = self.page.group(1)
+        self.page, self.token = m.group(1), m.group(2)
 
     def call(self, method, path, body=None, content_type=None, headers=None):
         """(status, parsed JSON) of an API call; errors are answers too."""
         req = urllib.request.Request(self.base + path, data=body, method=method)
-        if (headers or {}).get("X-Expose-Token", self.token) is not None:
-            req.add_header("X-Expose-Token", (headers or {}).get("X-Expose-Token", self.token))
-        headers = {k: v for k, v in (headers or {}).items() if k != "X-Expose-Token"}
+        # The run's token unless the caller says otherwise (None: no header).
+        headers = {"X-Expose-Token": self.token, **(headers or {})}
         if content_type:
             req.add_header("Content-Type", content_type)
-        for k, v in (headers or {}).items():
-            req.add_header(k, v)
+        for k, v in headers.items():
+            if v is not None:
+                req.add_header(k, v)
         try:
             with _opener.open(req, timeout=10) as r:
                 return r.status, json.loads(r.read())
