@@ -65,7 +65,7 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_LIBS = $(LIBEXPOSE) $(LIBLLHTTP) -lcmocka $(SODIUM_LIBS) $(SQLITE_LIBS) -lcrypto
 
-.PHONY: all clean check units demo bench bench-compare deps install uninstall fuzz
+.PHONY: all clean check units demo bench bench-compare deps install uninstall fuzz deadcode
 .SUFFIXES:
 
 all: $(PROG_BINS)
@@ -143,6 +143,10 @@ $(BUILD)/tests/lifeline: tests/lifeline/lifeline.c $(LIBEXPOSE)
 	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -o $@ $< $(LIBEXPOSE)
 
 -include $(wildcard $(BUILD)/cmd/*/*.d)
+
+# Fails on an external function that no other file calls (tests/deadcode.sh).
+deadcode: all
+	sh tests/deadcode.sh $(foreach p,$(PROGS),$($(p)_OBJ)) $(LIB_OBJ) $(BUILD)/inspect_html.o
 
 # --- tests ---
 

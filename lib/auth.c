@@ -114,15 +114,6 @@ auth_make(const uint8_t key[AUTH_KEY_BYTES], const char *userpass, char *out, si
 	return n > 0 && (size_t)n < size ? 0 : -1;
 }
 
-void
-auth_user(const char *stored, char *out, size_t size)
-{
-	const char *colon = strchr(stored, ':');
-	size_t n = colon ? (size_t)(colon - stored) : 0;
-
-	snprintf(out, size, "%.*s", (int)n, stored);
-}
-
 int
 auth_check(const uint8_t key[AUTH_KEY_BYTES], const char *stored, const char *header,
            size_t len)

@@ -29,7 +29,5 @@ int auth_make(const uint8_t key[AUTH_KEY_BYTES], const char *userpass, char *out
  * 1 accepted, 0 refused. */
 int auth_check(const uint8_t key[AUTH_KEY_BYTES], const char *stored,
                const char *header, size_t len);
-/* The user part of the stored form, for logs and the realm. */
-void auth_user(const char *stored, char *out, size_t size);
 
 #endif

@@ -6,7 +6,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-int
+/* "203.0.113.0/24", "2001:db8::/48", or one address. 0 or -1. */
+static int
 cidr_parse(const char *text, struct cidr *c)
 {
 	char addr[INET6_ADDRSTRLEN + 1];
@@ -44,7 +45,8 @@ cidr_parse(const char *text, struct cidr *c)
 	return 0;
 }
 
-int
+/* Whether addr (text, as the edge reports peers) is inside c. */
+static int
 cidr_match(const struct cidr *c, const char *addr)
 {
 	uint8_t a[16];

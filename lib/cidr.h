@@ -18,10 +18,6 @@ struct cidr {
 	int bits;
 };
 
-/* "203.0.113.0/24", "2001:db8::/48", or one address. 0 or -1. */
-int cidr_parse(const char *text, struct cidr *c);
-/* Whether addr (text, as the edge reports peers) is inside c. */
-int cidr_match(const struct cidr *c, const char *addr);
 /* A comma-separated list: 1 if addr is inside one of them, 0 if not, -1 if
  * the list is malformed. */
 int cidr_list_match(const char *list, const char *addr);

@@ -149,3 +149,23 @@ conf_bool(const char *value, int *out)
 	}
 	return -1;
 }
+
+int
+conf_list_has(const char *list, const char *item)
+{
+	size_t n = strlen(item);
+	const char *p = list;
+
+	while (*p) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		while (len && *p == ' ') {
+			p++;
+			len--;
+		}
+		if (len == n && strncmp(p, item, n) == 0)
+			return 1;
+		p += len + (comma ? 1 : 0);
+	}
+	return 0;
+}

@@ -30,5 +30,7 @@ int conf_parse(const char *text, size_t len, const char *name, conf_fn fn, void 
 /* Helpers for setters: parse an integer in [min, max], a yes/no. */
 int conf_int(const char *value, long min, long max, long *out);
 int conf_bool(const char *value, int *out);
+/* Whether a comma-separated list ("a,b", "a, b") holds item exactly. */
+int conf_list_has(const char *list, const char *item);
 
 #endif

@@ -186,30 +186,13 @@ keys_find(const struct keys *k, const uint8_t pk[IDENTITY_PK_BYTES])
 	return NULL;
 }
 
-/* Whether a comma-separated list holds name exactly. */
-static int
-list_has(const char *list, const char *name)
-{
-	size_t n = strlen(name);
-	const char *p = list;
-
-	while (*p) {
-		const char *comma = strchr(p, ',');
-		size_t len = comma ? (size_t)(comma - p) : strlen(p);
-		if (len == n && strncmp(p, name, n) == 0)
-			return 1;
-		p += len + (comma ? 1 : 0);
-	}
-	return 0;
-}
-
 const struct key_entry *
 keys_name_owner(const struct keys *k, const char *name)
 {
 	size_t i;
 
 	for (i = 0; i < k->n; i++)
-		if (k->v[i].names[0] && list_has(k->v[i].names, name))
+		if (k->v[i].names[0] && conf_list_has(k->v[i].names, name))
 			return &k->v[i];
 	return NULL;
 }

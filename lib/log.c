@@ -10,7 +10,10 @@ static const char *prog = "expose";
 static enum log_level level_max = LOG_INFO;
 static int with_prefix = 1;
 
-int
+/* Whether stderr is the stream JOURNAL_STREAM names (its device and inode),
+ * as sd-daemon(3) says to check: an inherited variable with stderr
+ * redirected elsewhere is not journald. */
+static int
 log_stderr_is_journal(void)
 {
 	const char *v = getenv("JOURNAL_STREAM");
@@ -37,22 +40,10 @@ log_init(const char *progname, enum log_level max)
 	with_prefix = log_stderr_is_journal();
 }
 
-void
-log_set_prefix(int on)
-{
-	with_prefix = on;
-}
-
 enum log_level
 log_max(void)
 {
 	return level_max;
-}
-
-const char *
-log_progname(void)
-{
-	return prog;
 }
 
 /* What one log line holds; longer ones are cut. */

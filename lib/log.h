@@ -12,15 +12,7 @@ enum log_level { LOG_ERR = 3, LOG_WARN = 4, LOG_INFO = 6, LOG_DEBUG = 7 };
 
 /* Names the program in every line; call first in main(). */
 void log_init(const char *progname, enum log_level max);
-/* Whether stderr is the stream JOURNAL_STREAM names (its device and inode),
- * as sd-daemon(3) says to check: an inherited variable with stderr
- * redirected elsewhere is not journald. */
-int log_stderr_is_journal(void);
-/* Whether lines carry the <N> prefix (by default: when
- * log_stderr_is_journal()). */
-void log_set_prefix(int on);
 enum log_level log_max(void);
-const char *log_progname(void);
 
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -34,7 +34,8 @@ prefix_of_v6(const uint8_t *a, uint8_t p[RATELIMIT_PREFIX_BYTES])
 	}
 }
 
-void
+/* The source of an address: its /32, or its /64 for IPv6. */
+static void
 ratelimit_prefix(const struct sockaddr *sa, uint8_t p[RATELIMIT_PREFIX_BYTES])
 {
 	memset(p, 0, RATELIMIT_PREFIX_BYTES);

@@ -33,10 +33,9 @@ void ratelimit_init(struct ratelimit *r, uint32_t rate_per_s, uint32_t burst);
 /* One token every period_ms, for rates below one a second. */
 void ratelimit_init_period(struct ratelimit *r, uint32_t period_ms, uint32_t burst);
 
-/* The source of an address, from a sockaddr or from text ("192.0.2.1",
- * "2001:db8::1", "::ffff:192.0.2.1").  Text that is no address gives the
- * all-zero prefix: such sources are counted as one. */
-void ratelimit_prefix(const struct sockaddr *sa, uint8_t p[RATELIMIT_PREFIX_BYTES]);
+/* The source of an address given as text ("192.0.2.1", "2001:db8::1",
+ * "::ffff:192.0.2.1").  Text that is no address gives the all-zero
+ * prefix: such sources are counted as one. */
 void ratelimit_prefix_text(const char *addr, uint8_t p[RATELIMIT_PREFIX_BYTES]);
 
 /* 1 if the source may go on (and takes a token), 0 if it is over. */

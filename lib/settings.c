@@ -23,7 +23,7 @@ struct key {
 #define INT(name, f, lo, hi, what) { name, K_INT, offsetof(struct settings, f), 0, lo, hi, what }
 
 /* Every key of expose.conf(5); each is also a flag of the same name
- * (settings_options). */
+ * (settings_getopt). */
 static const struct key keys[] = {
 	STR("domain", domain, "a domain name"),
 	INT("public-port", public_port, 1, 65535, "a port, 1 to 65535"),
@@ -124,17 +124,42 @@ settings_defaults(struct settings *s)
 	s->https_port = 443;
 }
 
-void
-settings_options(struct option *opts, size_t size, const struct option *own,
-                 size_t n_own, int val)
-{
-	size_t i, n = 0;
+/* What getopt_long returns for a key: above every char a program uses. */
+#define SETTINGS_OPTION_VAL 0x1000
+/* A program's own long options, at most. */
+#define SETTINGS_OWN_OPTIONS_MAX 16
 
-	for (i = 0; i < n_own && n + 1 < size; i++)
+/* Remembers --key value, once a key. */
+static void
+flag_set(struct settings_flags *f, const char *key, const char *value)
+{
+	int i;
+
+	for (i = 0; i < f->n && strcmp(f->key[i], key) != 0; i++)
+		;
+	f->key[i] = key;
+	f->value[i] = value;
+	if (i == f->n)
+		f->n++;
+}
+
+int
+settings_getopt(int argc, char **argv, const char *shortopts, const struct option *own,
+                size_t n_own, struct settings_flags *flags)
+{
+	static struct option opts[SETTINGS_OWN_OPTIONS_MAX + SETTINGS_KEYS_MAX + 1];
+	size_t i, n = 0;
+	int ch, index;
+
+	for (i = 0; i < n_own && i < SETTINGS_OWN_OPTIONS_MAX; i++)
 		opts[n++] = own[i];
-	for (i = 0; i < sizeof keys / sizeof keys[0] && n + 1 < size; i++)
-		opts[n++] = (struct option){ keys[i].name, required_argument, NULL, val };
+	for (i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		opts[n++] = (struct option){ keys[i].name, required_argument, NULL,
+		                             SETTINGS_OPTION_VAL };
 	opts[n] = (struct option){ NULL, 0, NULL, 0 };
+	while ((ch = getopt_long(argc, argv, shortopts, opts, &index)) == SETTINGS_OPTION_VAL)
+		flag_set(flags, opts[index].name, optarg);
+	return ch;
 }
 
 int
@@ -199,7 +224,10 @@ load_one(void *ctx, const char *key, const char *value, char *why, size_t size)
 	return settings_set(ctx, key, value, why, size);
 }
 
-int
+/* Reads a file into s.  path NULL reads the default file if it exists.
+ * -1 with err "FILE:LINE: ..." on an unknown key, a bad value, or a
+ * missing file that was asked for. */
+static int
 settings_load(struct settings *s, const char *path, char *err, size_t err_size)
 {
 	int optional = path == NULL;
@@ -228,17 +256,6 @@ settings_print(const struct settings *s, int fd)
 		else
 			dprintf(fd, "%s = %s\n", k->name, (const char *)s + k->offset);
 	}
-}
-
-int
-settings_flag(struct settings_flags *f, const char *key, const char *value)
-{
-	if (f->n == SETTINGS_FLAGS_MAX)
-		return -1;
-	f->key[f->n] = key;
-	f->value[f->n] = value;
-	f->n++;
-	return 0;
 }
 
 int

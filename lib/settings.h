@@ -66,34 +66,29 @@ struct settings {
 /* The defaults (see bounds.h for why each value). */
 void settings_defaults(struct settings *s);
 
-/* Reads a file into s.  path NULL reads the default file if it exists.
- * -1 with err "FILE:LINE: ..." on an unknown key, a bad value, or a
- * missing file that was asked for. */
-int settings_load(struct settings *s, const char *path, char *err, size_t err_size);
 
 /* Sets one key from a flag ("--head-timeout 2000" is key head-timeout). */
 int settings_set(struct settings *s, const char *key, const char *value,
                  char *why, size_t why_size);
 
-/* Room for every key as a long option (settings_options). */
+/* Room for every key as a long option (settings_getopt). */
 #define SETTINGS_KEYS_MAX 40
 
-/* Fills opts (room for size entries) with a program's own options, then
- * every key as "--key VALUE" returning val, then the terminator: so each
- * key of expose.conf(5) is a flag of every program. */
-void settings_options(struct option *opts, size_t size, const struct option *own,
-                      size_t n_own, int val);
-
-/* Flags seen on the command line, applied after the file so they win. */
-#define SETTINGS_FLAGS_MAX 32
+/* Flags seen on the command line, applied after the file so they win.
+ * One entry a key (a repeated flag's last value wins), so it never fills. */
 struct settings_flags {
-	const char *key[SETTINGS_FLAGS_MAX];
-	const char *value[SETTINGS_FLAGS_MAX];
+	const char *key[SETTINGS_KEYS_MAX];
+	const char *value[SETTINGS_KEYS_MAX];
 	int n;
 };
 
-/* Remembers --key value; -1 past SETTINGS_FLAGS_MAX. */
-int settings_flag(struct settings_flags *f, const char *key, const char *value);
+/* getopt_long(3) over a program's own options (own, n_own, shortopts)
+ * and every key of expose.conf(5) as "--key VALUE", so that each key is a
+ * flag of every program.  Keys go into flags; the program's own options
+ * are returned as getopt_long returns them (-1 at the end, '?' for an
+ * unknown one). */
+int settings_getopt(int argc, char **argv, const char *shortopts,
+                    const struct option *own, size_t n_own, struct settings_flags *flags);
 /* Loads the file (path NULL: the default, if it exists), then the flags.
  * -1 with err set ("FILE:LINE: ..." or "--key 'v': ..."). */
 int settings_build(struct settings *s, const char *path,

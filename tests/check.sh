@@ -55,6 +55,13 @@ for m in man/*.[0-9]; do
 	fi
 done
 
+echo "== dead code (external functions no other file calls)"
+if make -s deadcode; then
+	passed=$((passed + 1))
+else
+	failed=$((failed + 1))
+fi
+
 junit_counts() {
 	"$PYTHON" - "$1" <<'PY'
 import sys, xml.etree.ElementTree as ET

@@ -10,14 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sysexits.h>
 
 #include "edge.h"
 #include "lifeline.h"
 #include "log.h"
 #include "conf.h"
 #include "name.h"
-
-#define EX_USAGE 64
 
 static void
 usage(FILE *f)
@@ -43,23 +42,14 @@ parse_args(int argc, char **argv, struct edge_config *cfg, const char **file,
 		{ "tls", no_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 	};
-	struct option opts[sizeof own / sizeof own[0] + SETTINGS_KEYS_MAX + 1];
-	int c, index;
+	int c;
 
-	settings_options(opts, sizeof opts / sizeof opts[0], own, sizeof own / sizeof own[0],
-	                 'S');
-	while ((c = getopt_long(argc, argv, "f:p:h", opts, &index)) != -1) {
+	while ((c = settings_getopt(argc, argv, "f:p:h", own, sizeof own / sizeof own[0],
+	                                 flags)) != -1) {
 		switch (c) {
 		case 'f': *file = optarg; break;
 		case 'p': cfg->proto = optarg; break;
 		case 't': cfg->tls = true; cfg->proto = "https"; break;
-		case 'S':
-			if (settings_flag(flags, opts[index].name, optarg) == -1) {
-				log_err("more than %d settings as flags: put some in expose.conf",
-				        SETTINGS_FLAGS_MAX);
-				return -1;
-			}
-			break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}

@@ -9,13 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sysexits.h>
 
 #include "client.h"
 #include "log.h"
-
-#define EX_USAGE 64
-#define EX_CONFIG 78
-#define EX_CANTCREAT 73
 
 static void
 print_key(const struct identity *id)

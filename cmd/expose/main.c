@@ -10,18 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sysexits.h>
 
 #include "cidr.h"
 #include "client.h"
 #include "conf.h"
 #include "lifeline.h"
 #include "log.h"
+#include "log_lws.h"
 #include "proto.h"
 #include "name.h"
-
-#define EX_USAGE 64
-#define EX_SOFTWARE 70
-#define EX_CONFIG 78
 
 /* Every read is at most this; a websocket frame batch fits one read. */
 #define CLIENT_IO_BYTES (64 * 1024)
@@ -455,22 +453,12 @@ setup_identity(struct client *c)
 	return 0;
 }
 
-static void
-lws_log(int level, const char *line)
-{
-	char copy[512];
-
-	snprintf(copy, sizeof copy, "%s", line);
-	copy[strcspn(copy, "\n")] = '\0';
-	log_debug("lws: %s", copy);
-}
-
 static int
 setup_context(struct client *c)
 {
 	struct lws_context_creation_info info;
 
-	lws_set_log_level(LLL_ERR, lws_log);
+	log_lws(LLL_ERR, LOG_DEBUG);
 	memset(&info, 0, sizeof info);
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = protocols;

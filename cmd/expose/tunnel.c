@@ -8,17 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sysexits.h>
 
 #include "client.h"
 #include "log.h"
 #include "name.h"
 #include "proto.h"
-
-/* sysexits */
-#define EX_UNAVAILABLE 69
-#define EX_PROTOCOL 76
-#define EX_NOPERM 77
-
 
 int64_t
 client_now_ms(void)

@@ -2,16 +2,10 @@
 #ifndef EXPOSECTL_CTL_H
 #define EXPOSECTL_CTL_H
 
+#include <sysexits.h>
+
 #include "settings.h"
 
-/* sysexits */
-#define EX_USAGE 64
-#define EX_DATAERR 65
-#define EX_UNAVAILABLE 69
-#define EX_SOFTWARE 70
-#define EX_IOERR 74
-#define EX_NOPERM 77
-#define EX_CONFIG 78
 
 /* stored.c: the registry and authorized_keys */
 int ctl_list(const struct settings *s, char **argv);

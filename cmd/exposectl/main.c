@@ -58,28 +58,19 @@ main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 	};
-	struct option opts[sizeof own / sizeof own[0] + SETTINGS_KEYS_MAX + 1];
 	struct settings_flags flags = { .n = 0 };
 	struct settings s;
 	char err[CONF_ERROR_BYTES];
 	const char *file = NULL;
 	size_t i;
-	int ch, index;
+	int ch;
 
 	lifeline_from_env();
 	log_init("exposectl", LOG_INFO);
-	settings_options(opts, sizeof opts / sizeof opts[0], own, sizeof own / sizeof own[0],
-	                 'S');
-	while ((ch = getopt_long(argc, argv, "+f:h", opts, &index)) != -1) {
+	while ((ch = settings_getopt(argc, argv, "+f:h", own, sizeof own / sizeof own[0],
+	                                 &flags)) != -1) {
 		switch (ch) {
 		case 'f': file = optarg; break;
-		case 'S':
-			if (settings_flag(&flags, opts[index].name, optarg) == -1) {
-				log_err("more than %d settings as flags: put some in expose.conf",
-				        SETTINGS_FLAGS_MAX);
-				return EX_USAGE;
-			}
-			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EX_USAGE;
 		}

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "broker.h"
+#include "conf.h"
 #include "log.h"
 #include "name.h"
 #include "proto.h"
@@ -267,27 +268,6 @@ access_leave(struct session *s)
 	}
 }
 
-/* Whether a comma-separated list holds name. */
-static int
-listed(const char *list, const char *name)
-{
-	size_t n = strlen(name);
-	const char *p = list;
-
-	while (*p) {
-		const char *comma = strchr(p, ',');
-		size_t len = comma ? (size_t)(comma - p) : strlen(p);
-		while (len && *p == ' ') {
-			p++;
-			len--;
-		}
-		if (len == n && strncmp(p, name, n) == 0)
-			return 1;
-		p += len + (comma ? 1 : 0);
-	}
-	return 0;
-}
-
 static int64_t
 now(void)
 {
@@ -410,7 +390,7 @@ take_chosen(struct session *s, const char *name, int *created, const char **why)
 		name_used(b, name);    /* the key's own name */
 		return 0;
 	}
-	if (listed(b->cfg->set.deny_names, name)) {
+	if (conf_list_has(b->cfg->set.deny_names, name)) {
 		snprintf(msg, sizeof msg, "name '%s' is reserved by this server's operator", name);
 		*why = msg;
 		return CODE_NAME_DENIED;

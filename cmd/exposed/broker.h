@@ -1,11 +1,17 @@
 /*
  * exposed: the broker.  One libwebsockets event loop holds the clients'
  * websockets (session.c), the edges' Unix connections (stream.c), the
- * table of live tunnels and their registry rows (tunnel.c).
+ * table of live tunnels and their registry rows (bind.c).
  *
  * Ownership: the broker owns sessions; a session owns its tunnels and
- * its streams.  Closing a session, in one place (session_close), deletes
- * its rows, resets its streams and frees all it owned.
+ * its streams.  A session ends in one of two ways: the broker closes it
+ * (session_close: an error, a kick, a takeover), or its websocket goes
+ * (session_free).  Either way session_retire deletes its tunnels' rows
+ * (tunnel_unbind_all, the only caller); session_free then resets its
+ * streams and frees all it owned.
+ *
+ * Each callback finds its broker from the connection (broker_of), not
+ * from a global.
  */
 #ifndef EXPOSE_BROKER_H
 #define EXPOSE_BROKER_H
@@ -30,11 +36,13 @@
 
 struct broker_config {
 	struct settings set;      /* expose.conf and flags (expose.conf(5)) */
+	const char *file;         /* -f, or NULL for the default: read again at reload */
+	struct settings_flags flags;  /* settings given as flags, kept for reload */
 	int verbose;
 };
 
 struct broker {
-	const struct broker_config *cfg;
+	struct broker_config *cfg;    /* reload replaces cfg->set */
 	struct lws_context *ctx;
 	struct lws_vhost *vh_ws;
 	struct lws_vhost *vh_edge;
@@ -127,6 +135,7 @@ struct session {
 
 struct stream {
 	struct mux_stream m;
+	struct broker *b;
 	struct map_node node;     /* in session.streams */
 	uint32_t key;             /* the stream id, as the map's key */
 	struct session *s;        /* NULL once its session is gone */
@@ -142,7 +151,12 @@ struct stream {
 	char error[96];           /* reply with this error, then close */
 };
 
-extern struct broker *broker;
+/* The broker a connection belongs to (the context's user data). */
+static inline struct broker *
+broker_of(struct lws *wsi)
+{
+	return lws_context_user(lws_get_context(wsi));
+}
 
 /* session.c */
 int session_callback(struct lws *wsi, enum lws_callback_reasons reason,
@@ -153,8 +167,6 @@ int session_old_callback(struct lws *wsi, enum lws_callback_reasons reason,
                          void *user, void *in, size_t len);
 /* Queues ERROR (code, message) on stream 0 or a tunnel number. */
 void session_error(struct session *s, uint32_t stream, uint16_t code, const char *msg);
-void session_kill_all(struct broker *b);
-struct stream *session_stream(struct session *s, uint32_t id);
 
 /* stream.c */
 int stream_callback(struct lws *wsi, enum lws_callback_reasons reason,
@@ -167,9 +179,10 @@ void stream_on_fin(struct stream *st);
 void stream_on_rst(struct stream *st, uint16_t code, const char *msg);
 void stream_on_window(struct stream *st);
 
-/* tunnel.c */
+/* bind.c: BIND, and the table of live tunnels */
 int tunnel_bind(struct session *s, uint32_t index, const uint8_t *p, size_t len);
-/* Drops a session's tunnels: their rows go and their names are free. */
+/* Drops a session's tunnels: their rows go and their names are free.
+ * Only session_retire calls it. */
 void tunnel_unbind_all(struct session *s);
 struct tunnel *tunnel_find(struct broker *b, const char *name);
 
@@ -208,11 +221,19 @@ int metrics_callback(struct lws *wsi, enum lws_callback_reasons reason,
 
 /* listen.c */
 int listen_setup(struct broker *b);
-
-/* Reads expose.conf, authorized_keys and the certificate again, keeping
- * every tunnel; msg says what happened.  -1: nothing changed. */
-int broker_reload(struct broker *b, char *msg, size_t size);
 int listen_callback(struct lws *wsi, enum lws_callback_reasons reason,
                     void *user, void *in, size_t len);
+
+/* reload.c: reads expose.conf, authorized_keys and the certificate again,
+ * keeping every tunnel; msg says what happened.  -1: nothing changed. */
+int broker_reload(struct broker *b, char *msg, size_t size);
+
+/* certs.c: notes the loaded version of the certificate's files ... */
+void cert_seen(struct broker *b);
+/* ... and loads them again if a renewal changed them. */
+void cert_reload(struct broker *b);
+
+/* watchdog.c: the once-a-second tick (and systemd's watchdog). */
+void watchdog_start(struct broker *b);
 
 #endif

@@ -9,8 +9,9 @@
  *   RELOAD        expose.conf, authorized_keys and the certificate read
  *                 again, tunnels kept (systemctl reload) -> "OK ..." or "ERR ..."
  *
- * The same counters are served over HTTP (GET /metrics) when `metrics`
- * names an address.
+ * The same counters are served over HTTP (GET /metrics, metrics.c) when
+ * `metrics` names an address: the same one-shot connection, another
+ * request.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,8 +57,6 @@ kick(struct broker *b, const char *name, struct control *c)
 	snprintf(line, sizeof line, "OK kicked %.63s (key %s, from %s)\n", name, s->fp, s->addr);
 	reply(c, line);
 	session_close(s, CODE_KICKED, "an operator ended this connection");
-	/* Its rows go now, whether or not the client reads its error. */
-	tunnel_unbind_all(s);
 }
 
 static void
@@ -83,29 +82,14 @@ run(struct broker *b, struct control *c)
 	}
 }
 
-/* GET /metrics -> 200 and the counters; anything else -> 404. */
 static void
-serve_metrics(struct broker *b, struct control *c)
+reply_metrics(struct broker *b, struct control *c)
 {
-	struct buf body;
-	char head[256];
-
-	buf_init(&body, CONTROL_REPLY_BYTES / 2);
-	if (buf_len(&c->in) >= 13 && memcmp(buf_data(&c->in), "GET /metrics ", 13) == 0) {
-		metrics_render(b, &body);
-		snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; "
-		         "version=0.0.4\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-		         buf_len(&body));
-	} else {
-		buf_append(&body, "only /metrics here\n", 19);
-		snprintf(head, sizeof head, "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n"
-		         "Content-Length: %zu\r\nConnection: close\r\n\r\n", buf_len(&body));
-	}
-	reply(c, head);
-	buf_append(&c->reply, buf_data(&body), buf_len(&body));
-	buf_free(&body);
+	metrics_serve(b, buf_data(&c->in), buf_len(&c->in), &c->reply);
+	c->answered = true;
 }
 
+/* Both sockets are one request, one answer, then close. */
 static int
 common(struct lws *wsi, enum lws_callback_reasons reason, void *in, size_t len,
        bool http)
@@ -129,9 +113,9 @@ common(struct lws *wsi, enum lws_callback_reasons reason, void *in, size_t len,
 			reply(c, http ? "HTTP/1.1 431 Request Header Fields Too Large\r\n"
 			                "Connection: close\r\n\r\n" : "ERR line too long\n");
 		else if (!http && memchr(buf_data(&c->in), '\n', buf_len(&c->in)))
-			run(broker, c);
+			run(broker_of(wsi), c);
 		else if (http && memmem(buf_data(&c->in), buf_len(&c->in), "\r\n\r\n", 4))
-			serve_metrics(broker, c);
+			reply_metrics(broker_of(wsi), c);
 		if (c->answered)
 			lws_callback_on_writable(wsi);
 		return 0;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "clock.h"
 #include "log.h"
 
 /* Connections accepted per wakeup, so one listener can't starve the loop. */
@@ -191,15 +192,6 @@ listen_setup(struct broker *b)
 	return adopt_client(b, fd);
 }
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 accept_some(struct broker *b, int lfd, enum listener_kind kind)
 {
@@ -219,7 +211,7 @@ accept_some(struct broker *b, int lfd, enum listener_kind kind)
 		if (kind == LISTENER_CLIENT) {
 			/* A source over its handshake rate costs us an accept and a
 			 * close, nothing more. */
-			if (!ratelimit_take(&b->handshakes, (struct sockaddr *)&ss, now_ms())) {
+			if (!ratelimit_take(&b->handshakes, (struct sockaddr *)&ss, clock_ms())) {
 				b->metrics.handshakes[HS_RATE_LIMITED]++;
 				close(fd);
 				continue;
@@ -245,6 +237,6 @@ listen_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	enum listener_kind *kind = lws_get_opaque_user_data(wsi);
 
 	if (reason == LWS_CALLBACK_RAW_RX_FILE && kind)
-		accept_some(broker, lws_get_socket_fd(wsi), *kind);
+		accept_some(broker_of(wsi), lws_get_socket_fd(wsi), *kind);
 	return 0;
 }

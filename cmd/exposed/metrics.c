@@ -86,3 +86,29 @@ metrics_render(const struct broker *b, struct buf *out)
 	rc |= put(out, "expose_kicks_total %lu\n", m->kicks);
 	return rc ? -1 : 0;
 }
+
+/* The counters' part of a reply, at most. */
+#define METRICS_BODY_BYTES (32 * 1024)
+
+void
+metrics_serve(const struct broker *b, const void *head, size_t len, struct buf *reply)
+{
+	static const char path[] = "GET /metrics ";
+	struct buf body;
+	char line[256];
+
+	buf_init(&body, METRICS_BODY_BYTES);
+	if (len >= sizeof path - 1 && memcmp(head, path, sizeof path - 1) == 0) {
+		metrics_render(b, &body);
+		snprintf(line, sizeof line, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; "
+		         "version=0.0.4\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+		         buf_len(&body));
+	} else {
+		buf_append(&body, "only /metrics here\n", 19);
+		snprintf(line, sizeof line, "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n"
+		         "Content-Length: %zu\r\nConnection: close\r\n\r\n", buf_len(&body));
+	}
+	buf_append(reply, line, strlen(line));
+	buf_append(reply, buf_data(&body), buf_len(&body));
+	buf_free(&body);
+}

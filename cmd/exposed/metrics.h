@@ -34,5 +34,8 @@ struct broker;
 
 /* Appends the Prometheus text exposition of b's state; -1 if out is full. */
 int metrics_render(const struct broker *b, struct buf *out);
+/* The HTTP answer to a request head on the metrics port, into reply:
+ * GET /metrics gets 200 and the counters, anything else 404. */
+void metrics_serve(const struct broker *b, const void *head, size_t len, struct buf *reply);
 
 #endif

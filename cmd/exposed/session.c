@@ -42,7 +42,7 @@ stream_has_room(struct mux_stream *ms)
 	stream_on_window((struct stream *)(void *)ms);
 }
 
-struct stream *
+static struct stream *
 session_stream(struct session *s, uint32_t id)
 {
 	struct map_node *n = map_find(&s->streams, &id, sizeof id);
@@ -58,12 +58,23 @@ session_error(struct session *s, uint32_t stream, uint16_t code, const char *msg
 	mux_control(&s->mux, FRAME_ERROR, stream, p, proto_code_encode(p, sizeof p, code, msg));
 }
 
+/* The session serves no more: its tunnels' rows are deleted and their
+ * names freed, now.  The one path by which a session's rows go, whether it
+ * is closed (session_close) or its websocket vanished (session_free). */
+static void
+session_retire(struct session *s)
+{
+	tunnel_unbind_all(s);
+}
+
 void
 session_close(struct session *s, uint16_t code, const char *why)
 {
 	if (s->closing)
 		return;
 	s->closing = true;
+	/* Its rows go now, whether or not the client reads its error. */
+	session_retire(s);
 	s->close_code = code;
 	snprintf(s->close_reason, sizeof s->close_reason, "%s", why);
 	session_error(s, 0, code, why);
@@ -81,7 +92,7 @@ session_open(struct lws *wsi)
 
 	if (s == NULL)
 		return -1;
-	s->b = broker;
+	s->b = broker_of(wsi);
 	s->wsi = wsi;
 	mux_init(&s->mux);
 	s->mux.wake = session_wake;
@@ -95,14 +106,14 @@ session_open(struct lws *wsi)
 		snprintf(s->addr, sizeof s->addr, "unknown");
 	lws_set_opaque_user_data(wsi, s);
 
-	s->next = broker->sessions;
-	if (broker->sessions)
-		broker->sessions->prev = s;
-	broker->sessions = s;
-	broker->nsessions++;
+	s->next = s->b->sessions;
+	if (s->b->sessions)
+		s->b->sessions->prev = s;
+	s->b->sessions = s;
+	s->b->nsessions++;
 
 	n = proto_challenge_encode(challenge, sizeof challenge, FRAME_VERSION, s->nonce,
-	                           broker->cfg->set.domain);
+	                           s->b->cfg->set.domain);
 	mux_control(&s->mux, FRAME_CHALLENGE, 0, challenge, n);
 	lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, HANDSHAKE_TIMEOUT_S);
 	log_debug("client connected addr=%s", s->addr);
@@ -121,7 +132,7 @@ session_free(struct session *s)
 {
 	struct broker *b = s->b;
 
-	tunnel_unbind_all(s);
+	session_retire(s);
 	map_each(&s->streams, detach_stream, NULL);
 	access_leave(s);
 	map_free(&s->streams);
@@ -193,7 +204,7 @@ static void
 refuse_auth(struct session *s, enum handshake_result hs, const char *fp, const char *why)
 {
 	log_info("handshake refused key=%s addr=%s reason=\"%s\"", fp, s->addr, why);
-	broker->metrics.handshakes[hs]++;
+	s->b->metrics.handshakes[hs]++;
 	session_close(s, CODE_AUTH, why);
 }
 
@@ -210,7 +221,7 @@ on_auth(struct session *s, const uint8_t *p, size_t len)
 		return 0;
 	}
 	ch = (struct identity_challenge){
-		.version = FRAME_VERSION, .nonce = s->nonce, .server = broker->cfg->set.domain,
+		.version = FRAME_VERSION, .nonce = s->nonce, .server = s->b->cfg->set.domain,
 		.dialed = a.dialed, .binding = a.binding,
 	};
 	if (identity_verify_challenge(a.pk, &ch, a.sig) == -1) {
@@ -232,7 +243,7 @@ on_auth(struct session *s, const uint8_t *p, size_t len)
 	/* A nonce signs one handshake only. */
 	memset(s->nonce, 0, sizeof s->nonce);
 	s->authed = true;
-	broker->metrics.handshakes[HS_OK]++;
+	s->b->metrics.handshakes[HS_OK]++;
 	lws_set_timeout(s->wsi, NO_PENDING_TIMEOUT, 0);
 	log_info("client up key=%s addr=%s", s->fp, s->addr);
 	return 0;
@@ -338,7 +349,7 @@ session_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			         s->dec.error ? s->dec.error : "bad frame");
 			if (s->dec.error == NULL)
 				s->dec.error = "bad frame";
-			broker->metrics.handshakes[HS_PROTOCOL] += !s->authed;
+			s->b->metrics.handshakes[HS_PROTOCOL] += !s->authed;
 			session_close(s, CODE_PROTOCOL, s->dec.error);
 		}
 		return 0;
@@ -356,16 +367,6 @@ session_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	}
 }
 
-void
-session_kill_all(struct broker *b)
-{
-	struct session *s;
-
-	for (s = b->sessions; s; s = s->next)
-		if (s->wsi)
-			lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-}
-
 /* A client of protocol 1 signs only the challenge's server name, which a
  * relaying server can abuse: it gets an ERROR it prints, code 8 so that it
  * stops instead of retrying, and the close. */
@@ -381,7 +382,7 @@ session_old_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
 
 	switch (reason) {
 	case LWS_CALLBACK_ESTABLISHED:
-		broker->metrics.handshakes[HS_OLD_PROTOCOL]++;
+		broker_of(wsi)->metrics.handshakes[HS_OLD_PROTOCOL]++;
 		if (sock_peer(lws_get_socket_fd(wsi), addr, sizeof addr, &port) == -1)
 			snprintf(addr, sizeof addr, "unknown");
 		log_info("handshake refused addr=%s reason=\"protocol %d\"", addr, FRAME_VERSION - 1);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "clock.h"
 #include "log.h"
 
 /* Bytes written to the edge per writeable callback. */
@@ -116,7 +117,7 @@ stream_detach(struct stream *st)
 static void
 stream_refuse(struct stream *st, const char *error)
 {
-	struct metrics *m = &broker->metrics;
+	struct metrics *m = &st->b->metrics;
 
 	if (strcmp(error, "gone") == 0)
 		m->edges_refused[ER_GONE]++;
@@ -167,18 +168,12 @@ stream_open(struct stream *st, struct tunnel *t, const char *peer,
 	lws_callback_on_writable(st->wsi);    /* for OPENED */
 }
 
-static int64_t
-stream_now_ms(void)
-{
-	return (int64_t)(lws_now_usecs() / 1000);
-}
-
 /* Seconds until a source that sent too many wrong passwords may try
  * again; 0 if it may now. */
 static int
-auth_wait_s(const uint8_t source[RATELIMIT_PREFIX_BYTES])
+auth_wait_s(struct broker *b, const uint8_t source[RATELIMIT_PREFIX_BYTES])
 {
-	int64_t ms = ratelimit_wait_ms(&broker->auth_failures, source, stream_now_ms());
+	int64_t ms = ratelimit_wait_ms(&b->auth_failures, source, clock_ms());
 
 	return (int)((ms + 999) / 1000);
 }
@@ -193,14 +188,14 @@ stream_auth_failed(struct stream *st, const char *name, const char *addr,
 	char error[32];
 	int wait;
 
-	if (ratelimit_take_prefix(&broker->auth_failures, source, stream_now_ms()) == 1) {
-		if ((wait = auth_wait_s(source)) > 0)
+	if (ratelimit_take_prefix(&st->b->auth_failures, source, clock_ms()) == 1) {
+		if ((wait = auth_wait_s(st->b, source)) > 0)
 			log_warn("basic-auth guessing throttled name=%s addr=%s for=%ds",
 			         name, addr, wait);
 		stream_refuse(st, "unauthorized");
 		return;
 	}
-	snprintf(error, sizeof error, "throttled %d", auth_wait_s(source));
+	snprintf(error, sizeof error, "throttled %d", auth_wait_s(st->b, source));
 	stream_refuse(st, error);
 }
 
@@ -236,27 +231,27 @@ stream_preamble(struct stream *st, const uint8_t *in, size_t len)
 		return;
 	}
 	ratelimit_prefix_text(addr, source);
-	t = tunnel_find(broker, name);
+	t = tunnel_find(st->b, name);
 	if (t == NULL || t->s->closing) {
 		stream_refuse(st, "gone");
 		return;
 	}
 	/* A source past its wrong guesses gets no more, right or wrong. */
-	if (t->has_auth && (wait = auth_wait_s(source)) > 0) {
+	if (t->has_auth && (wait = auth_wait_s(st->b, source)) > 0) {
 		snprintf(error, sizeof error, "throttled %d", wait);
 		stream_refuse(st, error);
 		return;
 	}
-	if (t->nstreams >= (unsigned)broker->cfg->set.streams_per_tunnel ||
+	if (t->nstreams >= (unsigned)st->b->cfg->set.streams_per_tunnel ||
 	    (int)t->s->use->streams >= t->s->use->max_streams ||
-	    source_streams(t, source) >= (unsigned)broker->cfg->set.streams_per_source) {
+	    source_streams(t, source) >= (unsigned)st->b->cfg->set.streams_per_source) {
 		stream_refuse(st, "limit");
 		return;
 	}
 	lws_set_timeout(st->wsi, NO_PENDING_TIMEOUT, 0);
 	stream_open(st, t, line + peer_at, source);
 	if (st->s)
-		broker->metrics.bytes_to_clients += len - take;
+		st->b->metrics.bytes_to_clients += len - take;
 	if (st->s && len > take && mux_stream_send(&st->m, in + take, len - take) == -1)
 		stream_detach(st);
 	else if (st->s && mux_stream_want(&st->m) == 0)
@@ -273,7 +268,7 @@ stream_rx(struct stream *st, const uint8_t *in, size_t len)
 	}
 	if (st->s == NULL)
 		return;          /* its session is gone; the close is coming */
-	broker->metrics.bytes_to_clients += len;
+	st->b->metrics.bytes_to_clients += len;
 	if (mux_stream_send(&st->m, in, len) == -1) {
 		mux_reset(&st->s->mux, st->key, CODE_PROTOCOL, "edge overran its window");
 		stream_detach(st);
@@ -339,7 +334,7 @@ stream_on_data(struct stream *st, const uint8_t *p, size_t n)
 {
 	if (mux_stream_recv(&st->m, p, n) == -1)
 		return -1;    /* past the credit we granted: a protocol error */
-	broker->metrics.bytes_from_clients += n;
+	st->b->metrics.bytes_from_clients += n;
 	if (st->wsi)
 		lws_callback_on_writable(st->wsi);
 	return 0;
@@ -385,6 +380,7 @@ stream_adopt(struct lws *wsi)
 	if (st == NULL)
 		return -1;
 	st->wsi = wsi;
+	st->b = broker_of(wsi);
 	buf_init(&st->preamble, PREAMBLE_MAX_BYTES);
 	lws_set_opaque_user_data(wsi, st);
 	lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, STREAM_PREAMBLE_TIMEOUT_S);

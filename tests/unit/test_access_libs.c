@@ -14,6 +14,7 @@
 
 #include "auth.h"
 #include "cidr.h"
+#include "conf.h"
 #include "keys.h"
 #include "ratelimit.h"
 
@@ -172,11 +173,27 @@ test_rate_limit_period_and_wait(void **state)
 	assert_int_equal(ratelimit_take_prefix(&r, a, 61000), 0);
 }
 
+/* Name lists (deny-names, names= of authorized_keys): exact members only. */
+static void
+test_list_has(void **state)
+{
+	assert_true(conf_list_has("www,admin", "www"));
+	assert_true(conf_list_has("www, admin", "admin"));
+	assert_true(conf_list_has("solo", "solo"));
+	assert_false(conf_list_has("www,admin", "ww"));
+	assert_false(conf_list_has("www,admin", "admins"));
+	assert_false(conf_list_has("www,admin", ""));
+	assert_false(conf_list_has("", "www"));
+	assert_false(conf_list_has("www,,admin", "w"));
+	assert_true(conf_list_has("a,,b", "b"));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_key_lines),
+		cmocka_unit_test(test_list_has),
 		cmocka_unit_test(test_cidr),
 		cmocka_unit_test(test_basic_auth),
 		cmocka_unit_test(test_rate_limit),
