@@ -367,11 +367,16 @@ WantedBy=multi-user.target
             self.c.run(f"test -d {d}")
 
     def configure(self):
-        # sudoedit /etc/expose/expose.conf: the domain, and what the
+        # The installed example, then sudoedit: the domain, and what the
         # later cases use (metrics, TLS).
+        self.c.run(self.step("sudo cp /usr/share/doc/expose/expose.conf.example"))
+        self.c.run("exposed --check-config >/dev/null")
         self.step("sudoedit /etc/expose/expose.conf")
-        self.c.write("/etc/expose/expose.conf", f"""\
-domain = {DOMAIN}
+        conf = open(self.c.root + "/etc/expose/expose.conf").read()
+        if "domain = tunnel.example.net\n" not in conf:
+            raise CaseFailed("expose.conf.example has no 'domain = tunnel.example.net' line")
+        conf = conf.replace("domain = tunnel.example.net\n", f"domain = {DOMAIN}\n")
+        self.c.write("/etc/expose/expose.conf", conf + f"""
 metrics = {METRICS}
 cert = /etc/expose/tls/cert.pem
 key = /etc/expose/tls/key.pem
@@ -502,7 +507,7 @@ key = /etc/expose/tls/key.pem
             raise CaseFailed(f"curl {METRICS}: exit {r.returncode} {r.stdout[:200]!r}")
 
     def tls(self):
-        self.c.run("systemctl enable --now expose-tls.socket expose-tickets.timer")
+        self.c.run(self.step("sudo systemctl enable --now expose-tls.socket"))
         self.wait_active("expose-tls.socket")
         r = self.c.run(f"curl -s -o /dev/null -w '%{{http_code}}' -m 10 "
                        f"--cacert /etc/expose/tls/cert.pem "
