@@ -6,7 +6,7 @@ here: an nginx origin (fixed files), nginx as a one-hop reverse proxy to it,
 the Node test app (upload sink and server-sent events), and expose: the
 broker, the edge under systemd-socket-activate --inetd -a, and clients.
 For TLS, a throwaway CA (the openssl CLI) certifies tunnel.test and
-*.tunnel.test, and an https edge (expose-edge --tls) and a plain one for
+*.tunnel.test, and an https edge (expose-edge-tls) and a plain one for
 that domain share the broker's registry and tickets.key.
 Then wrk, curl and Python's ssl drive each, and one table is printed and written to
 build/bench/<timestamp>.txt and .json (compare two runs with
@@ -657,8 +657,12 @@ class Bench:
         tickets = os.path.join(os.path.dirname(self.broker.registry), "tickets.key")
         if not os.path.exists(tickets):
             raise RuntimeError(f"the broker made no {tickets}: edges could not resume each other's sessions")
-        base = [os.path.join(BIN, "expose-edge"), "--registry", self.broker.registry, "--domain", TLS_DOMAIN]
-        self.tls_argv = {"plain": base, "https": base + ["--tls", "--cert", cert, "--key", key]}
+        args = ["--registry", self.broker.registry, "--domain", TLS_DOMAIN]
+        # As the units run them: expose-edge (no TLS library) for plain,
+        # expose-edge-tls for https.
+        self.tls_argv = {"plain": [os.path.join(BIN, "expose-edge"), *args],
+                         "https": [os.path.join(BIN, "expose-edge-tls"), *args,
+                                   "--cert", cert, "--key", key]}
         self.tls_ca = ca
         self.tls_ctx = ssl.create_default_context(cafile=ca)     # one context: sessions resume within it
         self.tls_host = f"{self.host.split('.')[0]}.{TLS_DOMAIN}"
