@@ -1,6 +1,7 @@
 # expose: make, make check, make demo, make bench, make install.
 #
-# make                  builds bin/expose bin/exposed bin/expose-edge bin/exposectl
+# make                  builds bin/expose bin/exposed bin/expose-edge bin/expose-edge-tls
+#                       bin/exposectl
 # make SAN=address,undefined BUILD=build-san BIN=build-san/bin
 #                       the same with sanitizers, in their own directory
 # make check            unit tests, then end-to-end tests, plain and sanitized
@@ -51,14 +52,15 @@ LLHTTP_OBJ := $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/htt
 LIBEXPOSE := $(BUILD)/libexpose.a
 LIBLLHTTP := $(BUILD)/libllhttp.a
 
-PROGS     := expose exposed expose-edge exposectl
+PROGS     := expose exposed expose-edge expose-edge-tls exposectl
 PROG_BINS := $(PROGS:%=$(BIN)/%)
 
 # What each program links beyond libexpose.
 LIBS_expose      = $(BUILD)/inspect_html.o $(LIBLLHTTP) $(LWS_LIBS) $(SODIUM_LIBS) \
                    -ljansson -lqrencode -lssl -lcrypto
 LIBS_exposed     = $(LWS_LIBS) $(SODIUM_LIBS) $(SQLITE_LIBS) -lssl -lcrypto
-LIBS_expose-edge = $(LIBLLHTTP) $(SODIUM_LIBS) $(SQLITE_LIBS) -lssl -lcrypto
+LIBS_expose-edge = $(LIBLLHTTP) $(SODIUM_LIBS) $(SQLITE_LIBS)
+LIBS_expose-edge-tls = $(LIBS_expose-edge) -lssl -lcrypto
 LIBS_exposectl   = $(SODIUM_LIBS) $(SQLITE_LIBS)
 
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
@@ -77,12 +79,23 @@ all: $(PROG_BINS)
 ifeq ($(SAN),)
 LDLINK_expose-edge = -static-pie -Wl,-z,relro,-z,now
 LIBS_STATIC_expose-edge = -lpthread -ldl
+LDLINK_expose-edge-tls = $(LDLINK_expose-edge)
+LIBS_STATIC_expose-edge-tls = $(LIBS_STATIC_expose-edge)
 endif
+
+# The edge, built twice from cmd/expose-edge: expose-edge speaks plain
+# HTTP and links no TLS library (notls.c), so that a plain connection
+# pays for none of OpenSSL's relocations and constructors at exec;
+# expose-edge-tls is the https edge (tls.c).
+EDGE_SRC := $(filter-out cmd/expose-edge/tls.c cmd/expose-edge/notls.c,\
+                         $(wildcard cmd/expose-edge/*.c))
+expose-edge_SRC := $(EDGE_SRC) cmd/expose-edge/notls.c
+expose-edge-tls_SRC := $(EDGE_SRC) cmd/expose-edge/tls.c
 
 # Each program: cmd/<name>/*.c
 define prog_rule
-$(1)_SRC := $$(wildcard cmd/$(1)/*.c)
-$(1)_OBJ := $$($(1)_SRC:cmd/$(1)/%.c=$(BUILD)/cmd/$(1)/%.o)
+$(1)_SRC ?= $$(wildcard cmd/$(1)/*.c)
+$(1)_OBJ := $$(patsubst cmd/%.c,$(BUILD)/cmd/%.o,$$($(1)_SRC))
 $(BIN)/$(1): $$($(1)_OBJ) $(LIBEXPOSE) $(LIBLLHTTP)
 	@mkdir -p $$(@D)
 	$(CC) $$(if $$(LDLINK_$(1)),$$(LDLINK_$(1)),$(LDHARDEN)) $(LDFLAGS) -o $$@ $$($(1)_OBJ) \
@@ -175,7 +188,8 @@ FUZZ_CFLAGS  := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefine
                 -fno-sanitize-recover=all -iquote lib -I$(LLHTTP_INC) -DLLHTTP_STRICT_MODE=1
 LLHTTP_C     := $(LLHTTP_SRC)/llhttp.c $(LLHTTP_SRC)/api.c $(LLHTTP_SRC)/http.c
 FUZZ_BINS    := build-fuzz/fuzz_http_req build-fuzz/fuzz_frame build-fuzz/fuzz_conf \
-                build-fuzz/fuzz_host build-fuzz/fuzz_edit build-fuzz/fuzz_http_resp
+                build-fuzz/fuzz_host build-fuzz/fuzz_edit build-fuzz/fuzz_http_resp \
+                build-fuzz/fuzz_preamble
 
 build-fuzz/fuzz_http_req: tests/fuzz/fuzz_http_req.c lib/http_req.c lib/http_req_check.c \
                           lib/http_req_emit.c lib/buf.c lib/host.c lib/*.h
@@ -202,6 +216,10 @@ build-fuzz/fuzz_host: tests/fuzz/fuzz_host.c lib/host.c lib/*.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 
+build-fuzz/fuzz_preamble: tests/fuzz/fuzz_preamble.c lib/preamble.c lib/*.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
+
 fuzz: deps $(FUZZ_BINS)
 	@tests/fuzz/run.sh $(FUZZ_SECONDS)
 
@@ -224,7 +242,8 @@ install: all
 		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSUSERSDIR) \
 		$(DESTDIR)$(TMPFILESDIR)
 	install -m 755 $(BIN)/expose $(DESTDIR)$(BINDIR)/expose
-	install -m 755 $(BIN)/exposed $(BIN)/expose-edge $(BIN)/exposectl $(DESTDIR)$(SBINDIR)/
+	install -m 755 $(BIN)/exposed $(BIN)/expose-edge $(BIN)/expose-edge-tls $(BIN)/exposectl \
+		$(DESTDIR)$(SBINDIR)/
 	for u in $(UNITS); do \
 		sed 's|@SBINDIR@|$(SBINDIR)|g' units/$$u > $(DESTDIR)$(UNITDIR)/$$u && \
 		chmod 644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
@@ -240,7 +259,8 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/expose
-	rm -f $(DESTDIR)$(SBINDIR)/exposed $(DESTDIR)$(SBINDIR)/expose-edge $(DESTDIR)$(SBINDIR)/exposectl
+	rm -f $(DESTDIR)$(SBINDIR)/exposed $(DESTDIR)$(SBINDIR)/expose-edge \
+	      $(DESTDIR)$(SBINDIR)/expose-edge-tls $(DESTDIR)$(SBINDIR)/exposectl
 	for u in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$$u; done
 	rm -f $(DESTDIR)$(SYSUSERSDIR)/expose.conf $(DESTDIR)$(TMPFILESDIR)/expose.conf
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) \

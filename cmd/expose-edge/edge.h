@@ -123,10 +123,14 @@ void throttle_answer(struct edge *e, int seconds, bool now);
 void response_bytes(struct edge *e, const uint8_t *p, size_t n);
 void response_eof(struct edge *e);
 
-/* tls.c: the https edge */
+/* tls.c (expose-edge-tls) or notls.c (expose-edge): the https edge */
+/* Whether this build speaks TLS (then TLS is its default). */
+bool tls_built(void);
+/* --tls in a build without TLS: execs expose-edge-tls beside this program
+ * with the same arguments; returns -1 if it could not.  0 in a TLS build. */
+int tls_handover(char **argv);
 int tls_start(struct edge *e);
 int tls_handshake(struct edge *e);
-int tls_resumed(const struct edge *e);
 ssize_t tls_read(struct edge *e, void *p, size_t n);
 ssize_t tls_write(struct edge *e, const void *p, size_t n);
 int tls_pending(const struct edge *e);

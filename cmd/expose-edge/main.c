@@ -2,7 +2,8 @@
  * expose-edge: serves one public HTTP connection and exits.  A launcher
  * starts it per connection: inetd style (the connection on stdin and
  * stdout) or systemd Accept=yes (the connection on fd 3, LISTEN_FDS=1).
- * See expose-edge(8).
+ * expose-edge-tls is the same program built with TLS (tls.c), which it
+ * speaks by default.  See expose-edge(8).
  */
 #include <getopt.h>
 #include <signal.h>
@@ -129,8 +130,14 @@ main(int argc, char **argv)
 	lifeline_from_env();
 	log_init("expose-edge", LOG_INFO);
 	signal(SIGPIPE, SIG_IGN);
+	if (tls_built()) {
+		cfg.tls = true;
+		cfg.proto = "https";
+	}
 	if (parse_args(argc, argv, &cfg, &file, &flags) == -1)
 		return EX_USAGE;
+	if (cfg.tls && tls_handover(argv) == -1)
+		return EX_CONFIG;
 	if (settings_build(&cfg.set, file, &flags, err, sizeof err) == -1) {
 		/* Every visitor would hit this: say it once per connection in the
 		 * log, and give the visitor a 503 rather than a dropped line. */

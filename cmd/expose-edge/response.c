@@ -8,6 +8,7 @@
 
 #include "edge.h"
 #include "log.h"
+#include "preamble.h"
 
 static void
 go_raw(struct edge *e)
@@ -99,7 +100,9 @@ read_reply(struct edge *e, const uint8_t **p, size_t *n)
 {
 	const uint8_t *nl = memchr(*p, '\n', *n);
 	size_t take = nl ? (size_t)(nl - *p) + 1 : *n;
-	char line[PREAMBLE_MAX_BYTES + 1], code[32] = "", detail[256];
+	char line[PREAMBLE_MAX_BYTES + 1], detail[256];
+	struct preamble_answer a;
+	int ok;
 
 	if (buf_append(&e->reply, *p, take) == -1) {
 		edge_answer(e, 502, "The tunnel service answered oddly.");
@@ -113,28 +116,27 @@ read_reply(struct edge *e, const uint8_t **p, size_t *n)
 	snprintf(line, sizeof line, "%.*s", (int)buf_len(&e->reply) - 1,
 	         (const char *)buf_data(&e->reply));
 	buf_consume(&e->reply, buf_len(&e->reply));
-	if (strcmp(line, "EXPOSE/1 OPENED") == 0 && !e->acked) {
+	ok = preamble_answer_parse(line, &a) == 0;
+	if (ok && a.kind == PREAMBLE_OPENED && !e->acked) {
 		e->acked = true;    /* alive; OK or ERR follows */
 		return;
 	}
-	if (strcmp(line, "EXPOSE/1 OK") == 0) {
+	if (ok && a.kind == PREAMBLE_OK) {
 		e->replied = true;
 		return;
 	}
 	*n = 0;
-	sscanf(line, "EXPOSE/1 ERR %31s", code);
-	if (strcmp(code, "refused") == 0) {
-		const char *target = line + strlen("EXPOSE/1 ERR refused ");
+	if (!ok || a.kind != PREAMBLE_ERR)
+		a.code = PREAMBLE_UNKNOWN;
+	if (a.code == PREAMBLE_REFUSED) {
 		snprintf(detail, sizeof detail, "The tunnel is up, but nothing answered "
 		         "on %.64s on the developer's machine. Start the app, or check "
 		         "the port given to expose.",
-		         strlen(line) > strlen("EXPOSE/1 ERR refused ") ? target : "its local port");
+		         a.detail[0] ? a.detail : "its local port");
 		edge_answer(e, 502, detail);
-	} else if (strcmp(code, "throttled") == 0) {
-		int seconds = 0;
-		sscanf(line, "EXPOSE/1 ERR throttled %d", &seconds);
-		throttle_answer(e, seconds, true);
-	} else if (strcmp(code, "limit") == 0) {
+	} else if (a.code == PREAMBLE_THROTTLED) {
+		throttle_answer(e, a.seconds, true);
+	} else if (a.code == PREAMBLE_LIMIT) {
 		edge_answer(e, 503, "This tunnel is serving as many requests as it may; "
 		               "try again in a moment.");
 	} else {

@@ -14,6 +14,7 @@
 #include "cidr.h"
 #include "host.h"
 #include "log.h"
+#include "preamble.h"
 #include "registry.h"
 #include "sock.h"
 
@@ -53,10 +54,9 @@ route_connect(struct edge *e, const char *name)
 		return ROUTE_NO_BROKER;
 	}
 	e->broker_deadline_ms = edge_now_ms() + EDGE_BROKER_TIMEOUT_MS;
-	n = snprintf(line, sizeof line, "EXPOSE/1 OPEN %s %s %d %s\n", name,
-	             e->peer, e->peer_port, e->cfg->proto);
-	if (n < 0 || (size_t)n >= sizeof line ||
-	    buf_append(&e->to_broker, line, (size_t)n) == -1)
+	n = preamble_ask_format(line, sizeof line, PREAMBLE_OPEN, name, e->peer,
+	                        e->peer_port, e->cfg->proto);
+	if (n < 0 || buf_append(&e->to_broker, line, (size_t)n) == -1)
 		return ROUTE_NO_BROKER;
 	return ROUTE_OK;
 }

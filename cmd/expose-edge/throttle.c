@@ -16,6 +16,7 @@
 
 #include "edge.h"
 #include "log.h"
+#include "preamble.h"
 
 /* The broker's one-line reply, within the broker's deadline. */
 static int
@@ -59,10 +60,9 @@ ask_broker(struct edge *e, char *line, size_t size)
 		        strerror(errno));
 		return -1;
 	}
-	n = snprintf(line, size, "EXPOSE/1 AUTHFAIL %s %s %d %s\n", e->name, e->peer,
-	             e->peer_port, e->cfg->proto);
-	if (n < 0 || (size_t)n >= size ||
-	    send(fd, line, (size_t)n, MSG_NOSIGNAL) != n ||
+	n = preamble_ask_format(line, size, PREAMBLE_AUTHFAIL, e->name, e->peer,
+	                        e->peer_port, e->cfg->proto);
+	if (n < 0 || send(fd, line, (size_t)n, MSG_NOSIGNAL) != n ||
 	    read_reply_line(fd, line, size) == -1) {
 		log_err("broker %s: no answer to AUTHFAIL in %d ms (wrong password not counted)",
 		        e->route.socket, EDGE_BROKER_TIMEOUT_MS);
@@ -77,14 +77,16 @@ int
 throttle_auth_failed(struct edge *e)
 {
 	char line[PREAMBLE_MAX_BYTES];
-	int seconds = 0;
+	struct preamble_answer a;
 
 	if (ask_broker(e, line, sizeof line) == -1)
 		return -1;
-	if (strcmp(line, "EXPOSE/1 ERR unauthorized") == 0)
-		return 0;
-	if (sscanf(line, "EXPOSE/1 ERR throttled %d", &seconds) == 1 && seconds > 0)
-		return seconds;
+	if (preamble_answer_parse(line, &a) == 0 && a.kind == PREAMBLE_ERR) {
+		if (a.code == PREAMBLE_UNAUTHORIZED)
+			return 0;
+		if (a.code == PREAMBLE_THROTTLED && a.seconds > 0)
+			return a.seconds;
+	}
 	log_err("broker %s: odd answer to AUTHFAIL: %.80s (an older broker?)",
 	        e->route.socket, line);
 	return -1;

@@ -1,5 +1,6 @@
 /*
- * TLS for the https edge (expose-edge --tls): the operator's certificate
+ * TLS for the https edge (expose-edge-tls, the edge built with this file
+ * instead of notls.c; TLS is its default): the operator's certificate
  * for DOMAIN and *.DOMAIN, read for every connection (so a renewed
  * certificate serves the next one), TLS 1.2 and 1.3 only, ALPN
  * http/1.1, SNI checked against the domain, and session tickets sealed
@@ -113,6 +114,18 @@ on_ticket(SSL *ssl, unsigned char name[16], unsigned char iv[16], EVP_CIPHER_CTX
 	return 2;
 }
 
+bool
+tls_built(void)
+{
+	return true;
+}
+
+int
+tls_handover(char **argv)
+{
+	return 0;
+}
+
 static SSL_CTX *
 context(struct edge *e)
 {
@@ -205,12 +218,6 @@ tls_handshake(struct edge *e)
 		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
 			return -1;
 	}
-}
-
-int
-tls_resumed(const struct edge *e)
-{
-	return e->tls && SSL_session_reused(e->tls);
 }
 
 /* An SSL_read or SSL_write result as read(2) or write(2) would give it:

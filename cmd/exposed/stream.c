@@ -1,6 +1,6 @@
 /*
  * The edge side of the broker: one Unix connection per public connection.
- * The edge sends an OPEN line naming the tunnel; the broker opens a
+ * The preamble's lines are lib/preamble's.  The edge sends an OPEN line naming the tunnel; the broker opens a
  * stream on that tunnel's session and says "EXPOSE/1 OPENED" at once (so an
  * edge can tell a live broker from a hung one), answers "EXPOSE/1 OK" once the client
  * sends the first response bytes (or an error line if it cannot), and
@@ -16,6 +16,7 @@
 #include "broker.h"
 #include "clock.h"
 #include "log.h"
+#include "preamble.h"
 
 /* Bytes written to the edge per writeable callback. */
 #define STREAM_WRITE_BYTES (64 * 1024)
@@ -113,19 +114,22 @@ stream_detach(struct stream *st)
 		lws_set_timeout(st->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
-/* Answers the edge with an error line, then closes. */
+/* Answers the edge with an error line (seconds with PREAMBLE_THROTTLED,
+ * detail with PREAMBLE_REFUSED), then closes. */
 static void
-stream_refuse(struct stream *st, const char *error)
+stream_refuse(struct stream *st, enum preamble_code code, int seconds, const char *detail)
 {
 	struct metrics *m = &st->b->metrics;
 
-	if (strcmp(error, "gone") == 0)
+	if (code == PREAMBLE_GONE)
 		m->edges_refused[ER_GONE]++;
-	else if (strcmp(error, "limit") == 0)
+	else if (code == PREAMBLE_LIMIT)
 		m->edges_refused[ER_LIMIT]++;
-	else if (strcmp(error, "protocol") == 0)
+	else if (code == PREAMBLE_PROTOCOL)
 		m->edges_refused[ER_PROTOCOL]++;
-	snprintf(st->error, sizeof st->error, "%s", error);
+	/* st->error holds the longest line, a 64-byte detail and all. */
+	(void)preamble_answer_format(st->error, sizeof st->error, PREAMBLE_ERR, code, seconds,
+	                             detail);
 	lws_callback_on_writable(st->wsi);
 }
 
@@ -139,7 +143,7 @@ stream_open(struct stream *st, struct tunnel *t, const char *peer,
 
 	st->src = source_join(t, source);
 	if (st->src == NULL) {
-		stream_refuse(st, "internal");
+		stream_refuse(st, PREAMBLE_INTERNAL, 0, NULL);
 		return;
 	}
 	if (++s->next_stream == 0)
@@ -154,7 +158,7 @@ stream_open(struct stream *st, struct tunnel *t, const char *peer,
 		st->src = NULL;
 		st->s = NULL;
 		st->t = NULL;
-		stream_refuse(st, "internal");
+		stream_refuse(st, PREAMBLE_INTERNAL, 0, NULL);
 		return;
 	}
 	t->nstreams++;
@@ -185,18 +189,16 @@ static void
 stream_auth_failed(struct stream *st, const char *name, const char *addr,
                    const uint8_t source[RATELIMIT_PREFIX_BYTES])
 {
-	char error[32];
 	int wait;
 
 	if (ratelimit_take_prefix(&st->b->auth_failures, source, clock_ms()) == 1) {
 		if ((wait = auth_wait_s(st->b, source)) > 0)
 			log_warn("basic-auth guessing throttled name=%s addr=%s for=%ds",
 			         name, addr, wait);
-		stream_refuse(st, "unauthorized");
+		stream_refuse(st, PREAMBLE_UNAUTHORIZED, 0, NULL);
 		return;
 	}
-	snprintf(error, sizeof error, "throttled %d", auth_wait_s(st->b, source));
-	stream_refuse(st, error);
+	stream_refuse(st, PREAMBLE_THROTTLED, auth_wait_s(st->b, source), NULL);
 }
 
 /* "EXPOSE/1 OPEN name addr port proto": which tunnel, and who asks. */
@@ -205,14 +207,14 @@ stream_preamble(struct stream *st, const uint8_t *in, size_t len)
 {
 	const uint8_t *nl = memchr(in, '\n', len);
 	size_t take = nl ? (size_t)(nl - in) + 1 : len;
-	char line[PREAMBLE_MAX_BYTES + 1], name[NAME_MAX_BYTES + 1];
-	char addr[SOCK_ADDR_TEXT_BYTES] = "", error[32];
+	char line[PREAMBLE_MAX_BYTES + 1];
+	struct preamble_ask a;
 	uint8_t source[RATELIMIT_PREFIX_BYTES];
-	int peer_at = 0, wait;
+	int wait;
 	struct tunnel *t;
 
 	if (buf_append(&st->preamble, in, take) == -1) {
-		stream_refuse(st, "protocol");
+		stream_refuse(st, PREAMBLE_PROTOCOL, 0, NULL);
 		return;
 	}
 	if (nl == NULL)
@@ -220,36 +222,33 @@ stream_preamble(struct stream *st, const uint8_t *in, size_t len)
 	snprintf(line, sizeof line, "%.*s", (int)buf_len(&st->preamble) - 1,
 	         (const char *)buf_data(&st->preamble));
 	buf_free(&st->preamble);
-	if (sscanf(line, "EXPOSE/1 AUTHFAIL %63s %63s", name, addr) == 2) {
-		ratelimit_prefix_text(addr, source);
-		stream_auth_failed(st, name, addr, source);
+	if (preamble_ask_parse(line, &a) == -1) {
+		stream_refuse(st, PREAMBLE_PROTOCOL, 0, NULL);
 		return;
 	}
-	if (sscanf(line, "EXPOSE/1 OPEN %63s %n%63s", name, &peer_at, addr) != 2 ||
-	    peer_at == 0) {
-		stream_refuse(st, "protocol");
+	ratelimit_prefix_text(a.addr, source);
+	if (a.verb == PREAMBLE_AUTHFAIL) {
+		stream_auth_failed(st, a.name, a.addr, source);
 		return;
 	}
-	ratelimit_prefix_text(addr, source);
-	t = tunnel_find(st->b, name);
+	t = tunnel_find(st->b, a.name);
 	if (t == NULL || t->s->closing) {
-		stream_refuse(st, "gone");
+		stream_refuse(st, PREAMBLE_GONE, 0, NULL);
 		return;
 	}
 	/* A source past its wrong guesses gets no more, right or wrong. */
 	if (t->has_auth && (wait = auth_wait_s(st->b, source)) > 0) {
-		snprintf(error, sizeof error, "throttled %d", wait);
-		stream_refuse(st, error);
+		stream_refuse(st, PREAMBLE_THROTTLED, wait, NULL);
 		return;
 	}
 	if (t->nstreams >= (unsigned)st->b->cfg->set.streams_per_tunnel ||
 	    (int)t->s->use->streams >= t->s->use->max_streams ||
 	    source_streams(t, source) >= (unsigned)st->b->cfg->set.streams_per_source) {
-		stream_refuse(st, "limit");
+		stream_refuse(st, PREAMBLE_LIMIT, 0, NULL);
 		return;
 	}
 	lws_set_timeout(st->wsi, NO_PENDING_TIMEOUT, 0);
-	stream_open(st, t, line + peer_at, source);
+	stream_open(st, t, a.peer, source);
 	if (st->s)
 		st->b->metrics.bytes_to_clients += len - take;
 	if (st->s && len > take && mux_stream_send(&st->m, in + take, len - take) == -1)
@@ -293,22 +292,24 @@ stream_writeable(struct stream *st)
 	size_t n;
 
 	if (st->error[0] && !st->replied) {
-		snprintf(line, sizeof line, "EXPOSE/1 ERR %s\n", st->error);
 		st->replied = true;
-		write_line(st, line);
+		write_line(st, st->error);
 		return -1;
 	}
 	if (st->kill || st->s == NULL)
 		return -1;
 	if (!st->replied && buf_len(&st->m.in) == 0 && !st->m.fin_in) {
 		/* The app has not answered yet: say only that the stream is open. */
-		if (!st->acked && write_line(st, "EXPOSE/1 OPENED\n") == -1)
+		if (!st->acked &&
+		    (preamble_answer_format(line, sizeof line, PREAMBLE_OPENED, 0, 0, NULL) == -1 ||
+		     write_line(st, line) == -1))
 			return -1;
 		st->acked = true;
 		return 0;
 	}
 	if (!st->replied) {
-		if (write_line(st, "EXPOSE/1 OK\n") == -1)
+		if (preamble_answer_format(line, sizeof line, PREAMBLE_OK, 0, 0, NULL) == -1 ||
+		    write_line(st, line) == -1)
 			return -1;
 		st->replied = true;
 	}
@@ -351,8 +352,6 @@ stream_on_fin(struct stream *st)
 void
 stream_on_rst(struct stream *st, uint16_t code, const char *msg)
 {
-	char error[96];
-
 	stream_unlink(st);
 	if (st->replied) {
 		st->kill = true;
@@ -360,10 +359,9 @@ stream_on_rst(struct stream *st, uint16_t code, const char *msg)
 		return;
 	}
 	if (code == CODE_REFUSED)
-		snprintf(error, sizeof error, "refused %.64s", msg);
+		stream_refuse(st, PREAMBLE_REFUSED, 0, msg);
 	else
-		snprintf(error, sizeof error, "%s", code == CODE_LIMIT ? "limit" : "closed");
-	stream_refuse(st, error);
+		stream_refuse(st, code == CODE_LIMIT ? PREAMBLE_LIMIT : PREAMBLE_CLOSED, 0, NULL);
 }
 
 void

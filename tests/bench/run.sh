@@ -21,7 +21,7 @@
 set -eu
 cd "$(dirname "$0")/../.."
 
-for p in expose exposed expose-edge exposectl; do
+for p in expose exposed expose-edge expose-edge-tls exposectl; do
 	[ -x "bin/$p" ] || { make all >&2; break; }
 done
 for tool in nginx wrk curl node systemd-socket-activate cc openssl; do

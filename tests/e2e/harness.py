@@ -319,14 +319,16 @@ class Broker:
 
 
 class Edge:
-    """expose-edge under systemd-socket-activate, one process per connection."""
+    """expose-edge (or program, e.g. expose-edge-tls) under
+    systemd-socket-activate, one process per connection."""
 
-    def __init__(self, tmp, broker, bin_dir=None, port=None, inetd=True, extra=()):
+    def __init__(self, tmp, broker, bin_dir=None, port=None, inetd=True, extra=(),
+                 program="expose-edge"):
         self.port = port or free_port()
         self.log = os.path.join(tmp, f"edge-{self.port}.log")
         mode = ["--inetd"] if inetd else []
         argv = ["systemd-socket-activate", *mode, "-a", "-l", f"127.0.0.1:{self.port}",
-                os.path.join(bin_dir or BIN, "expose-edge"), "--registry",
+                os.path.join(bin_dir or BIN, program), "--registry",
                 broker.registry, "--domain", broker.domain, *extra]
         self.proc = Process(argv, self.log, env=sanitizer_env())
         wait_in_file(self.log, r"Listening on 127\.0\.0\.1:%d" % self.port)

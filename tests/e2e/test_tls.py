@@ -67,8 +67,8 @@ def tls_stack(tmp, pki):
     s = Stack(tmp, domain=DOMAIN,
               broker_extra=("--cert", cert, "--key", key, "--scheme", "https"))
     s.cert, s.key, s.ca = cert, key, pki["ca"]
-    s.tls_edge = harness.Edge(tmp, s.broker, extra=("--tls", "--cert", cert, "--key", key,
-                                                    "--head-timeout", "1500"))
+    s.tls_edge = harness.Edge(tmp, s.broker, program="expose-edge-tls",
+                              extra=("--cert", cert, "--key", key, "--head-timeout", "1500"))
     s.wss = f"wss://localhost:{s.broker.ws_port}"
     yield s
     s.tls_edge.stop()
@@ -103,6 +103,38 @@ def test_https_through_the_tunnel(tls_stack):
     req = s.app.requests()[-1]
     h = dict(zip([k.lower() for k in req["headers"][::2]], req["headers"][1::2]))
     assert h["x-forwarded-proto"] == "https"
+
+
+def test_plain_edge_given_tls_hands_over_to_the_tls_edge(tls_stack):
+    """expose-edge links no TLS library; with --tls (an older unit) it execs
+    expose-edge-tls beside it, and the visitor gets https all the same."""
+    s = tls_stack
+    old = harness.Edge(s.tmp, s.broker, extra=("--tls", "--cert", s.cert, "--key", s.key))
+    try:
+        c = s.client("--ca", s.ca, s.app.port, server=s.wss)
+        name = c.host.split(".")[0]
+        url = f"https://{name}.{DOMAIN}:{old.port}/hello"
+        assert curl_tls(s, url) == (200, b"hello")
+        # The plain edge itself refuses TLS bytes: it is not an https edge.
+        code, _ = curl_tls(s, f"https://{name}.{DOMAIN}:{s.edge.port}/hello")
+        assert code != 200
+    finally:
+        old.stop()
+
+
+def test_tls_edge_without_a_sibling_says_so(tmp, tls_stack):
+    """A plain edge copied away from expose-edge-tls and given --tls says
+    what is missing and exits 78 (configuration)."""
+    lone = os.path.join(tmp, "lone")
+    os.mkdir(lone)
+    prog = os.path.join(lone, "expose-edge")
+    with open(os.path.join(harness.BIN, "expose-edge"), "rb") as src, open(prog, "wb") as dst:
+        dst.write(src.read())
+    os.chmod(prog, 0o755)
+    r = subprocess.run([prog, "--tls", "--registry", tls_stack.broker.registry],
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=harness.scaled(30))
+    assert r.returncode == 78
+    assert b"expose-edge-tls" in r.stderr
 
 
 def test_tls_sse_and_websocket(tls_stack):
