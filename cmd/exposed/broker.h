@@ -1,6 +1,6 @@
 /*
  * exposed: the broker.  One libwebsockets event loop holds the clients'
- * websockets (session.c), the edges' Unix connections (stream.c), the
+ * websockets (session.c), the edges' Unix connections (edgeconn.c), the
  * table of live tunnels and their registry rows (bind.c).
  *
  * Ownership: the broker owns sessions; a session owns its tunnels and
@@ -168,7 +168,7 @@ int session_old_callback(struct lws *wsi, enum lws_callback_reasons reason,
 /* Queues ERROR (code, message) on stream 0 or a tunnel number. */
 void session_error(struct session *s, uint32_t stream, uint16_t code, const char *msg);
 
-/* stream.c */
+/* edgeconn.c: an edge's connection, one stream of a tunnel */
 int stream_callback(struct lws *wsi, enum lws_callback_reasons reason,
                     void *user, void *in, size_t len);
 /* The session is going: reset the stream and close its edge. */
