@@ -1,13 +1,14 @@
 /*
  * The edge side of the broker: one Unix connection per public connection.
- * The preamble's lines are lib/preamble's.  The edge sends an OPEN line naming the tunnel; the broker opens a
- * stream on that tunnel's session and says "EXPOSE/1 OPENED" at once (so an
- * edge can tell a live broker from a hung one), answers "EXPOSE/1 OK" once the client
- * sends the first response bytes (or an error line if it cannot), and
- * relays bytes both ways under the stream's credit (expose(7)).  Streams
- * are counted per tunnel and per visitor's source (streams-per-source).
- * An edge that refused a wrong password says AUTHFAIL instead of OPEN:
- * the broker counts those per source for every edge (auth-failures).
+ * The edge sends an OPEN line naming the tunnel; the broker opens a stream
+ * on that tunnel's session and says "EXPOSE/1 OPENED" at once (so an edge
+ * can tell a live broker from a hung one), answers "EXPOSE/1 OK" once the
+ * client sends the first response bytes (or an error line if it cannot),
+ * and relays bytes both ways under the stream's credit (expose(7)).  The
+ * preamble's lines are lib/preamble's.  Streams are counted per tunnel and
+ * per visitor's source (streams-per-source).  An edge that refused a wrong
+ * password says AUTHFAIL instead of OPEN: the broker counts those per
+ * source for every edge (auth-failures).
  */
 #include <stdio.h>
 #include <stdlib.h>
