@@ -51,15 +51,16 @@ LLHTTP_OBJ := $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/htt
 LIBEXPOSE := $(BUILD)/libexpose.a
 LIBLLHTTP := $(BUILD)/libllhttp.a
 
-PROGS     := expose exposed expose-edge exposectl
+PROGS     := expose exposed expose-edge exposectl expose-mirror
 PROG_BINS := $(PROGS:%=$(BIN)/%)
 
 # What each program links beyond libexpose.
 LIBS_expose      = $(BUILD)/inspect_html.o $(LIBLLHTTP) $(LWS_LIBS) $(SODIUM_LIBS) \
                    -ljansson -lqrencode -lssl -lcrypto
-LIBS_exposed     = $(LWS_LIBS) $(SODIUM_LIBS) $(SQLITE_LIBS) -lssl -lcrypto
+LIBS_exposed     = $(LWS_LIBS) $(SODIUM_LIBS) $(SQLITE_LIBS) -ljansson -lpthread -lssl -lcrypto
 LIBS_expose-edge = $(LIBLLHTTP) $(SODIUM_LIBS) $(SQLITE_LIBS) -lssl -lcrypto
 LIBS_exposectl   = $(SODIUM_LIBS) $(SQLITE_LIBS)
+LIBS_expose-mirror = $(SODIUM_LIBS) $(SQLITE_LIBS) -ljansson
 
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)

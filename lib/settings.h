@@ -61,6 +61,10 @@ struct settings {
 	int redirect_http;
 	int https_port;                          /* where redirects send visitors */
 	int http_port;                           /* the plain edge's port, for URLs */
+	/* more than one host (exposed(8), expose-mirror(8)); "": one host */
+	char etcd_endpoints[1024];               /* http://HOST:PORT,... */
+	char host_name[64];                      /* this host, as rows name it */
+	int cluster_lease_ttl_s;                 /* a dead broker's tunnels go after this */
 };
 
 /* The defaults (see bounds.h for why each value). */
@@ -76,7 +80,7 @@ int settings_set(struct settings *s, const char *key, const char *value,
                  char *why, size_t why_size);
 
 /* Room for every key as a long option (settings_options). */
-#define SETTINGS_KEYS_MAX 40
+#define SETTINGS_KEYS_MAX 48
 
 /* Fills opts (room for size entries) with a program's own options, then
  * every key as "--key VALUE" returning val, then the terminator: so each

@@ -211,6 +211,14 @@ route_request(struct edge *e)
 	}
 	if (rr == ROUTE_OK && check_access(e) == -1)
 		return -1;
+	/* A copy expose-mirror made: another host's broker holds it. */
+	if (rr == ROUTE_OK && e->route.socket[0] == '\0') {
+		char where[sizeof name + sizeof e->route.host + 80];
+		snprintf(where, sizeof where, "The tunnel %s is on host %s; cross-host "
+		         "relay is not in this build.", name, e->route.host);
+		edge_fail(e, 502, where);
+		return -1;
+	}
 	if (rr == ROUTE_OK)
 		rr = route_connect(e, name);
 	if (rr != ROUTE_OK) {
