@@ -1,6 +1,7 @@
 # expose: make, make check, make demo, make bench, make install.
 #
 # make                  builds bin/expose bin/exposed bin/expose-edge bin/exposectl
+#                       bin/expose-mirror
 # make SAN=address,undefined BUILD=build-san BIN=build-san/bin
 #                       the same with sanitizers, in their own directory
 # make check            unit tests, then end-to-end tests, plain and sanitized
@@ -209,11 +210,11 @@ TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 UNITS       := expose.socket expose@.service expose-tls.socket expose-tls@.service \
                expose-tickets.service expose-tickets.timer \
                exposed.socket exposed-control.socket \
-               exposed.service
+               exposed.service expose-mirror.service
 MAN1 := man/expose.1
 MAN5 := man/expose.conf.5
 MAN7 := man/expose.7
-MAN8 := man/exposed.8 man/expose-edge.8 man/exposectl.8
+MAN8 := man/exposed.8 man/expose-edge.8 man/exposectl.8 man/expose-mirror.8
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) \
@@ -221,7 +222,8 @@ install: all
 		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSUSERSDIR) \
 		$(DESTDIR)$(TMPFILESDIR)
 	install -m 755 $(BIN)/expose $(DESTDIR)$(BINDIR)/expose
-	install -m 755 $(BIN)/exposed $(BIN)/expose-edge $(BIN)/exposectl $(DESTDIR)$(SBINDIR)/
+	install -m 755 $(BIN)/exposed $(BIN)/expose-edge $(BIN)/exposectl $(BIN)/expose-mirror \
+		$(DESTDIR)$(SBINDIR)/
 	for u in $(UNITS); do \
 		sed 's|@SBINDIR@|$(SBINDIR)|g' units/$$u > $(DESTDIR)$(UNITDIR)/$$u && \
 		chmod 644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
@@ -237,7 +239,8 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/expose
-	rm -f $(DESTDIR)$(SBINDIR)/exposed $(DESTDIR)$(SBINDIR)/expose-edge $(DESTDIR)$(SBINDIR)/exposectl
+	rm -f $(DESTDIR)$(SBINDIR)/exposed $(DESTDIR)$(SBINDIR)/expose-edge $(DESTDIR)$(SBINDIR)/exposectl \
+	      $(DESTDIR)$(SBINDIR)/expose-mirror
 	for u in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$$u; done
 	rm -f $(DESTDIR)$(SYSUSERSDIR)/expose.conf $(DESTDIR)$(TMPFILESDIR)/expose.conf
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) \
