@@ -62,6 +62,8 @@ int etcd_put_if_rev(struct etcd *e, const char *key, const char *value, int64_t 
 /* Deletes key if it is under lease: 1 deleted, 0 not (gone, or another
  * lease's now), -1 error. */
 int etcd_delete_if_lease(struct etcd *e, const char *key, int64_t lease);
+/* Deletes key if its value is value: 1 deleted, 0 not, -1 error. */
+int etcd_delete_if_value(struct etcd *e, const char *key, const char *value);
 
 /* Every key under prefix: *kvs (free with etcd_kvs_free) and *rev, the
  * store's revision they are as of.  The count, or -1. */

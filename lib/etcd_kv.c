@@ -175,23 +175,43 @@ etcd_put_if_rev(struct etcd *e, const char *key, const char *value, int64_t leas
 	return ok;
 }
 
-int
-etcd_delete_if_lease(struct etcd *e, const char *key, int64_t lease)
+/* Deletes key if compare (about key) holds: 1 deleted, 0 not, -1 error. */
+static int
+delete_if(struct etcd *e, const char *key, json_t *compare)
 {
-	char l[INT_TEXT_BYTES], *k = etcd_b64(key, strlen(key));
+	char *k = etcd_b64(key, strlen(key));
 	json_t *r, *del;
 	int ok;
 
-	int_text(lease, l);
 	del = k ? json_pack("{s:{s:s}}", "requestDeleteRange", "key", k) : NULL;
 	free(k);
-	r = txn(e, key, json_pack("{s:s, s:s, s:s}", "target", "LEASE", "result", "EQUAL",
-	                          "lease", l), del);
-	if (r == NULL)
+	if ((r = txn(e, key, compare, del)) == NULL)
 		return -1;
 	ok = succeeded(r);
 	json_decref(r);
 	return ok;
+}
+
+int
+etcd_delete_if_lease(struct etcd *e, const char *key, int64_t lease)
+{
+	char l[INT_TEXT_BYTES];
+
+	int_text(lease, l);
+	return delete_if(e, key, json_pack("{s:s, s:s, s:s}", "target", "LEASE",
+	                                   "result", "EQUAL", "lease", l));
+}
+
+int
+etcd_delete_if_value(struct etcd *e, const char *key, const char *value)
+{
+	char *v = etcd_b64(value, strlen(value));
+	int rc;
+
+	rc = delete_if(e, key, v ? json_pack("{s:s, s:s, s:s}", "target", "VALUE",
+	                                     "result", "EQUAL", "value", v) : NULL);
+	free(v);
+	return rc;
 }
 
 int

@@ -26,6 +26,8 @@
 
 /* After a failed grant or keep-alive, the next try comes this much later. */
 #define CLUSTER_RETRY_MS 500
+/* What etcd says when a put names a lease that ran out. */
+#define ETCD_LEASE_GONE "requested lease not found"
 /* The lease is kept alive this many times a TTL. */
 #define KEEPALIVES_PER_TTL 3
 
@@ -54,6 +56,15 @@ struct held {
 	char *value;
 };
 
+/* A write whose outcome etcd did not tell (a timeout while it had no
+ * leader: the write may still commit later), or a delete that failed: the
+ * key is deleted if it still holds value, once etcd answers again. */
+struct doubt {
+	struct doubt *next;
+	char key[CLUSTER_KEY_BYTES];
+	char *value;
+};
+
 struct cluster {
 	struct lws_context *ctx;
 	struct etcd etcd;
@@ -69,6 +80,7 @@ struct cluster {
 	/* the thread's own */
 	int64_t lease;
 	struct map held;
+	struct doubt *doubts;
 };
 
 static void
@@ -170,22 +182,73 @@ claim(struct cluster *c, const char *name, const char *value, const char *owner,
 	return rc;
 }
 
+static int grant(struct cluster *c);
+
+static void
+doubt(struct cluster *c, const char *name, const char *value)
+{
+	struct doubt *d = calloc(1, sizeof *d);
+
+	if (d == NULL || (d->value = strdup(value)) == NULL) {
+		free(d);
+		log_warn("cluster: out of memory: %s%s may stay until the lease ends",
+		         CLUSTER_PREFIX, name);
+		return;
+	}
+	cluster_key(name, d->key, sizeof d->key);
+	d->next = c->doubts;
+	c->doubts = d;
+}
+
+/* Deletes the doubtful keys that still hold their value; those etcd does
+ * not answer for stay for the next try. */
+static void
+settle(struct cluster *c)
+{
+	struct doubt **p = &c->doubts, *d;
+	int rc;
+
+	while ((d = *p) != NULL) {
+		if ((rc = etcd_delete_if_value(&c->etcd, d->key, d->value)) == -1) {
+			p = &d->next;
+			continue;
+		}
+		if (rc == 1)
+			log_info("cluster: deleted %s, written while etcd could not say", d->key);
+		*p = d->next;
+		free(d->value);
+		free(d);
+	}
+}
+
 static void
 run_job(struct cluster *c, struct job *j)
 {
 	char key[CLUSTER_KEY_BYTES];
 
+	if (c->doubts)
+		settle(c);
 	if (j->kind == JOB_CLAIM) {
 		j->result = claim(c, j->name, j->value, j->owner, j->why, sizeof j->why);
+		/* The lease ran out before a keep-alive could say so: a new one
+		 * (with the held names put back), and the claim once more. */
+		if (j->result == -1 && strstr(j->why, ETCD_LEASE_GONE) != NULL && grant(c) == 0)
+			j->result = claim(c, j->name, j->value, j->owner, j->why, sizeof j->why);
 		if (j->result == 1)
 			hold(c, j->name, j->value);
+		if (j->result == -1)
+			doubt(c, j->name, j->value);
 		return;
 	}
-	unhold(c, j->name);
 	cluster_key(j->name, key, sizeof key);
-	if (c->lease && etcd_delete_if_lease(&c->etcd, key, c->lease) == -1)
-		log_warn("cluster: cannot delete %s (it goes with the lease): %s", key,
+	if (c->lease && etcd_delete_if_lease(&c->etcd, key, c->lease) == -1) {
+		struct map_node *n = map_find(&c->held, j->name, strlen(j->name));
+		log_warn("cluster: cannot delete %s now (tried again later): %s", key,
 		         c->etcd.why);
+		if (n)
+			doubt(c, j->name, map_entry(n, struct held, node)->value);
+	}
+	unhold(c, j->name);
 }
 
 struct reput { struct cluster *c; unsigned lost; };
@@ -238,6 +301,8 @@ tend_lease(struct cluster *c)
 		log_warn("cluster: etcd: %s", c->etcd.why);
 		return now_ms() + CLUSTER_RETRY_MS;
 	}
+	if (c->doubts)
+		settle(c);
 	return now_ms() + (int64_t)c->ttl_s * 1000 / KEEPALIVES_PER_TTL;
 }
 
@@ -295,13 +360,17 @@ cluster_thread(void *arg)
 {
 	struct cluster *c = arg;
 	int64_t due = 0;
+	struct doubt *d;
 	struct job *j;
 
 	for (;;) {
 		if (now_ms() >= due)
 			due = tend_lease(c);
 		if ((j = next_job(c, due)) != NULL) {
-			run_job(c, j);
+			/* Stopping: the lease's revocation below does every release,
+			 * and no one waits for a claim's answer. */
+			if (!c->stop)
+				run_job(c, j);
 			if (j->kind == JOB_CLAIM)
 				finish(c, j);
 			else
@@ -317,6 +386,11 @@ cluster_thread(void *arg)
 		         (long long)c->lease, c->ttl_s, c->etcd.why);
 	map_each(&c->held, free_held, NULL);
 	map_free(&c->held);
+	while ((d = c->doubts) != NULL) {
+		c->doubts = d->next;
+		free(d->value);
+		free(d);
+	}
 	return NULL;
 }
 

@@ -290,5 +290,6 @@ tunnel_refused(struct tunnel *t, int created, uint16_t code, const char *msg)
 	}
 	forget_name(b, t->name, created);
 	tunnel_free(b, t);
+	b->metrics.binds[CODE_OK]--;    /* counted when it bound locally */
 	refuse(s, index, code, msg);
 }

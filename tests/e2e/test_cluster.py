@@ -451,6 +451,28 @@ def test_etcd_leader_killed_routing_goes_on_and_names_resume(cluster):
     late.proc.stop(signal.SIGINT)
 
 
+def test_host_cut_off_from_the_majority_refuses_new_names_and_says_why(cluster):
+    h1, h2, h3 = cluster.hosts
+    kept = h1.client("--name", "kept", h1.app())
+    h2.etcd.kill()
+    h3.etcd.kill()
+    # Host 1's member is alone: no leader, no new name, and the client is
+    # told why; the tunnel it has keeps serving.
+    refused = h1.client("--name", "lonely", h1.app(), wait_url=False)
+    assert refused.proc.proc.wait(harness.scaled(30)) != 0
+    assert "the cluster cannot be reached, so no name can be claimed now" in refused.text()
+    assert "lonely" not in h1.rows()
+    assert h1.get("kept")[0] == 200
+    restart_member(h2)
+    restart_member(h3)
+    again = h1.client("--name", "lonely", h1.app())
+    assert again.url == "http://lonely.localhost:8080/"
+    for c in (kept, again):
+        c.proc.stop(signal.SIGINT)
+    harness.wait_for(lambda: not {"kept", "lonely"} & set(cluster.keys()),
+                     what="their keys to go")
+
+
 def restart_member(h):
     """The killed member starts again on its data (it rejoins)."""
     h.start_etcd()
