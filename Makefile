@@ -65,7 +65,7 @@ LIBS_expose-mirror = $(SODIUM_LIBS) $(SQLITE_LIBS) -ljansson
 
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-UNIT_LIBS = $(LIBEXPOSE) $(LIBLLHTTP) -lcmocka $(SODIUM_LIBS) $(SQLITE_LIBS) -lcrypto
+UNIT_LIBS = $(LIBEXPOSE) $(LIBLLHTTP) -lcmocka $(SODIUM_LIBS) $(SQLITE_LIBS) -ljansson -lcrypto
 
 .PHONY: all clean check units demo bench bench-compare deps install uninstall fuzz
 .SUFFIXES:
