@@ -187,10 +187,13 @@ registry_lookup(struct registry *r, const char *name, struct registry_route *rou
 {
 	int rc;
 
+	/* A registry from before sql/003 (its broker not yet restarted on
+	 * the new schema) has no host column: every row is this host's. */
 	if (r->lookup == NULL &&
 	    sqlite3_prepare_v2(r->db, "SELECT broker, auth, allow, host FROM tunnels"
-	                       " WHERE name = ?1",
-	                       -1, &r->lookup, NULL) != SQLITE_OK)
+	                       " WHERE name = ?1", -1, &r->lookup, NULL) != SQLITE_OK &&
+	    sqlite3_prepare_v2(r->db, "SELECT broker, auth, allow, '' FROM tunnels"
+	                       " WHERE name = ?1", -1, &r->lookup, NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_reset(r->lookup);
 	sqlite3_bind_text(r->lookup, 1, name, -1, SQLITE_STATIC);

@@ -105,6 +105,7 @@ usage(FILE *f)
 	    "               [--auth-failures N] [--auth-failure-period S]\n"
 	    "               [--metrics ADDR:PORT] [--cert FILE] [--key FILE]\n"
 	    "               [--ticket-keys FILE] [--http-port N]\n"
+	    "               [--etcd-endpoints URL,...] [--host-name NAME] [--cluster-lease-ttl S]\n"
 	    "Every key of expose.conf(5) is also an option (--KEY VALUE); -h, --help.\n");
 }
 

@@ -448,11 +448,15 @@ def test_etcd_leader_killed_routing_goes_on_and_names_resume(cluster):
     for h in others:
         harness.wait_for(lambda h=h: h.rows().get("after-election") == leader.name,
                          what=f"the new name copied to {h.name}")
+    # The mirror on the host whose member died goes to another member.
+    elsewhere = others[0].client("--name", "seen-there", others[0].app())
+    harness.wait_for(lambda: leader.rows().get("seen-there") == others[0].name,
+                     what=f"{leader.name}'s mirror to follow another member")
     assert leader.get("steady")[0] == 200 and leader.get("after-election")[0] == 200
     # The member comes back and catches up.
     restart_member(leader)
-    local.proc.stop(signal.SIGINT)
-    late.proc.stop(signal.SIGINT)
+    for c in (local, late, elsewhere):
+        c.proc.stop(signal.SIGINT)
 
 
 def test_host_cut_off_from_the_majority_refuses_new_names_and_says_why(cluster):
