@@ -154,6 +154,19 @@ value_owner(const char *value, char *out, size_t size)
 	}
 }
 
+/* Whether this broker holds name for owner. */
+static int
+held_by(struct cluster *c, const char *name, const char *owner)
+{
+	struct map_node *n = map_find(&c->held, name, strlen(name));
+	char was[IDENTITY_PK_TEXT_BYTES];
+
+	if (n == NULL)
+		return 0;
+	value_owner(map_entry(n, struct held, node)->value, was, sizeof was);
+	return strcmp(was, owner) == 0;
+}
+
 /* Puts name's key under our lease: 1 ours, 0 another key's, -1 failed. */
 static int
 claim(struct cluster *c, const char *name, const char *value, const char *owner,
@@ -234,6 +247,13 @@ run_job(struct cluster *c, struct job *j)
 		 * (with the held names put back), and the claim once more. */
 		if (j->result == -1 && strstr(j->why, ETCD_LEASE_GONE) != NULL && grant(c) == 0)
 			j->result = claim(c, j->name, j->value, j->owner, j->why, sizeof j->why);
+		/* etcd cannot say, but the name is under our lease already for
+		 * this key (its client came back to this broker): it stays. */
+		if (j->result == -1 && held_by(c, j->name, j->owner)) {
+			log_warn("cluster: %s kept for its key while etcd cannot be reached: %s",
+			         j->name, j->why);
+			j->result = 1;
+		}
 		if (j->result == 1)
 			hold(c, j->name, j->value);
 		if (j->result == -1)

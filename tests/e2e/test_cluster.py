@@ -471,12 +471,18 @@ def test_host_cut_off_from_the_majority_refuses_new_names_and_says_why(cluster):
     assert "the cluster cannot be reached, so no name can be claimed now" in refused.text()
     assert "lonely" not in h1.rows()
     assert h1.get("kept")[0] == 200
+    # A name this broker holds already stays its key's: the client back on
+    # a new connection gets it.
+    back = h1.client("--name", "kept", h1.app(), key_dir=kept.key_dir)
+    assert back.url == "http://kept.localhost:8080/"
+    assert h1.get("kept")[0] == 200
     restart_member(h2)
     restart_member(h3)
     again = h1.client("--name", "lonely", h1.app())
     assert again.url == "http://lonely.localhost:8080/"
-    for c in (kept, again):
-        c.proc.stop(signal.SIGINT)
+    for c in (kept, back, again):
+        if c.proc.alive():
+            c.proc.stop(signal.SIGINT)
     harness.wait_for(lambda: not {"kept", "lonely"} & set(cluster.keys()),
                      what="their keys to go")
 
