@@ -250,8 +250,8 @@ run_job(struct cluster *c, struct job *j)
 		/* etcd cannot say, but the name is under our lease already for
 		 * this key (its client came back to this broker): it stays. */
 		if (j->result == -1 && held_by(c, j->name, j->owner)) {
-			log_warn("cluster: %s kept for its key while etcd cannot be reached: %s",
-			         j->name, j->why);
+			log_warn("cluster: name=%s stays its key's while etcd cannot be "
+			         "reached: %s", j->name, j->why);
 			j->result = 1;
 		}
 		if (j->result == 1)
