@@ -1,7 +1,7 @@
 # expose: make, make check, make demo, make bench, make install.
 #
 # make                  builds bin/expose bin/exposed bin/expose-edge bin/expose-edge-tls
-#                       bin/exposectl
+#                       bin/exposectl bin/expose-mirror
 # make SAN=address,undefined BUILD=build-san BIN=build-san/bin
 #                       the same with sanitizers, in their own directory
 # make check            unit tests, then end-to-end tests, plain and sanitized
@@ -52,20 +52,21 @@ LLHTTP_OBJ := $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/htt
 LIBEXPOSE := $(BUILD)/libexpose.a
 LIBLLHTTP := $(BUILD)/libllhttp.a
 
-PROGS     := expose exposed expose-edge expose-edge-tls exposectl
+PROGS     := expose exposed expose-edge expose-edge-tls exposectl expose-mirror
 PROG_BINS := $(PROGS:%=$(BIN)/%)
 
 # What each program links beyond libexpose.
 LIBS_expose      = $(BUILD)/inspect_html.o $(LIBLLHTTP) $(LWS_LIBS) $(SODIUM_LIBS) \
                    -ljansson -lqrencode -lssl -lcrypto
-LIBS_exposed     = $(LWS_LIBS) $(SODIUM_LIBS) $(SQLITE_LIBS) -lssl -lcrypto
+LIBS_exposed     = $(LWS_LIBS) $(SODIUM_LIBS) $(SQLITE_LIBS) -ljansson -lpthread -lssl -lcrypto
 LIBS_expose-edge = $(LIBLLHTTP) $(SODIUM_LIBS) $(SQLITE_LIBS)
 LIBS_expose-edge-tls = $(LIBS_expose-edge) -lssl -lcrypto
 LIBS_exposectl   = $(SODIUM_LIBS) $(SQLITE_LIBS)
+LIBS_expose-mirror = $(SODIUM_LIBS) $(SQLITE_LIBS) -ljansson
 
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-UNIT_LIBS = $(LIBEXPOSE) $(LIBLLHTTP) -lcmocka $(SODIUM_LIBS) $(SQLITE_LIBS) -lcrypto
+UNIT_LIBS = $(LIBEXPOSE) $(LIBLLHTTP) -lcmocka $(SODIUM_LIBS) $(SQLITE_LIBS) -ljansson -lcrypto
 
 .PHONY: all clean check units demo bench bench-compare deps install uninstall fuzz deadcode
 .SUFFIXES:
@@ -230,11 +231,11 @@ TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 UNITS       := expose.socket expose@.service expose-tls.socket expose-tls@.service \
                expose-tickets.service expose-tickets.timer \
                exposed.socket exposed-control.socket \
-               exposed.service
+               exposed.service expose-mirror.service
 MAN1 := man/expose.1
 MAN5 := man/expose.conf.5
 MAN7 := man/expose.7
-MAN8 := man/exposed.8 man/expose-edge.8 man/exposectl.8
+MAN8 := man/exposed.8 man/expose-edge.8 man/exposectl.8 man/expose-mirror.8
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) \
@@ -243,6 +244,7 @@ install: all
 		$(DESTDIR)$(TMPFILESDIR)
 	install -m 755 $(BIN)/expose $(DESTDIR)$(BINDIR)/expose
 	install -m 755 $(BIN)/exposed $(BIN)/expose-edge $(BIN)/expose-edge-tls $(BIN)/exposectl \
+		$(BIN)/expose-mirror \
 		$(DESTDIR)$(SBINDIR)/
 	for u in $(UNITS); do \
 		sed 's|@SBINDIR@|$(SBINDIR)|g' units/$$u > $(DESTDIR)$(UNITDIR)/$$u && \
@@ -260,7 +262,8 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/expose
 	rm -f $(DESTDIR)$(SBINDIR)/exposed $(DESTDIR)$(SBINDIR)/expose-edge \
-	      $(DESTDIR)$(SBINDIR)/expose-edge-tls $(DESTDIR)$(SBINDIR)/exposectl
+	      $(DESTDIR)$(SBINDIR)/expose-edge-tls $(DESTDIR)$(SBINDIR)/exposectl \
+	      $(DESTDIR)$(SBINDIR)/expose-mirror
 	for u in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$$u; done
 	rm -f $(DESTDIR)$(SYSUSERSDIR)/expose.conf $(DESTDIR)$(TMPFILESDIR)/expose.conf
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) \

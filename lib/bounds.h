@@ -141,4 +141,16 @@
 /* A connection that lasted this long resets the backoff. */
 #define RECONNECT_STABLE_MS 10000
 
+/* --- more than one host (etcd) --- */
+
+/* A broker's lease: its tunnels leave every host's registry this long
+ * after the broker dies.  Kept alive three times a TTL. */
+#define CLUSTER_LEASE_TTL_S 10
+/* One call to etcd (per endpoint tried) must finish within this. */
+#define ETCD_CALL_TIMEOUT_MS 2000
+/* expose-mirror waits this long before trying etcd again after a failure. */
+#define MIRROR_RETRY_MS 200
+/* Calls queued for the broker's etcd thread; BINDs past it are refused. */
+#define CLUSTER_QUEUE_MAX 4096
+
 #endif

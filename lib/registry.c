@@ -133,11 +133,12 @@ registry_open_writer(const char *path, const char **why)
 		goto fail;
 	if (sqlite3_prepare_v3(r->db,
 	        "INSERT INTO tunnels (name, broker, session, key, addr, url, target, since,"
-	        " auth, allow) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+	        " auth, allow, host) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
 	        " ON CONFLICT (name) DO UPDATE SET broker = excluded.broker,"
 	        " session = excluded.session, addr = excluded.addr, url = excluded.url,"
 	        " target = excluded.target, since = excluded.since, auth = excluded.auth,"
-	        " allow = excluded.allow WHERE tunnels.key = excluded.key",
+	        " allow = excluded.allow, host = excluded.host"
+	        " WHERE tunnels.key = excluded.key",
 	        -1, SQLITE_PREPARE_PERSISTENT, &r->add, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(r->db,
 	        "DELETE FROM tunnels WHERE name = ?1 AND session = ?2",
@@ -186,9 +187,13 @@ registry_lookup(struct registry *r, const char *name, struct registry_route *rou
 {
 	int rc;
 
+	/* A registry from before sql/003 (its broker not yet restarted on
+	 * the new schema) has no host column: every row is this host's. */
 	if (r->lookup == NULL &&
-	    sqlite3_prepare_v2(r->db, "SELECT broker, auth, allow FROM tunnels WHERE name = ?1",
-	                       -1, &r->lookup, NULL) != SQLITE_OK)
+	    sqlite3_prepare_v2(r->db, "SELECT broker, auth, allow, host FROM tunnels"
+	                       " WHERE name = ?1", -1, &r->lookup, NULL) != SQLITE_OK &&
+	    sqlite3_prepare_v2(r->db, "SELECT broker, auth, allow, '' FROM tunnels"
+	                       " WHERE name = ?1", -1, &r->lookup, NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_reset(r->lookup);
 	sqlite3_bind_text(r->lookup, 1, name, -1, SQLITE_STATIC);
@@ -198,7 +203,8 @@ registry_lookup(struct registry *r, const char *name, struct registry_route *rou
 	if (rc != SQLITE_ROW ||
 	    column_copy(r->lookup, 0, route->socket, sizeof route->socket) == -1 ||
 	    column_copy(r->lookup, 1, route->auth, sizeof route->auth) == -1 ||
-	    column_copy(r->lookup, 2, route->allow, sizeof route->allow) == -1)
+	    column_copy(r->lookup, 2, route->allow, sizeof route->allow) == -1 ||
+	    column_copy(r->lookup, 3, route->host, sizeof route->host) == -1)
 		rc = -1;
 	else
 		rc = 1;
@@ -357,6 +363,7 @@ registry_tunnel_add(struct registry *r, const struct registry_tunnel *t)
 	sqlite3_bind_int64(st, 8, t->since);
 	sqlite3_bind_text(st, 9, t->auth ? t->auth : "", -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 10, t->allow ? t->allow : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 11, t->host ? t->host : "", -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
@@ -387,8 +394,8 @@ registry_list(struct registry *r,
 	int rc;
 
 	if (sqlite3_prepare_v2(r->db,
-	        "SELECT name, broker, session, key, addr, url, target, since, auth, allow"
-	        " FROM tunnels ORDER BY since, name", -1, &st, NULL) != SQLITE_OK)
+	        "SELECT name, broker, session, key, addr, url, target, since, auth, allow,"
+	        " host FROM tunnels ORDER BY since, name", -1, &st, NULL) != SQLITE_OK)
 		return -1;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		t.name = (const char *)sqlite3_column_text(st, 0);
@@ -401,6 +408,7 @@ registry_list(struct registry *r,
 		t.since = sqlite3_column_int64(st, 7);
 		t.auth = (const char *)sqlite3_column_text(st, 8);
 		t.allow = (const char *)sqlite3_column_text(st, 9);
+		t.host = (const char *)sqlite3_column_text(st, 10);
 		if (fn(ctx, &t) != 0) {
 			rc = SQLITE_DONE;
 			break;
@@ -580,4 +588,92 @@ registry_names_list(struct registry *r, int (*fn)(void *ctx, const struct regist
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* --- expose-mirror's copies of other hosts' tunnels (broker empty) --- */
+
+/* Runs sql with its text parameters; the rows it changed, or -1. */
+static int
+mirror_exec(struct registry *r, const char *sql, const struct registry_tunnel *t)
+{
+	sqlite3_stmt *st;
+	int n = -1;
+
+	if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+	if (sqlite3_bind_parameter_count(st) > 1) {
+		sqlite3_bind_int64(st, 2, t->session);
+		sqlite3_bind_text(st, 3, t->key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, t->addr, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, t->url, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, t->target, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 7, t->since);
+		sqlite3_bind_text(st, 8, t->auth ? t->auth : "", -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 9, t->allow ? t->allow : "", -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 10, t->host, -1, SQLITE_STATIC);
+	}
+	if (sqlite3_step(st) == SQLITE_DONE)
+		n = sqlite3_changes(r->db);
+	sqlite3_finalize(st);
+	return n;
+}
+
+int
+registry_mirror_put(struct registry *r, const struct registry_tunnel *t)
+{
+	int n = mirror_exec(r,
+	    "INSERT INTO tunnels (name, broker, session, key, addr, url, target, since,"
+	    " auth, allow, host) VALUES (?1, '', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+	    " ON CONFLICT (name) DO UPDATE SET session = excluded.session,"
+	    " key = excluded.key, addr = excluded.addr, url = excluded.url,"
+	    " target = excluded.target, since = excluded.since, auth = excluded.auth,"
+	    " allow = excluded.allow, host = excluded.host WHERE tunnels.broker = ''", t);
+
+	return n < 0 ? -1 : n > 0;
+}
+
+int
+registry_mirror_delete(struct registry *r, const char *name)
+{
+	struct registry_tunnel t = { .name = name };
+	int n = mirror_exec(r, "DELETE FROM tunnels WHERE name = ?1 AND broker = ''", &t);
+
+	return n < 0 ? -1 : n > 0;
+}
+
+int
+registry_mirror_begin(struct registry *r)
+{
+	if (exec(r, "BEGIN IMMEDIATE") == -1)
+		return -1;
+	if (exec(r, "DELETE FROM tunnels WHERE broker = ''") == -1) {
+		exec(r, "ROLLBACK");
+		return -1;
+	}
+	return 0;
+}
+
+int
+registry_mirror_end(struct registry *r, int commit)
+{
+	if (commit && exec(r, "COMMIT") == 0)
+		return 0;
+	exec(r, "ROLLBACK");
+	return -1;
+}
+
+int
+registry_mirror_count(struct registry *r)
+{
+	sqlite3_stmt *st;
+	int n = -1;
+
+	if (sqlite3_prepare_v2(r->db, "SELECT count(*) FROM tunnels WHERE broker = ''", -1,
+	                       &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return n;
 }

@@ -22,6 +22,7 @@ struct registry_tunnel {
 	int64_t since;
 	const char *auth;      /* basic auth, stored form (auth.h); "" for none */
 	const char *allow;     /* allowed sources (cidr.h); "" for all */
+	const char *host;      /* the host whose broker holds it; "" or NULL: one host */
 };
 
 /* What an edge needs to serve a tunnel. */
@@ -29,6 +30,7 @@ struct registry_route {
 	char socket[108];
 	char auth[256];
 	char allow[1536];
+	char host[64];         /* "" on one host; with socket "": held elsewhere */
 };
 
 /* A name held by a key (sql/002). */
@@ -103,5 +105,19 @@ int registry_names_list(struct registry *r,
  * giving claims without an expiry (from before claims expired) one of
  * claim_expiry seconds; returns how many went, or -1. */
 int registry_names_expire(struct registry *r, int64_t now, int64_t claim_expiry);
+
+/* More than one host: expose-mirror's copies of the tunnels that other
+ * hosts' brokers hold (host set, broker empty).  A put replaces the copy
+ * of name but never a row of a broker on this host: 1 written, 0 a local
+ * row holds name, -1 error. */
+int registry_mirror_put(struct registry *r, const struct registry_tunnel *t);
+/* Deletes the copy of name: 1 deleted, 0 there was none, -1 error. */
+int registry_mirror_delete(struct registry *r, const char *name);
+/* A resync: begin deletes every copy inside a transaction that end
+ * commits (commit 0) or rolls back, so readers see the old set or the new. */
+int registry_mirror_begin(struct registry *r);
+int registry_mirror_end(struct registry *r, int commit);
+/* Copies held now, or -1. */
+int registry_mirror_count(struct registry *r);
 
 #endif

@@ -73,6 +73,12 @@ static const struct key keys[] = {
 	{ "redirect-http", K_BOOL, offsetof(struct settings, redirect_http), 0, 0, 1, "yes or no" },
 	INT("https-port", https_port, 1, 65535, "a port, 1 to 65535"),
 	INT("http-port", http_port, 0, 65535, "a port, or 0 for none"),
+	{ "etcd-endpoints", K_OPTIONAL, offsetof(struct settings, etcd_endpoints),
+	  sizeof(((struct settings *)0)->etcd_endpoints), 0, 0,
+	  "a comma-separated list of http://HOST:PORT, or empty" },
+	{ "host-name", K_OPTIONAL, offsetof(struct settings, host_name),
+	  sizeof(((struct settings *)0)->host_name), 0, 0, "a host name, or empty" },
+	INT("cluster-lease-ttl", cluster_lease_ttl_s, 2, 3600, "seconds, 2 to 3600"),
 };
 
 _Static_assert(sizeof keys / sizeof keys[0] <= SETTINGS_KEYS_MAX,
@@ -122,6 +128,7 @@ settings_defaults(struct settings *s)
 	s->head_max_bytes = HEAD_MAX_BYTES;
 	s->fields_max = HEAD_MAX_FIELDS;
 	s->https_port = 443;
+	s->cluster_lease_ttl_s = CLUSTER_LEASE_TTL_S;
 }
 
 /* What getopt_long returns for a key: above every char a program uses. */

@@ -61,6 +61,10 @@ struct settings {
 	int redirect_http;
 	int https_port;                          /* where redirects send visitors */
 	int http_port;                           /* the plain edge's port, for URLs */
+	/* more than one host (exposed(8), expose-mirror(8)); "": one host */
+	char etcd_endpoints[1024];               /* http://HOST:PORT,... */
+	char host_name[64];                      /* this host, as rows name it */
+	int cluster_lease_ttl_s;                 /* a dead broker's tunnels go after this */
 };
 
 /* The defaults (see bounds.h for why each value). */
@@ -72,7 +76,7 @@ int settings_set(struct settings *s, const char *key, const char *value,
                  char *why, size_t why_size);
 
 /* Room for every key as a long option (settings_getopt). */
-#define SETTINGS_KEYS_MAX 40
+#define SETTINGS_KEYS_MAX 48
 
 /* Flags seen on the command line, applied after the file so they win.
  * One entry a key (a repeated flag's last value wins), so it never fills. */

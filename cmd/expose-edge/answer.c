@@ -27,7 +27,7 @@ edge_access_line(struct edge *e, const struct pending *p, int status)
 	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
 	log_info("access time=%s name=%s addr=%s method=%s path=%s status=%d bytes=%zu ms=%lld",
 	         when, e->name[0] ? e->name : "-", e->peer, p->method, p->path, status,
-	         p->bytes, (long long)(edge_now_ms() - p->start_ms));
+	         p->bytes, (long long)(clock_ms() - p->start_ms));
 }
 
 void
@@ -48,7 +48,7 @@ pending_pop(struct edge *e, int status)
 void
 edge_answer_with(struct edge *e, int status, const char *detail, const char *extra)
 {
-	struct pending none = { .start_ms = edge_now_ms(), .method = "-", .path = "-" };
+	struct pending none = { .start_ms = clock_ms(), .method = "-", .path = "-" };
 	struct pending *p = pending_oldest(e) ? pending_oldest(e) : &none;
 
 	if (p == &none && e->req.info.method_len) {
@@ -71,7 +71,7 @@ edge_answer_with(struct edge *e, int status, const char *detail, const char *ext
 	if (p == &none)
 		edge_access_line(e, p, status);
 	e->closing = true;
-	e->close_deadline_ms = edge_now_ms() + LINGER_TIMEOUT_MS;
+	e->close_deadline_ms = clock_ms() + LINGER_TIMEOUT_MS;
 }
 
 void
@@ -118,7 +118,7 @@ pending_push(struct edge *e)
 
 	p = &e->queue[(e->queue_head + e->queue_len) % PIPELINE_MAX_REQUESTS];
 	memset(p, 0, sizeof *p);
-	p->start_ms = edge_now_ms();
+	p->start_ms = clock_ms();
 	p->is_head = h->is_head;
 	p->upgrade = h->upgrade;
 	snprintf(p->method, sizeof p->method, "%.*s", (int)h->method_len, h->method);

@@ -10,6 +10,7 @@
 
 #include "auth.h"
 #include "buf.h"
+#include "clock.h"
 #include "http_req.h"
 #include "http_resp.h"
 #include "bounds.h"
@@ -82,8 +83,6 @@ struct edge {
 	int64_t close_deadline_ms;
 	int64_t broker_deadline_ms; /* the broker must have acknowledged OPEN by then */
 };
-
-int64_t edge_now_ms(void);
 
 /* The whole life of a connection; returns the exit status. */
 int edge_run(struct edge *e);

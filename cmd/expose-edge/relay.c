@@ -16,15 +16,6 @@
 #include "edge.h"
 #include "log.h"
 
-int64_t
-edge_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Queues bytes for a side.  The loop reads only when there is room, so a
  * full buffer here is a bug: say so and end the connection. */
 void
@@ -66,7 +57,7 @@ parse_requests(struct edge *e)
 		                   &e->to_broker);
 		buf_consume(&e->in, used);
 		if (!was_in_head && http_req_in_head(&e->req))
-			e->head_deadline_ms = edge_now_ms() + e->cfg->set.head_timeout_ms;
+			e->head_deadline_ms = clock_ms() + e->cfg->set.head_timeout_ms;
 		switch (ev) {
 		case HTTP_REQ_MORE:
 			return;
@@ -149,7 +140,7 @@ read_visitor(struct edge *e)
 		e->visitor_eof = true;
 		return;
 	}
-	e->last_read_ms = edge_now_ms();
+	e->last_read_ms = clock_ms();
 	if (e->raw) {
 		edge_queue(e, &e->to_broker, buf_data(&e->in), buf_len(&e->in));
 		buf_consume(&e->in, buf_len(&e->in));
@@ -238,7 +229,7 @@ on_deadline(struct edge *e)
 {
 	if (e->closing)
 		return 1;
-	if (awaiting_broker(e) && edge_now_ms() >= e->broker_deadline_ms) {
+	if (awaiting_broker(e) && clock_ms() >= e->broker_deadline_ms) {
 		log_err("broker %s: no answer to OPEN in %d ms", e->route.socket,
 		        EDGE_BROKER_TIMEOUT_MS);
 		edge_answer(e, 504, "The tunnel service did not answer in time; try again.");
@@ -277,14 +268,14 @@ static void
 linger(struct edge *e)
 {
 	uint8_t tmp[4096];
-	int64_t end = edge_now_ms() + LINGER_TIMEOUT_MS;
+	int64_t end = clock_ms() + LINGER_TIMEOUT_MS;
 	struct pollfd pfd = { .fd = e->in_fd, .events = POLLIN };
 
 	tls_notify_close(e);
 	if (shutdown(e->out_fd, SHUT_WR) == -1)
 		return;
-	while (edge_now_ms() < end) {
-		if (poll(&pfd, 1, (int)(end - edge_now_ms())) <= 0)
+	while (clock_ms() < end) {
+		if (poll(&pfd, 1, (int)(end - clock_ms())) <= 0)
 			return;
 		if (read(e->in_fd, tmp, sizeof tmp) <= 0)
 			return;
@@ -298,8 +289,8 @@ edge_run(struct edge *e)
 	int64_t deadline, now;
 	int n, timeout, iv = -1, ov = -1, ib = -1;
 
-	e->head_deadline_ms = edge_now_ms() + e->cfg->set.head_timeout_ms;
-	e->last_read_ms = edge_now_ms();
+	e->head_deadline_ms = clock_ms() + e->cfg->set.head_timeout_ms;
+	e->last_read_ms = clock_ms();
 	if (e->cfg->error)
 		edge_answer(e, 503, "The tunnel service is misconfigured; its operator "
 		               "has been told in its log.");
@@ -329,7 +320,7 @@ edge_run(struct edge *e)
 			}
 		}
 		deadline = next_deadline(e);
-		now = edge_now_ms();
+		now = clock_ms();
 		timeout = deadline == 0 ? -1 : deadline <= now ? 0 : (int)(deadline - now);
 		/* OpenSSL may hold decrypted bytes that poll() cannot see. */
 		if (iv >= 0 && tls_pending(e))

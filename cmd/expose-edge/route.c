@@ -53,7 +53,7 @@ route_connect(struct edge *e, const char *name)
 		log_err("broker %s: %s", e->route.socket, strerror(errno));
 		return ROUTE_NO_BROKER;
 	}
-	e->broker_deadline_ms = edge_now_ms() + EDGE_BROKER_TIMEOUT_MS;
+	e->broker_deadline_ms = clock_ms() + EDGE_BROKER_TIMEOUT_MS;
 	n = preamble_ask_format(line, sizeof line, PREAMBLE_OPEN, name, e->peer,
 	                        e->peer_port, e->cfg->proto);
 	if (n < 0 || buf_append(&e->to_broker, line, (size_t)n) == -1)
@@ -211,6 +211,14 @@ route_request(struct edge *e)
 	}
 	if (rr == ROUTE_OK && check_access(e) == -1)
 		return -1;
+	/* A copy expose-mirror made: another host's broker holds it. */
+	if (rr == ROUTE_OK && e->route.socket[0] == '\0') {
+		char where[sizeof name + sizeof e->route.host + 80];
+		snprintf(where, sizeof where, "The tunnel %s is on host %s; cross-host "
+		         "relay is not in this build.", name, e->route.host);
+		edge_fail(e, 502, where);
+		return -1;
+	}
 	if (rr == ROUTE_OK)
 		rr = route_connect(e, name);
 	if (rr != ROUTE_OK) {

@@ -22,14 +22,14 @@
 static int
 read_reply_line(int fd, char *line, size_t size)
 {
-	int64_t deadline = edge_now_ms() + EDGE_BROKER_TIMEOUT_MS, left;
+	int64_t deadline = clock_ms() + EDGE_BROKER_TIMEOUT_MS, left;
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	size_t n = 0;
 	ssize_t r;
 	char *nl;
 
 	while (n + 1 < size) {
-		left = deadline - edge_now_ms();
+		left = deadline - clock_ms();
 		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
 			return -1;
 		r = read(fd, line + n, size - 1 - n);

@@ -193,7 +193,7 @@ int
 tls_handshake(struct edge *e)
 {
 	struct pollfd pfd = { .fd = e->in_fd };
-	int64_t deadline = edge_now_ms() + e->cfg->set.head_timeout_ms, left;
+	int64_t deadline = clock_ms() + e->cfg->set.head_timeout_ms, left;
 	int rc, err;
 
 	for (;;) {
@@ -209,7 +209,7 @@ tls_handshake(struct edge *e)
 			ERR_clear_error();
 			return -1;
 		}
-		left = deadline - edge_now_ms();
+		left = deadline - clock_ms();
 		if (left <= 0) {
 			log_info("tls handshake timed out addr=%s", e->peer);
 			return -1;

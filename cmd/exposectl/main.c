@@ -22,7 +22,7 @@ usage(FILE *f)
 	    "                 [--authorized-keys FILE] [--ticket-keys FILE] [--KEY VALUE] COMMAND\n"
 	    "Every key of expose.conf(5) is also an option (--KEY VALUE).\n"
 	    "commands:\n"
-	    "  list                 live tunnels: URL, name, address, key, age, target\n"
+	    "  list                 live tunnels: URL, name, address, key, age, target[, host]\n"
 	    "  names                names held by keys: name, kind, key, since, expires\n"
 	    "  keys                 authorized keys: fingerprint, live tunnels, options, comment\n"
 	    "  reserve NAME KEY     keeps NAME for KEY (its base64, as `expose key` prints it)\n"

@@ -71,12 +71,16 @@ static int
 print_tunnel(void *ctx, const struct registry_tunnel *t)
 {
 	char fp[IDENTITY_FP_BYTES], age[32], url[SAFE_BYTES], name[SAFE_BYTES],
-	     addr[SAFE_BYTES], target[SAFE_BYTES];
+	     addr[SAFE_BYTES], target[SAFE_BYTES], host[SAFE_BYTES];
 
 	fingerprint(t->key, fp);
 	format_age((int64_t)time(NULL) - t->since, age, sizeof age);
-	printf("%s %s %s %s %s %s\n", safe(t->url, url), safe(t->name, name),
+	printf("%s %s %s %s %s %s", safe(t->url, url), safe(t->name, name),
 	       safe(t->addr, addr), fp, age, safe(t->target, target));
+	/* More than one host: which host's broker holds it. */
+	if (t->host && t->host[0])
+		printf(" %s", safe(t->host, host));
+	printf("\n");
 	return 0;
 }
 

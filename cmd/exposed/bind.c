@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "broker.h"
+#include "cluster.h"
 #include "log.h"
 #include "cidr.h"
 #include "name.h"
@@ -114,6 +115,7 @@ tunnel_record(struct session *s, struct tunnel *t, const char *auth, const char 
 		.name = t->name, .broker = s->b->socket_path, .session = s->id,
 		.key = s->key, .addr = s->addr, .url = t->url, .target = t->target,
 		.since = t->since, .auth = auth, .allow = allow,
+		.host = s->b->cfg->set.host_name,
 	};
 
 	return registry_tunnel_add(s->b->reg, &row);
@@ -242,6 +244,8 @@ tunnel_bind(struct session *s, uint32_t index, const uint8_t *p, size_t len)
 			n += snprintf(text + n, sizeof text - (size_t)n, "http-url=http://%s.%s:%d/\n",
 			              t->name, b->cfg->set.domain, b->cfg->set.http_port);
 	}
+	if (b->cluster)    /* BOUND once etcd gives the name (cluster.c) */
+		return cluster_claim(t, created, auth, allow, text, (size_t)n);
 	mux_control(&s->mux, FRAME_BOUND, index, text, (size_t)n);
 	log_info("tunnel up name=%s url=%s key=%s addr=%s target=%s%s%s%s", t->name, t->url,
 	         s->fp, s->addr, t->target, auth[0] ? " auth=yes" : "",
@@ -265,7 +269,27 @@ tunnel_unbind_all(struct session *s)
 			b->metrics.registry_errors++;
 		}
 		log_info("tunnel down name=%s key=%s", t->name, s->fp);
+		if (b->cluster)
+			cluster_release(t);
 		access_name_done(s, t->name);
 		tunnel_free(b, t);
 	}
+}
+
+void
+tunnel_refused(struct tunnel *t, int created, uint16_t code, const char *msg)
+{
+	struct session *s = t->s;
+	struct broker *b = s->b;
+	uint32_t index = t->index;
+
+	if (registry_tunnel_remove(b->reg, t->name, s->id) == -1) {
+		log_err("registry %s: cannot delete tunnel %s: %s", b->cfg->set.registry,
+		        t->name, registry_error(b->reg));
+		b->metrics.registry_errors++;
+	}
+	forget_name(b, t->name, created);
+	tunnel_free(b, t);
+	b->metrics.binds[CODE_OK]--;    /* counted when it bound locally */
+	refuse(s, index, code, msg);
 }

@@ -47,6 +47,7 @@ struct broker {
 	struct lws_vhost *vh_ws;
 	struct lws_vhost *vh_edge;
 	struct registry *reg;
+	struct cluster *cluster;  /* etcd-endpoints set: cluster.c; else NULL */
 	char socket_path[108];    /* what edges connect to, as recorded */
 	bool own_socket;          /* we made the socket file: unlink it at exit */
 	char control_path[108];   /* exposectl's socket */
@@ -185,6 +186,9 @@ int tunnel_bind(struct session *s, uint32_t index, const uint8_t *p, size_t len)
  * Only session_retire calls it. */
 void tunnel_unbind_all(struct session *s);
 struct tunnel *tunnel_find(struct broker *b, const char *name);
+/* A bound tunnel refused after all (cluster.c): its row and, if created,
+ * its name go; the client gets ERROR code msg. */
+void tunnel_refused(struct tunnel *t, int created, uint16_t code, const char *msg);
 
 /* access.c: who may tunnel, and which names are whose */
 int access_start(struct broker *b);

@@ -13,6 +13,7 @@
 #include <sysexits.h>
 
 #include "broker.h"
+#include "cluster.h"
 #include "conf.h"
 #include "lifeline.h"
 #include "log.h"
@@ -76,6 +77,7 @@ usage(FILE *f)
 	    "               [--auth-failures N] [--auth-failure-period S]\n"
 	    "               [--metrics ADDR:PORT] [--cert FILE] [--key FILE]\n"
 	    "               [--ticket-keys FILE] [--http-port N]\n"
+	    "               [--etcd-endpoints URL,...] [--host-name NAME] [--cluster-lease-ttl S]\n"
 	    "Every key of expose.conf(5) is also an option (--KEY VALUE); -h, --help.\n");
 }
 
@@ -234,6 +236,7 @@ run(struct broker *b)
 	while (!b->stopping) {
 		if (lws_service(b->ctx, 0) < 0)
 			break;
+		cluster_poll(b);
 		if (b->reload) {
 			char msg[CONF_ERROR_BYTES + 128];
 			broker_reload(b, msg, sizeof msg);
@@ -245,6 +248,7 @@ run(struct broker *b)
 static void
 shutdown_broker(struct broker *b)
 {
+	cluster_stop(b);    /* first: its lease takes every key of this broker */
 	if (b->ctx)
 		lws_context_destroy(b->ctx);    /* closes every session and stream */
 	if (b->reg && b->socket_path[0] && registry_broker_stop(b->reg, b->socket_path) == -1)
@@ -310,6 +314,8 @@ main(int argc, char **argv)
 		rc = EX_CONFIG;
 	} else if (record_self(&b) == -1) {
 		rc = EX_IOERR;
+	} else if (cluster_start(&b) == -1) {
+		rc = EX_CONFIG;
 	} else {
 		run(&b);
 	}

@@ -15,7 +15,7 @@ from conftest import Stack
 ROOT = harness.ROOT
 UNITS = ["expose.socket", "expose@.service", "expose-tls.socket", "expose-tls@.service",
          "expose-tickets.service", "expose-tickets.timer", "exposed.socket",
-         "exposed-control.socket", "exposed.service"]
+         "exposed-control.socket", "exposed.service", "expose-mirror.service"]
 
 
 def make(*args, env=None):
@@ -35,7 +35,7 @@ def test_units_verify_and_score(tmp):
                             capture_output=True, text=True, env=env)
     assert verify.returncode == 0 and verify.stderr == "", verify.stderr
     for service in ("expose@.service", "expose-tls@.service", "exposed.service",
-                    "expose-tickets.service"):
+                    "expose-tickets.service", "expose-mirror.service"):
         out = subprocess.run(["systemd-analyze", "security", "--offline=true", service],
                              cwd=unitdir, capture_output=True, text=True)
         score = float(re.search(r"Overall exposure level for \S+: ([0-9.]+)", out.stdout).group(1))
@@ -58,6 +58,7 @@ def test_install_and_uninstall_file_list(tmp):
                    for d, _, fs in os.walk(dest) for f in fs)
     assert files == sorted([
         "usr/bin/expose", "usr/sbin/exposed", "usr/sbin/expose-edge", "usr/sbin/exposectl",
+        "usr/sbin/expose-mirror", "usr/share/man/man8/expose-mirror.8",
         *[f"usr/lib/systemd/system/{u}" for u in UNITS],
         "usr/lib/sysusers.d/expose.conf", "usr/lib/tmpfiles.d/expose.conf",
         "usr/share/man/man1/expose.1", "usr/share/man/man5/expose.conf.5",

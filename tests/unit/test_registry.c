@@ -178,6 +178,55 @@ test_live_names_do_not_lapse_and_keys_are_counted(void **state)
 	registry_close(w);
 }
 
+/* expose-mirror's copies: never over a local row, gone at a resync. */
+static void
+test_mirror_copies(void **state)
+{
+	const char *why = NULL;
+	char sql[512];
+	struct registry *w = registry_open_writer(path, &why), *r;
+	struct registry_tunnel local = row("mine", "/run/m.sock", 5, "K1");
+	struct registry_tunnel copy = row("theirs", "", 9, "K2");
+	struct registry_route route;
+
+	assert_non_null(w);
+	local.host = "h1";
+	copy.host = "h2";
+	assert_int_equal(registry_tunnel_add(w, &local), 1);
+	assert_int_equal(registry_mirror_put(w, &copy), 1);
+	copy.name = "mine";
+	assert_int_equal(registry_mirror_put(w, &copy), 0);    /* a local row holds it */
+	r = registry_open_reader(path, &why);
+	assert_int_equal(registry_lookup(r, "theirs", &route), 1);
+	assert_string_equal(route.socket, "");
+	assert_string_equal(route.host, "h2");
+	assert_int_equal(registry_lookup(r, "mine", &route), 1);
+	assert_string_equal(route.socket, "/run/m.sock");
+	assert_string_equal(route.host, "h1");
+	registry_close(r);
+	assert_int_equal(registry_mirror_count(w), 1);
+	assert_int_equal(registry_mirror_delete(w, "mine"), 0);    /* not a copy */
+	assert_int_equal(registry_mirror_begin(w), 0);
+	assert_int_equal(registry_mirror_end(w, 1), 0);
+	assert_int_equal(registry_mirror_count(w), 0);
+	assert_int_equal(registry_count(w), 1);
+	assert_int_equal(registry_tunnel_remove(w, "mine", 5), 0);
+	assert_int_equal(registry_count(w), 0);
+	registry_close(w);
+	/* An edge reading a registry from before the host column. */
+	snprintf(sql, sizeof sql, "sqlite3 %s 'ALTER TABLE tunnels DROP COLUMN host;"
+	         " INSERT INTO tunnels (name, broker, session, key, addr, url, target, since)"
+	         " VALUES (\"old\", \"/run/o.sock\", 1, \"K\", \"a\", \"u\", \"t\", 1)'",
+	         path);
+	assert_int_equal(system(sql), 0);
+	r = registry_open_reader(path, &why);
+	assert_int_equal(registry_lookup(r, "old", &route), 1);
+	assert_string_equal(route.socket, "/run/o.sock");
+	assert_string_equal(route.host, "");
+	registry_close(r);
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -187,6 +236,7 @@ main(void)
 		cmocka_unit_test(test_start_sweeps_dead_brokers),
 		cmocka_unit_test(test_reader_of_missing_registry_fails),
 		cmocka_unit_test(test_names_owned_and_expiring),
+		cmocka_unit_test(test_mirror_copies),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

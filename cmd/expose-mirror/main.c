@@ -1,0 +1,263 @@
+/*
+ * expose-mirror: copies the tunnels that other hosts' brokers hold from
+ * etcd into this host's registry, where the edges look names up.  Lists
+ * every key under CLUSTER_PREFIX and replaces the copies in one
+ * transaction (a resync), then watches from the listing's revision on:
+ * a put writes a copy, a delete removes it.  A broken watch (a member
+ * gone, a compaction) means another resync.  The tunnels of this host's
+ * own broker are its broker's rows already and are left alone.  See
+ * expose-mirror(8).
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <poll.h>
+#include <sysexits.h>
+
+#include "bounds.h"
+#include "cluster_key.h"
+#include "conf.h"
+#include "etcd.h"
+#include "lifeline.h"
+#include "log.h"
+#include "registry.h"
+#include "settings.h"
+#include "sock.h"
+
+/* How often a quiet watch looks up to see whether it should stop. */
+#define MIRROR_TICK_MS 250
+
+static volatile sig_atomic_t stopping;
+
+struct mirror {
+	struct settings set;
+	struct etcd etcd;
+	struct registry *reg;
+	int64_t rev;          /* etcd's revision the copies are as of */
+	int ready;            /* READY=1 told */
+};
+
+static void
+on_signal(int sig)
+{
+	stopping = 1;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: expose-mirror [-f FILE] [-v] [--etcd-endpoints URL,...] [--host-name NAME]\n"
+	    "                     [--registry PATH]\n"
+	    "Copies other hosts' tunnels from etcd into this host's registry.\n"
+	    "Every key of expose.conf(5) is also an option (--KEY VALUE).\n");
+}
+
+static int
+parse_args(int argc, char **argv, const char **file, struct settings_flags *flags,
+           int *verbose)
+{
+	static const struct option own[] = {
+		{ "config", required_argument, NULL, 'f' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+	};
+	int c;
+
+	while ((c = settings_getopt(argc, argv, "f:vh", own, sizeof own / sizeof own[0],
+	                            flags)) != -1) {
+		switch (c) {
+		case 'f': *file = optarg; break;
+		case 'v': *verbose = 1; break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -1;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+/* A key's value into a copy; 0 also for keys that are not copied. */
+static int
+apply_put(struct mirror *m, const struct etcd_kv *kv)
+{
+	const char *name = cluster_key_name(kv->key);
+	struct registry_tunnel t;
+	json_t *hold;
+	int rc;
+
+	if (name == NULL || kv->value == NULL)
+		return 0;
+	if (cluster_decode(kv->value, &t, &hold) == -1 || strcmp(t.name, name) != 0) {
+		log_warn("etcd key %s: not a tunnel's value; skipped", kv->key);
+		json_decref(hold);
+		return 0;
+	}
+	if (strcmp(t.host, m->set.host_name) == 0) {
+		json_decref(hold);
+		return 0;    /* this host's broker has the row itself */
+	}
+	rc = registry_mirror_put(m->reg, &t);
+	if (rc == -1)
+		log_err("registry %s: cannot copy tunnel %s: %s", m->set.registry, name,
+		        registry_error(m->reg));
+	else
+		log_debug("copied name=%s host=%s", name, t.host);
+	json_decref(hold);
+	return rc == -1 ? -1 : 0;
+}
+
+static int
+apply_delete(struct mirror *m, const struct etcd_kv *kv)
+{
+	const char *name = cluster_key_name(kv->key);
+
+	if (name == NULL)
+		return 0;
+	if (registry_mirror_delete(m->reg, name) == -1) {
+		log_err("registry %s: cannot delete the copy of %s: %s", m->set.registry, name,
+		        registry_error(m->reg));
+		return -1;
+	}
+	log_debug("dropped name=%s", name);
+	return 0;
+}
+
+/* Every copy replaced by etcd's listing, in one transaction. */
+static int
+resync(struct mirror *m)
+{
+	struct etcd_kv *kvs = NULL;
+	int n, i, rc = 0;
+
+	if ((n = etcd_range_prefix(&m->etcd, CLUSTER_PREFIX, &kvs, &m->rev)) == -1) {
+		log_warn("etcd: cannot list tunnels: %s", m->etcd.why);
+		return -1;
+	}
+	if (registry_mirror_begin(m->reg) == -1) {
+		log_err("registry %s: %s", m->set.registry, registry_error(m->reg));
+		etcd_kvs_free(kvs, n);
+		return -1;
+	}
+	for (i = 0; i < n && rc == 0; i++)
+		rc = apply_put(m, &kvs[i]);
+	etcd_kvs_free(kvs, n);
+	if (registry_mirror_end(m->reg, rc == 0) == -1) {
+		log_err("registry %s: the resync did not commit: %s", m->set.registry,
+		        registry_error(m->reg));
+		return -1;
+	}
+	log_info("synced copies=%d revision=%lld", registry_mirror_count(m->reg),
+	         (long long)m->rev);
+	if (!m->ready) {
+		sock_notify("READY=1");
+		m->ready = 1;
+	}
+	return 0;
+}
+
+/* Follows the watch until it breaks or we stop. */
+static void
+follow(struct mirror *m)
+{
+	struct etcd_watch w;
+	struct etcd_event *ev;
+	char why[ETCD_WHY_BYTES];
+	int n, i, rc;
+
+	if (etcd_watch_open(&m->etcd, &w, CLUSTER_PREFIX, m->rev + 1) == -1) {
+		log_warn("etcd: cannot watch: %s", m->etcd.why);
+		return;
+	}
+	while (!stopping) {
+		rc = etcd_watch_next(&w, MIRROR_TICK_MS, &ev, &n, why, sizeof why);
+		if (rc == -1) {
+			log_warn("%s: resyncing", why);
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			if (ev[i].kind == ETCD_PUT)
+				apply_put(m, &ev[i].kv);
+			else
+				apply_delete(m, &ev[i].kv);
+			m->rev = ev[i].kv.mod_rev;
+		}
+		etcd_events_free(ev, n);
+	}
+	etcd_watch_close(&w);
+}
+
+static void
+pause_ms(int ms)
+{
+	poll(NULL, 0, ms);
+}
+
+static int
+setup(struct mirror *m, const char *file, const struct settings_flags *flags)
+{
+	char err[CONF_ERROR_BYTES];
+	const char *why = NULL;
+
+	if (settings_build(&m->set, file, flags, err, sizeof err) == -1) {
+		log_err("%s", err);
+		return EX_CONFIG;
+	}
+	if (m->set.etcd_endpoints[0] == '\0' || !cluster_host_ok(m->set.host_name)) {
+		log_err("etcd-endpoints and host-name must be set (expose.conf(5)): "
+		        "the mirror only runs on a host of a cluster");
+		return EX_CONFIG;
+	}
+	if (etcd_init(&m->etcd, m->set.etcd_endpoints, ETCD_CALL_TIMEOUT_MS) == -1) {
+		log_err("etcd-endpoints '%s': %s", m->set.etcd_endpoints, m->etcd.why);
+		return EX_CONFIG;
+	}
+	if ((m->reg = registry_open_writer(m->set.registry, &why)) == NULL) {
+		log_err("registry %s: %s", m->set.registry, why);
+		return EX_IOERR;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct mirror m;
+	struct settings_flags flags = { .n = 0 };
+	const char *file = NULL;
+	struct sigaction sa = { .sa_handler = on_signal };
+	int verbose = 0, rc;
+
+	lifeline_from_env();
+	log_init("expose-mirror", LOG_INFO);
+	signal(SIGPIPE, SIG_IGN);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	if (parse_args(argc, argv, &file, &flags, &verbose) == -1)
+		return EX_USAGE;
+	if (verbose)
+		log_init("expose-mirror", LOG_DEBUG);
+	if ((rc = setup(&m, file, &flags)) != 0)
+		return rc;
+	log_info("started host=%s etcd=%s registry=%s", m.set.host_name,
+	         m.set.etcd_endpoints, m.set.registry);
+	while (!stopping) {
+		if (resync(&m) == 0)
+			follow(&m);
+		if (!stopping)
+			pause_ms(MIRROR_RETRY_MS);
+	}
+	/* Copies with no mirror to keep them true would go stale: they go. */
+	if (registry_mirror_begin(m.reg) == -1 || registry_mirror_end(m.reg, 1) == -1)
+		log_err("registry %s: cannot delete the copies: %s", m.set.registry,
+		        registry_error(m.reg));
+	registry_close(m.reg);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,509 @@
+"""More than one host: three hosts as network namespaces that the test
+makes and removes itself, each with a member of one etcd cluster, a broker
+in cluster mode, expose-mirror, and edges under the stock launcher.
+
+Everything is real: etcd, exposed, expose-edge under
+systemd-socket-activate, expose, the Node app and curl, each started in
+its host's namespace with `ip netns exec`.  The namespaces are joined by
+veth pairs on a bridge inside a fourth namespace, on addresses made here:
+nothing is added to the machine's own interfaces.  Needs root (ip netns).
+"""
+import base64
+import ctypes
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+
+import pytest
+
+import harness
+
+HOSTS = ("h1", "h2", "h3")
+SUBNET = "10.77.0"
+ETCD_CLIENT_PORT = 2379
+ETCD_PEER_PORT = 2380
+# The brokers' lease: a dead broker's tunnels leave etcd this long after.
+LEASE_TTL_S = 4
+PREFIX = "/expose/tunnels/"
+CLONE_NEWNET = 0x40000000
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="ip netns needs root")
+
+
+def ip(*args):
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+def in_ns(ns, fn, *args):
+    """fn(*args) run on a thread that entered network namespace ns (a
+    network namespace is per thread), so that the test itself can speak
+    to etcd where it listens."""
+    out = {}
+
+    def run():
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+        try:
+            if libc.setns(fd, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns")
+            out["value"] = fn(*args)
+        except BaseException as e:  # noqa: BLE001 (handed to the caller)
+            out["error"] = e
+        finally:
+            os.close(fd)
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
+def b64(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+def etcd_post(path, body, port=ETCD_CLIENT_PORT):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=harness.scaled(5))
+    try:
+        conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read() or b"{}")
+    finally:
+        conn.close()
+
+
+class Host:
+    """One host: its namespace, etcd member, broker, mirror and edge."""
+
+    def __init__(self, cluster, i):
+        self.cluster = cluster
+        self.i = i
+        self.name = HOSTS[i - 1]
+        self.ns = f"{cluster.tag}{self.name}"
+        self.addr = f"{SUBNET}.{i}"
+        self.tmp = os.path.join(cluster.tmp, self.name)
+        os.makedirs(self.tmp)
+        self.registry = os.path.join(self.tmp, "registry.db")
+        self.etcd = self.broker = self.mirror = self.edge = None
+        self.edge_port = 8080
+
+    def argv(self, *argv):
+        return ["ip", "netns", "exec", self.ns, *argv]
+
+    def endpoints(self):
+        """Its own member first, then the others."""
+        others = [h.addr for h in self.cluster.hosts if h is not self]
+        return ",".join([f"http://127.0.0.1:{ETCD_CLIENT_PORT}"] +
+                        [f"http://{a}:{ETCD_CLIENT_PORT}" for a in others])
+
+    def start_etcd(self):
+        peers = ",".join(f"{h.name}=http://{h.addr}:{ETCD_PEER_PORT}"
+                         for h in self.cluster.hosts)
+        self.etcd = harness.Process(self.argv(
+            "etcd", "--name", self.name, "--data-dir", os.path.join(self.tmp, "etcd"),
+            "--listen-peer-urls", f"http://{self.addr}:{ETCD_PEER_PORT}",
+            "--initial-advertise-peer-urls", f"http://{self.addr}:{ETCD_PEER_PORT}",
+            "--listen-client-urls",
+            f"http://{self.addr}:{ETCD_CLIENT_PORT},http://127.0.0.1:{ETCD_CLIENT_PORT}",
+            "--advertise-client-urls", f"http://{self.addr}:{ETCD_CLIENT_PORT}",
+            "--initial-cluster", peers, "--initial-cluster-state", "new",
+            "--initial-cluster-token", self.cluster.tag), os.path.join(self.tmp, "etcd.log"))
+
+    def etcd_healthy(self):
+        def check():
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", ETCD_CLIENT_PORT,
+                                                  timeout=harness.scaled(2))
+                conn.request("GET", "/health")
+                return json.loads(conn.getresponse().read()).get("health") == "true"
+            except (OSError, ValueError):
+                return False
+        return in_ns(self.ns, check)
+
+    def etcd_call(self, path, body):
+        return in_ns(self.ns, etcd_post, path, body)
+
+    def start_broker(self):
+        self.broker = NsBroker(self, extra=(
+            "--etcd-endpoints", self.endpoints(), "--host-name", self.name,
+            "--cluster-lease-ttl", str(LEASE_TTL_S)))
+
+    def start_mirror(self):
+        log = os.path.join(self.tmp, "mirror.log")
+        start = len(open(log).read()) if os.path.exists(log) else 0
+        self.mirror = harness.Process(self.argv(
+            os.path.join(harness.BIN, "expose-mirror"), "--registry", self.registry,
+            "--etcd-endpoints", self.endpoints(), "--host-name", self.name, "-v"),
+            log, env=harness.sanitizer_env())
+        harness.wait_for(lambda: "synced copies=" in open(log).read()[start:],
+                         what=f"{self.name}'s mirror to sync")
+
+    def start_edge(self):
+        self.edge = harness.Process(self.argv(
+            "systemd-socket-activate", "--inetd", "-a", "-l",
+            f"127.0.0.1:{self.edge_port}", os.path.join(harness.BIN, "expose-edge"),
+            "--registry", self.registry, "--domain", "localhost"),
+            os.path.join(self.tmp, "edge.log"), env=harness.sanitizer_env())
+        harness.wait_in_file(os.path.join(self.tmp, "edge.log"),
+                             r"Listening on 127\.0\.0\.1:%d" % self.edge_port)
+
+    def rows(self):
+        """{name: host} of the tunnels in this host's registry."""
+        db = sqlite3.connect(f"file:{self.registry}?mode=ro", uri=True, timeout=10)
+        try:
+            return dict(db.execute("SELECT name, host FROM tunnels"))
+        finally:
+            db.close()
+
+    def get(self, name, path="/"):
+        """A visitor on this host: real curl, in this host's namespace."""
+        timeout = harness.scaled(20)
+        out = subprocess.run(self.argv(
+            "curl", "-s", "-S", "-o", "-", "-w", "\n%{http_code}", "--max-time",
+            str(timeout), "-H", f"Host: {name}.localhost",
+            f"http://127.0.0.1:{self.edge_port}{path}"),
+            capture_output=True, timeout=timeout + 10)
+        body, _, code = out.stdout.rpartition(b"\n")
+        return int(code or 0), body
+
+    def client(self, *args, key_dir=None, wait_url=True):
+        c = NsClient(self, *args, key_dir=key_dir, wait_url=wait_url)
+        self.cluster.clients.append(c)
+        return c
+
+    def app(self):
+        a = harness.Process(self.argv("node", harness.APP_JS, "0"),
+                            os.path.join(self.tmp, f"app-{len(self.cluster.apps)}.log"),
+                            stdout=subprocess.PIPE)
+        self.cluster.apps.append(a)
+        return int(harness.read_line(a.proc.stdout).split()[1])
+
+
+class NsBroker(harness.Broker):
+    """exposed in a host's namespace, ready on READY=1 like any other."""
+
+    def __init__(self, host, extra):
+        self.host = host
+        super().__init__(host.tmp, public_port=host.edge_port, registry=host.registry,
+                         extra=extra)
+
+    def start(self):
+        if self.argv[0] != "ip":
+            self.argv = self.host.argv(*self.argv)
+        super().start()
+
+    @property
+    def server(self):
+        return f"ws://127.0.0.1:{self.ws_port}"
+
+
+class NsClient:
+    """expose in a host's namespace; ready once it prints its URL."""
+
+    def __init__(self, host, *args, key_dir=None, wait_url=True):
+        self.key_dir = key_dir or os.path.join(host.tmp, f"key-{id(self)}")
+        env = harness.sanitizer_env()
+        env["XDG_CONFIG_HOME"] = self.key_dir
+        self.proc = harness.Process(host.argv(
+            os.path.join(harness.BIN, "expose"), "--server", host.broker.server,
+            *[str(a) for a in args]), os.path.join(host.tmp, f"client-{id(self)}.log"),
+            env=env, stdout=subprocess.PIPE)
+        self.url = harness.read_line(self.proc.proc.stdout) if wait_url else None
+
+    @property
+    def name(self):
+        return re.match(r"https?://([^.]+)\.", self.url).group(1)
+
+    def text(self):
+        return self.proc.text()
+
+
+class Cluster:
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.tag = f"xc{os.getpid() % 100000}"
+        self.hosts = []
+        self.clients = []
+        self.apps = []
+        self.closed = False
+        self.hub = f"{self.tag}hub"
+        self.namespaces = [self.hub]
+        ip("netns", "add", self.hub)
+        ip("-n", self.hub, "link", "add", "br0", "type", "bridge")
+        ip("-n", self.hub, "link", "set", "br0", "up")
+        for i in range(1, len(HOSTS) + 1):
+            h = Host(self, i)
+            self.hosts.append(h)
+            ip("netns", "add", h.ns)
+            self.namespaces.append(h.ns)
+            ip("-n", self.hub, "link", "add", f"v{i}", "type", "veth", "peer", "name",
+               "eth0", "netns", h.ns)
+            ip("-n", self.hub, "link", "set", f"v{i}", "master", "br0", "up")
+            ip("-n", h.ns, "addr", "add", f"{h.addr}/24", "dev", "eth0")
+            ip("-n", h.ns, "link", "set", "eth0", "up")
+            ip("-n", h.ns, "link", "set", "lo", "up")
+        for h in self.hosts:
+            h.start_etcd()
+        for h in self.hosts:
+            harness.wait_for(h.etcd_healthy, what=f"etcd on {h.name} to be healthy")
+        for h in self.hosts:
+            h.start_broker()
+            h.start_mirror()
+            h.start_edge()
+
+    def keys(self):
+        """{name: value} of the tunnels in etcd, read on a live member."""
+        live = next(h for h in self.hosts if h.etcd.alive())
+        _, r = live.etcd_call("/v3/kv/range", {"key": b64(PREFIX),
+                                                   "range_end": b64(PREFIX[:-1] + "0")})
+        return {base64.b64decode(kv["key"]).decode()[len(PREFIX):]:
+                json.loads(base64.b64decode(kv["value"])) for kv in r.get("kvs", [])}
+
+    def leader(self):
+        """The host whose member leads now."""
+        ids = {}
+        leader = None
+        for h in self.hosts:
+            if h.etcd is None or not h.etcd.alive():
+                continue
+            _, st = h.etcd_call("/v3/maintenance/status", {})
+            ids[st["header"]["member_id"]] = h
+            leader = st.get("leader", leader)
+        return ids.get(leader)
+
+    def close(self):
+        if self.closed:
+            return
+        self.closed = True
+        errors = []
+        for c in self.clients:
+            if c.proc.alive():
+                c.proc.stop(signal.SIGINT)
+        for h in self.hosts:
+            for name in ("edge", "broker", "mirror"):
+                p = getattr(h, name)
+                if p is None:
+                    continue
+                try:
+                    p.stop()
+                except AssertionError as e:
+                    errors.append(f"{h.name} {name}: {e}")
+        for a in self.apps:
+            if a.alive():
+                a.stop()
+        for h in self.hosts:
+            if h.etcd.alive():
+                h.etcd.stop()
+        for ns in self.namespaces:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        for root, _, files in os.walk(self.tmp):
+            for f in files:
+                if f.endswith(".log"):
+                    for line in harness.sanitizer_findings(os.path.join(root, f)):
+                        errors.append(f"{f}: {line}")
+        for h in self.hosts:
+            shutil.rmtree(os.path.join(h.tmp, "etcd"), ignore_errors=True)
+        if errors:
+            raise AssertionError("\n".join(errors))
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    c = Cluster(str(tmp_path_factory.mktemp("cluster")))
+    yield c
+    c.close()
+
+
+def fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_tunnel_on_host3_is_in_every_registry(cluster):
+    h1, h2, h3 = cluster.hosts
+    c = h3.client("--name", "three", h3.app())
+    assert c.url == "http://three.localhost:8080/"
+    assert cluster.keys()["three"]["host"] == "h3"
+    for h in (h1, h2, h3):
+        harness.wait_for(lambda h=h: h.rows().get("three") == "h3",
+                         what=f"tunnel three in {h.name}'s registry")
+    # exposectl list says which host holds it, on every host.
+    for h in (h1, h3):
+        out = subprocess.run([os.path.join(harness.BIN, "exposectl"), "--registry",
+                              h.registry, "list"], capture_output=True, text=True,
+                             check=True, env=harness.sanitizer_env()).stdout.split()
+        assert out[1] == "three" and out[-1] == "h3", out
+    # On its own host the visitor reaches the app; elsewhere the edge says
+    # where the tunnel is rather than hang.
+    code, body = h3.get("three", "/hello")
+    assert code == 200, body
+    code, body = h1.get("three")
+    assert code == 502
+    assert b"is on host h3" in body and b"cross-host relay is not in this build" in body
+    c.proc.stop(signal.SIGINT)
+    for h in (h1, h2, h3):
+        harness.wait_for(lambda h=h: "three" not in h.rows(),
+                         what=f"tunnel three gone from {h.name}'s registry")
+    assert "three" not in cluster.keys()
+
+
+def test_name_claimed_on_host2_is_refused_to_another_key_on_host1(cluster):
+    h1, h2, _ = cluster.hosts
+    owner = h2.client("--name", "shared", h2.app())
+    harness.wait_for(lambda: h1.rows().get("shared") == "h2", what="the copy on h1")
+    # Host 1's registry already says so; the refusal is the single host's.
+    other = h1.client("--name", "shared", h1.app(), wait_url=False)
+    assert other.proc.proc.wait(harness.scaled(20)) != 0
+    assert "name 'shared' is taken" in other.text()
+    # Without the copy (the mirror stopped, as if it lagged), etcd's
+    # transaction refuses it just the same.
+    assert h1.mirror.stop() == 0
+    assert "shared" not in h1.rows()
+    late = h1.client("--name", "shared", h1.app(), wait_url=False)
+    assert late.proc.proc.wait(harness.scaled(20)) != 0
+    assert "name 'shared' is taken" in late.text()
+    assert "shared" not in h1.rows()    # the refused BIND left nothing
+    assert cluster.keys()["shared"]["host"] == "h2"
+    h1.start_mirror()
+    assert h1.rows().get("shared") == "h2"
+    owner.proc.stop(signal.SIGINT)
+    harness.wait_for(lambda: "shared" not in cluster.keys(), what="the key to go")
+
+
+def test_hostile_values_in_etcd_are_not_copied(cluster):
+    h1 = cluster.hosts[0]
+    bad = {"junk": "not json", "ctl": json.dumps({
+        "name": "ctl", "host": "h\x1b[2J", "session": 1, "key": "k", "addr": "a",
+        "url": "u", "target": "t", "since": 1, "auth": "", "allow": ""}),
+        "mismatch": json.dumps({
+        "name": "other", "host": "h9", "session": 1, "key": "k", "addr": "a",
+        "url": "u", "target": "t", "since": 1, "auth": "", "allow": ""})}
+    for name, value in bad.items():
+        status, _ = h1.etcd_call("/v3/kv/put", {"key": b64(PREFIX + name), "value": b64(value)})
+        assert status == 200
+    for h in cluster.hosts:
+        log = os.path.join(h.tmp, "mirror.log")
+        harness.wait_for(lambda: all(f"etcd key {PREFIX}{n}: not a tunnel's value" in
+                                     open(log).read() for n in bad),
+                         what=f"{h.name}'s mirror to skip the bad values")
+        assert not set(bad) & set(h.rows())
+        assert h.mirror.alive()
+    for name in bad:
+        h1.etcd_call("/v3/kv/deleterange", {"key": b64(PREFIX + name)})
+
+
+def test_killed_broker_tunnels_leave_every_registry(cluster):
+    h1, h2, h3 = cluster.hosts
+    owner = h3.client("--name", "doomed", h3.app())
+    for h in (h1, h2):
+        harness.wait_for(lambda h=h: h.rows().get("doomed") == "h3",
+                         what=f"doomed copied to {h.name}")
+    h3.broker.kill()
+    killed = time.monotonic()
+    # Until the lease runs out the copies stay: visitors elsewhere get the
+    # 502 that says where, and then a 404, never a hang.
+    seen = set()
+
+    def gone():
+        code, _ = h1.get("doomed")
+        seen.add(code)
+        return "doomed" not in h1.rows() and "doomed" not in h2.rows()
+    harness.wait_for(gone, timeout=LEASE_TTL_S + 10, what="the lease to take the copies")
+    print(f"cluster: a killed broker's tunnels left the other hosts' registries "
+          f"{time.monotonic() - killed:.1f} s after (lease TTL {LEASE_TTL_S} s)")
+    assert "doomed" not in cluster.keys()
+    assert seen <= {502, 404}, seen
+    assert h1.get("doomed")[0] == 404 and h2.get("doomed")[0] == 404
+    # Host 3's own row is its dead broker's: the next broker sweeps it
+    # (its client, which would bind the name again there, is stopped first).
+    owner.proc.stop(signal.SIGINT)
+    h3.start_broker()
+    assert "doomed" not in h3.rows()
+    assert h3.get("doomed")[0] == 404
+
+
+def test_etcd_leader_killed_routing_goes_on_and_names_resume(cluster):
+    leader = cluster.leader()
+    assert leader is not None
+    local = leader.client("--name", "steady", leader.app())
+    assert leader.get("steady")[0] == 200
+    leader.etcd.kill()
+    others = [h for h in cluster.hosts if h is not leader]
+    # Routing never waits on etcd: the edge reads its registry.
+    assert leader.get("steady")[0] == 200
+    for h in others:
+        assert h.get("steady")[0] == 502
+    # A new name on the host whose member died: its broker goes to the
+    # others, and the claim succeeds once they have elected a leader.
+    late = leader.client("--name", "after-election", leader.app())
+    assert late.url == "http://after-election.localhost:8080/"
+    assert cluster.keys()["after-election"]["host"] == leader.name
+    for h in others:
+        harness.wait_for(lambda h=h: h.rows().get("after-election") == leader.name,
+                         what=f"the new name copied to {h.name}")
+    # The mirror on the host whose member died goes to another member.
+    elsewhere = others[0].client("--name", "seen-there", others[0].app())
+    harness.wait_for(lambda: leader.rows().get("seen-there") == others[0].name,
+                     what=f"{leader.name}'s mirror to follow another member")
+    assert leader.get("steady")[0] == 200 and leader.get("after-election")[0] == 200
+    # The member comes back and catches up.
+    restart_member(leader)
+    for c in (local, late, elsewhere):
+        c.proc.stop(signal.SIGINT)
+
+
+def test_host_cut_off_from_the_majority_refuses_new_names_and_says_why(cluster):
+    h1, h2, h3 = cluster.hosts
+    kept = h1.client("--name", "kept", h1.app())
+    h2.etcd.kill()
+    h3.etcd.kill()
+    # Host 1's member is alone: no leader, no new name, and the client is
+    # told why; the tunnel it has keeps serving.
+    refused = h1.client("--name", "lonely", h1.app(), wait_url=False)
+    assert refused.proc.proc.wait(harness.scaled(30)) != 0
+    assert "the cluster cannot be reached, so no name can be claimed now" in refused.text()
+    assert "lonely" not in h1.rows()
+    assert h1.get("kept")[0] == 200
+    # A name this broker holds already stays its key's: the client back on
+    # a new connection gets it.
+    back = h1.client("--name", "kept", h1.app(), key_dir=kept.key_dir)
+    assert back.url == "http://kept.localhost:8080/"
+    assert h1.get("kept")[0] == 200
+    restart_member(h2)
+    restart_member(h3)
+    again = h1.client("--name", "lonely", h1.app())
+    assert again.url == "http://lonely.localhost:8080/"
+    for c in (kept, back, again):
+        if c.proc.alive():
+            c.proc.stop(signal.SIGINT)
+    harness.wait_for(lambda: not {"kept", "lonely"} & set(cluster.keys()),
+                     what="their keys to go")
+
+
+def restart_member(h):
+    """The killed member starts again on its data (it rejoins)."""
+    h.start_etcd()
+    harness.wait_for(h.etcd_healthy, what=f"etcd on {h.name} to rejoin")
+
+
+def test_nothing_left_behind(cluster):
+    baseline = {h.name: fds(h.broker.proc.pid) for h in cluster.hosts}
+    c = cluster.hosts[1].client("--name", "last", cluster.hosts[1].app())
+    harness.wait_for(lambda: all(h.rows().get("last") == "h2" for h in cluster.hosts),
+                     what="last in every registry")
+    c.proc.stop(signal.SIGINT)
+    harness.wait_for(lambda: not cluster.keys(), what="no tunnel keys in etcd")
+    for h in cluster.hosts:
+        harness.wait_for(lambda h=h: not h.rows(), what=f"{h.name}'s registry empty")
+        harness.wait_for(lambda h=h: fds(h.broker.proc.pid) <= baseline[h.name],
+                         what=f"{h.name}'s broker's descriptors back to before")
+    cluster.close()
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert cluster.tag not in listed
