@@ -58,7 +58,8 @@ def test_install_and_uninstall_file_list(tmp):
                    for d, _, fs in os.walk(dest) for f in fs)
     assert files == sorted([
         "usr/bin/expose", "usr/sbin/exposed", "usr/sbin/expose-edge", "usr/sbin/exposectl",
-        "usr/sbin/expose-mirror", "usr/share/man/man8/expose-mirror.8",
+        "usr/sbin/expose-edge-tls", "usr/sbin/expose-mirror",
+        "usr/share/man/man8/expose-mirror.8",
         *[f"usr/lib/systemd/system/{u}" for u in UNITS],
         "usr/lib/sysusers.d/expose.conf", "usr/lib/tmpfiles.d/expose.conf",
         "usr/share/man/man1/expose.1", "usr/share/man/man5/expose.conf.5",
