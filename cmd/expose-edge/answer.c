@@ -30,6 +30,8 @@ edge_access_line(struct edge *e, const struct pending *p, int status)
 	         p->bytes, (long long)(edge_now_ms() - p->start_ms));
 }
 
+/* status is the answer meant; once a response's head went out, its own
+ * status is what the visitor got. */
 void
 pending_pop(struct edge *e, int status)
 {
@@ -37,7 +39,7 @@ pending_pop(struct edge *e, int status)
 
 	if (p == NULL)
 		return;
-	edge_access_line(e, p, status);
+	edge_access_line(e, p, p->answered && p->status ? p->status : status);
 	e->queue_head = (e->queue_head + 1) % PIPELINE_MAX_REQUESTS;
 	e->queue_len--;
 	p = pending_oldest(e);
@@ -50,6 +52,7 @@ edge_answer_with(struct edge *e, int status, const char *detail, const char *ext
 {
 	struct pending none = { .start_ms = edge_now_ms(), .method = "-", .path = "-" };
 	struct pending *p = pending_oldest(e) ? pending_oldest(e) : &none;
+	size_t before = buf_len(&e->to_visitor);
 
 	if (p == &none && e->req.info.method_len) {
 		/* A request refused before it was passed on: log what it asked. */
@@ -64,9 +67,10 @@ edge_answer_with(struct edge *e, int status, const char *detail, const char *ext
 		pending_pop(e, status);
 	} else if (page_error(&e->to_visitor, status, detail, extra) == -1) {
 		log_warn("no room for a %d page", status);
-	} else if (p != &none) {
-		p->bytes = buf_len(&e->to_visitor);
-		pending_pop(e, status);
+	} else {
+		p->bytes = buf_len(&e->to_visitor) - before;
+		if (p != &none)
+			pending_pop(e, status);
 	}
 	if (p == &none)
 		edge_access_line(e, p, status);

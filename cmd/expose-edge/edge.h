@@ -35,6 +35,7 @@ struct pending {
 	bool upgrade;
 	bool answered;            /* a byte of its response went out */
 	size_t bytes;             /* response bytes sent */
+	int status;               /* of the response head sent, 0 before */
 	char method[16];
 	char path[256];
 };

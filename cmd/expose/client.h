@@ -122,6 +122,7 @@ struct cstream {
 	struct buf to_app;            /* requests as they go to the app */
 	struct tls_conn *tls;         /* to an https:// target, or NULL */
 	bool overrun;                 /* more from the app than the stream holds */
+	bool held;                    /* requests wait: the pipeline followed is full */
 };
 
 extern struct client *client;

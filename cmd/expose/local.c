@@ -15,7 +15,8 @@
 #include "exchange.h"
 #include "log.h"
 
-/* An exchange ended: a line of the request log, and the inspector's. */
+/* An exchange ended: a line of the request log, and the inspector's.
+ * A request that waited for room in the pipeline may go now. */
 static void
 exchange_done(void *ctx, struct exchange *x)
 {
@@ -26,6 +27,10 @@ exchange_done(void *ctx, struct exchange *x)
 		inspect_add(cs->c, cs->t, x);    /* it keeps x */
 	else
 		exchange_free(x);
+	if (cs->held && cs->wsi && cs->connected) {
+		cs->held = false;
+		lws_callback_on_writable(cs->wsi);
+	}
 }
 
 /* Bytes written to the app per writeable callback. */
@@ -57,6 +62,11 @@ unlink_stream(struct cstream *cs)
 void
 local_close(struct cstream *cs)
 {
+	/* Whatever is still open ends here: the app ended it first if it
+	 * closed (local_closed), else the visitor, or the tunnel, went. */
+	cs->held = false;
+	if (cs->xs)
+		exchange_stream_end(cs->xs, EXCHANGE_ABANDONED);
 	unlink_stream(cs);
 	exchange_stream_free(cs->xs);
 	tls_conn_free(cs->tls);
@@ -209,6 +219,7 @@ static int
 local_writeable(struct cstream *cs)
 {
 	size_t n = buf_len(&cs->m.in);
+	ssize_t taken = 0;
 
 	if (!cs->connected)
 		return 0;             /* TLS handshake under way: ready() asks again */
@@ -217,9 +228,11 @@ local_writeable(struct cstream *cs)
 	/* Requests pass the exchange follower (log, inspector, Host rewrite). */
 	if (n > 0) {
 		if (cs->xs == NULL ||
-		    exchange_request(cs->xs, buf_data(&cs->m.in), n, &cs->to_app) == -1)
+		    (taken = exchange_request(cs->xs, buf_data(&cs->m.in), n, &cs->to_app)) == -1)
 			return -1;
-		mux_stream_drained(&cs->m, n);
+		mux_stream_drained(&cs->m, (size_t)taken);
+		/* A full pipeline: the rest waits for a response to end. */
+		cs->held = (size_t)taken < n;
 	}
 	if (buf_len(&cs->to_app) > 0) {
 		size_t out = buf_len(&cs->to_app);
@@ -227,9 +240,10 @@ local_writeable(struct cstream *cs)
 			return -1;
 		buf_consume(&cs->to_app, out);
 	}
-	if (buf_len(&cs->m.in) > 0)
-		lws_callback_on_writable(cs->wsi);
-	else if (cs->m.fin_in)
+	if (buf_len(&cs->m.in) > 0) {
+		if (!cs->held)
+			lws_callback_on_writable(cs->wsi);
+	} else if (cs->m.fin_in)
 		shutdown(lws_get_socket_fd(cs->wsi), SHUT_WR);
 	return 0;
 }
@@ -303,7 +317,7 @@ local_closed(struct cstream *cs)
 	cs->wsi = NULL;
 	cs->local_closed = true;
 	if (cs->xs)
-		exchange_close(cs->xs);
+		exchange_stream_end(cs->xs, EXCHANGE_CUT);
 	if (cs->m.fin_sent) {
 		local_close(cs);
 		return;

@@ -42,7 +42,7 @@ def test_bad_target_one_line(stack):
 def test_terminal_lines(stack):
     c = stack.expose_app()
     stack.get(c.url + "status/404")
-    harness.wait_in_file(c.log, r"\d\d:\d\d:\d\d GET    /status/404 404 \d+ms \d+B\n")
+    harness.wait_in_file(c.log, r"\d\d:\d\d:\d\d GET    /status/404 404 \d+ms req 0B resp 10B\n")
     text = c.text()
     assert re.search(rf"expose  {re.escape(c.url)} -> localhost:{stack.app.port}\n", text)
     assert re.search(r"expose  server ws://127\.0\.0\.1:\d+, key [0-9a-f]{16}, handshake \d+ ms",
