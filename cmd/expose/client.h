@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include <libwebsockets.h>
 
 #include "bounds.h"
@@ -44,6 +46,10 @@ struct target {
 	char public_host[URL_BYTES];    /* of url: host[:port] */
 	char public_scheme[8];
 	bool tls;                       /* https:// target */
+	bool down;                      /* nothing answered: watched (appwatch.c) */
+	struct sockaddr_storage watch_addr; /* where appwatch.c connects */
+	socklen_t watch_len;            /* 0: it cannot */
+	int watch_fd;                   /* its connect under way, or -1 */
 };
 
 struct server_url {
@@ -100,6 +106,7 @@ struct client {
 	int64_t connected_ms;
 	int backoff_ms;
 	lws_sorted_usec_list_t reconnect;
+	lws_sorted_usec_list_t appwatch;  /* down targets are tried (appwatch.c) */
 	volatile int stopping;        /* Ctrl-C: close cleanly and exit */
 	bool closing;                 /* the close is under way */
 	int exit_code;
@@ -205,7 +212,14 @@ void local_on_window(struct cstream *cs);
 void local_close(struct cstream *cs);
 void local_close_all(struct client *c);
 struct cstream *local_find(struct client *c, uint32_t id);
-/* Whether something accepts connections on the target now. */
-bool local_probe(const struct target *t);
+
+/* appwatch.c: whether the targets' apps answer */
+/* Warns of each target nobody listens on, and watches it. */
+void appwatch_start(struct client *c);
+/* A target refused a connection: watch it until it answers. */
+void appwatch_down(struct client *c, struct target *t);
+/* A target answered: one line if it was down. */
+void appwatch_up(struct client *c, struct target *t);
+void appwatch_stop(struct client *c);
 
 #endif

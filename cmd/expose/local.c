@@ -4,7 +4,6 @@
  * a refused connect becomes a RST that the edge turns into a 502 page.
  */
 #include <errno.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +160,7 @@ refused(struct cstream *cs, const char *why)
 
 	log_warn("nothing answered on %s (%s): is the app running?", cs->t->label,
 	         why ? why : "refused");
+	appwatch_down(c, cs->t);
 	cs->wsi = NULL;
 	if (c->opening == cs) {
 		cs->failed = true;
@@ -354,6 +354,7 @@ local_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_RAW_CONNECTED:
 		if (cs == NULL)
 			return -1;
+		appwatch_up(cs->c, cs->t);
 		if (cs->tls)
 			return local_tls_start(cs, wsi);
 		return sink_ready(cs, wsi);
@@ -376,26 +377,4 @@ local_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	default:
 		return 0;
 	}
-}
-
-bool
-local_probe(const struct target *t)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai, *a;
-	char port[8];
-	bool up = false;
-	int fd;
-
-	snprintf(port, sizeof port, "%d", t->port);
-	if (getaddrinfo(t->host, port, &hints, &ai) != 0)
-		return false;
-	for (a = ai; a && !up; a = a->ai_next) {
-		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0);
-		if (fd == -1)
-			continue;
-		up = connect(fd, a->ai_addr, a->ai_addrlen) == 0;
-		close(fd);
-	}
-	freeaddrinfo(ai);
-	return up;
 }

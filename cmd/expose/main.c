@@ -498,17 +498,6 @@ on_signal(int sig)
 }
 
 static void
-warn_if_down(struct client *c)
-{
-	int i;
-
-	for (i = 0; i < c->ntargets; i++)
-		if (!local_probe(&c->targets[i]))
-			log_warn("nothing is listening on %s yet; requests will get a 502 "
-			         "page until it is", c->targets[i].label);
-}
-
-static void
 run(struct client *c)
 {
 	link_connect(c);
@@ -558,8 +547,9 @@ main(int argc, char **argv)
 		lws_context_destroy(c.ctx);
 		return EX_CONFIG;
 	}
-	warn_if_down(&c);
+	appwatch_start(&c);
 	run(&c);
+	appwatch_stop(&c);
 	lws_context_destroy(c.ctx);
 	inspect_stop(&c);
 	local_close_all(&c);
