@@ -38,6 +38,9 @@ struct target {
 	char label[TARGET_HOST_BYTES + 8]; /* "localhost:3000", for people */
 	char host_header[TARGET_HOST_BYTES + 8]; /* Host with --host-header=rewrite */
 	char want[NAME_MAX_BYTES + 1];  /* --name, or empty for a random name */
+	char remembered[NAME_MAX_BYTES + 1]; /* the name of last time (names.c), or empty */
+	bool same_as_last;              /* it got the remembered name back */
+	bool name_shared;               /* another client here holds its lock (names.c) */
 	char name[NAME_MAX_BYTES + 1];  /* what the broker gave */
 	char url[URL_BYTES];
 	bool bound;
@@ -78,6 +81,8 @@ struct client {
 	bool quiet;                   /* -q: URLs only */
 	bool json;                    /* --json: events as JSON lines on stdout */
 	bool qr;                      /* --qr: the URL as a QR code */
+	bool new_url;                 /* --new-url: not the remembered names */
+	int names_lock_fd;            /* names.lock, held while running (names.c) */
 	struct inspector *inspect;    /* --inspect: the web inspector, or NULL */
 	char inspect_addr[64];        /* where it listens */
 	bool inspect_wanted;
@@ -183,6 +188,12 @@ int inspect_replay_callback(struct lws *wsi, enum lws_callback_reasons reason,
 int password_set(struct client *c, const char *text, size_t len, const char *from);
 int password_from_file(struct client *c, const char *path);
 int password_from_env(struct client *c);
+
+/* names.c: the names of last time, asked for again */
+/* Sets each target's remembered name (unless --name or --new-url). */
+void names_load(struct client *c);
+/* Records the name t got. */
+void names_save(struct client *c, const struct target *t);
 
 /* key.c: `expose key [--new [--yes]]` */
 int key_command(int argc, char **argv);

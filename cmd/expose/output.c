@@ -133,8 +133,9 @@ void
 output_url(struct client *c, struct target *t, const char *http_url)
 {
 	if (c->json) {
-		json_line(json_pack("{s:s, s:s, s:s, s:s?}", "event", "url", "url", t->url,
-		                    "target", t->label, "http_url", http_url[0] ? http_url : NULL));
+		json_line(json_pack("{s:s, s:s, s:s, s:s?, s:b}", "event", "url", "url", t->url,
+		                    "target", t->label, "http_url", http_url[0] ? http_url : NULL,
+		                    "same_as_last", t->same_as_last));
 	} else {
 		/* stdout carries the URLs only, one a line, for scripts: https first. */
 		printf("%s\n", t->url);
@@ -144,7 +145,8 @@ output_url(struct client *c, struct target *t, const char *http_url)
 	}
 	if (c->quiet)
 		return;
-	fprintf(stderr, "expose  %s -> %s\n", t->url, t->label);
+	fprintf(stderr, "expose  %s -> %s%s\n", t->url, t->label, t->same_as_last ?
+	        " (the same URL as last time; --new-url for a new one)" : "");
 	if (c->qr)
 		print_qr(t->url);
 }
