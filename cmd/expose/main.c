@@ -41,7 +41,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: expose [-f FILE] [--server URL] [-v] [--auth USER:PASSWORD] [--allow CIDR]\n"
-	    "              [--auth-file FILE] [--name NAME] TARGET ...\n"
+	    "              [--auth-file FILE] [--name NAME] [--new-url] TARGET ...\n"
 	    "TARGET is PORT, HOST:PORT, http://HOST[:PORT], https://HOST[:PORT] or unix:/PATH.\n"
 	    "Makes local ports public; prints one URL a line on stdout.\n"
 	    "  -f, --config FILE  the config file (default $XDG_CONFIG_HOME/expose/expose.conf)\n"
