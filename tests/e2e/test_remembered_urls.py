@@ -47,23 +47,18 @@ def test_restart_gets_the_same_url(stack, tmp):
     assert stack.get(again.url + "hello") == (200, b"hello")
 
 
-def test_restart_after_a_crash_gets_the_same_url(stack, tmp):
-    """Killed: its tunnel may still be up when it starts again; the same
-    key takes its name over."""
+@pytest.mark.parametrize("between", ["client killed", "broker restarted"])
+def test_same_url_after(stack, tmp, between):
+    """Killed, its tunnel may still be up when it starts again: the same
+    key takes its name over.  A restarted broker keeps the names."""
     keys = os.path.join(tmp, "keys")
     first = stack.expose_app(key_dir=keys)
-    first.kill()
-    again = stack.expose_app(key_dir=keys)
-    assert again.url == first.url and SAME in url_line(again)
-    assert stack.get(again.url + "hello") == (200, b"hello")
-
-
-def test_broker_restart_keeps_the_url(stack, tmp):
-    keys = os.path.join(tmp, "keys")
-    first = stack.expose_app(key_dir=keys)
-    assert first.stop() == 0
-    stack.broker.stop()
-    stack.broker.start()
+    if between == "client killed":
+        first.kill()
+    else:
+        assert first.stop() == 0
+        stack.broker.stop()
+        stack.broker.start()
     again = stack.expose_app(key_dir=keys)
     assert again.url == first.url and SAME in url_line(again)
     assert stack.get(again.url + "hello") == (200, b"hello")

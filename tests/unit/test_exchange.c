@@ -278,24 +278,47 @@ test_bodyless_responses_pair_with_their_requests(void **state)
 	}
 }
 
+/* A stream followed without rewriting, and what it reported. */
+struct follow {
+	struct seen s;
+	struct exchange_stream *x;
+	struct buf a, b;           /* what went on toward the app, and back */
+};
+
+static void
+follow_start(struct follow *f)
+{
+	struct exchange_options o = { 0 };
+
+	memset(f, 0, sizeof *f);
+	f->x = exchange_stream_new(&o, now, done, &f->s);
+	assert_non_null(f->x);
+	buf_init(&f->a, 1 << 16);
+	buf_init(&f->b, 1 << 16);
+}
+
+static void
+follow_stop(struct follow *f)
+{
+	exchange_stream_free(f->x);
+	buf_free(&f->a);
+	buf_free(&f->b);
+}
+
 /* A pipeline deeper than the follower holds: every request is taken, in
  * turn, as responses make room, and every one is reported in order. */
 static void
 test_deep_pipeline_waits_and_loses_none(void **state)
 {
-	struct exchange_options o = { 0 };
-	struct seen s = { 0 };
-	struct exchange_stream *x = exchange_stream_new(&o, now, done, &s);
+	struct follow f;
 	char req[4096] = "", want[256] = "", line[64];
 	size_t ends[20];
 	const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 	size_t off = 0, len;
 	ssize_t took;
-	struct buf a, b;
 	int i, answered = 0;
 
-	buf_init(&a, 1 << 16);
-	buf_init(&b, 1 << 16);
+	follow_start(&f);
 	for (i = 0; i < 20; i++) {
 		snprintf(line, sizeof line, "GET /%d HTTP/1.1\r\nHost: h\r\n\r\n", i);
 		strcat(req, line);
@@ -305,28 +328,26 @@ test_deep_pipeline_waits_and_loses_none(void **state)
 	}
 	len = strlen(req);
 	while (off < len) {
-		took = exchange_request(x, (const uint8_t *)req + off, len - off, &a);
+		took = exchange_request(f.x, (const uint8_t *)req + off, len - off, &f.a);
 		assert_true(took >= 0);
 		off += (size_t)took;
 		if (off < len) {
 			/* Held back only when as many wait as are followed. */
-			assert_int_equal(off, ends[s.n + EXCHANGE_PENDING_MAX - 1]);
-			feed_resp(x, resp, &b);
+			assert_int_equal(off, ends[f.s.n + EXCHANGE_PENDING_MAX - 1]);
+			feed_resp(f.x, resp, &f.b);
 			answered++;
 		}
 	}
 	while (answered < 20) {
-		feed_resp(x, resp, &b);
+		feed_resp(f.x, resp, &f.b);
 		answered++;
 	}
-	assert_int_equal(buf_len(&a), len);
-	assert_int_equal(s.n, 20);
-	assert_string_equal(s.order, want);
-	exchange_stream_end(x, EXCHANGE_ABANDONED);
-	assert_int_equal(s.n, 20);
-	exchange_stream_free(x);
-	buf_free(&a);
-	buf_free(&b);
+	assert_int_equal(buf_len(&f.a), len);
+	assert_int_equal(f.s.n, 20);
+	assert_string_equal(f.s.order, want);
+	exchange_stream_end(f.x, EXCHANGE_ABANDONED);
+	assert_int_equal(f.s.n, 20);
+	follow_stop(&f);
 }
 
 /* Expect: 100-continue answered 413 before the body: the exchange ends
@@ -334,26 +355,20 @@ test_deep_pipeline_waits_and_loses_none(void **state)
 static void
 test_answer_before_the_body(void **state)
 {
-	struct exchange_options o = { 0 };
-	struct seen s = { 0 };
-	struct exchange_stream *x = exchange_stream_new(&o, now, done, &s);
-	struct buf a, b;
+	struct follow f;
 
-	buf_init(&a, 1 << 16);
-	buf_init(&b, 1 << 16);
-	feed_req(x, "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 1000000\r\n"
-	         "Expect: 100-continue\r\n\r\n", &a);
-	feed_resp(x, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n\r\nbig!", &b);
-	assert_int_equal(s.n, 1);
-	assert_string_equal(s.last, "POST /upload");
-	assert_int_equal(s.status, 413);
-	assert_int_equal(s.end, EXCHANGE_COMPLETE);
-	assert_int_equal(s.resp_bytes, 4);
-	exchange_stream_end(x, EXCHANGE_CUT);
-	assert_int_equal(s.n, 1);
-	exchange_stream_free(x);
-	buf_free(&a);
-	buf_free(&b);
+	follow_start(&f);
+	feed_req(f.x, "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 1000000\r\n"
+	         "Expect: 100-continue\r\n\r\n", &f.a);
+	feed_resp(f.x, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n\r\nbig!", &f.b);
+	assert_int_equal(f.s.n, 1);
+	assert_string_equal(f.s.last, "POST /upload");
+	assert_int_equal(f.s.status, 413);
+	assert_int_equal(f.s.end, EXCHANGE_COMPLETE);
+	assert_int_equal(f.s.resp_bytes, 4);
+	exchange_stream_end(f.x, EXCHANGE_CUT);
+	assert_int_equal(f.s.n, 1);
+	follow_stop(&f);
 }
 
 /* The stream's end ends what is open: a body run to the close is whole,
@@ -379,26 +394,20 @@ test_stream_end_ends_every_exchange(void **state)
 	size_t i;
 
 	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		struct exchange_options o = { 0 };
-		struct seen s = { 0 };
-		struct exchange_stream *x = exchange_stream_new(&o, now, done, &s);
-		struct buf a, b;
+		struct follow f;
 
-		buf_init(&a, 1 << 16);
-		buf_init(&b, 1 << 16);
-		feed_req(x, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n", &a);
-		feed_resp(x, cases[i].resp, &b);
-		assert_int_equal(s.n, 0);
-		exchange_stream_end(x, cases[i].how);
-		assert_int_equal(s.n, 1);
-		assert_int_equal(s.end, cases[i].want);
-		assert_int_equal(s.status, cases[i].status);
-		assert_int_equal(s.resp_bytes, cases[i].bytes);
-		exchange_stream_end(x, cases[i].how);    /* once only */
-		assert_int_equal(s.n, 1);
-		exchange_stream_free(x);
-		buf_free(&a);
-		buf_free(&b);
+		follow_start(&f);
+		feed_req(f.x, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n", &f.a);
+		feed_resp(f.x, cases[i].resp, &f.b);
+		assert_int_equal(f.s.n, 0);
+		exchange_stream_end(f.x, cases[i].how);
+		assert_int_equal(f.s.n, 1);
+		assert_int_equal(f.s.end, cases[i].want);
+		assert_int_equal(f.s.status, cases[i].status);
+		assert_int_equal(f.s.resp_bytes, cases[i].bytes);
+		exchange_stream_end(f.x, cases[i].how);    /* once only */
+		assert_int_equal(f.s.n, 1);
+		follow_stop(&f);
 	}
 }
 
@@ -407,30 +416,24 @@ test_stream_end_ends_every_exchange(void **state)
 static void
 test_upgrade_ends_with_the_connection(void **state)
 {
-	struct exchange_options o = { 0 };
-	struct seen s = { 0 };
-	struct exchange_stream *x = exchange_stream_new(&o, now, done, &s);
-	struct buf a, b;
+	struct follow f;
 
-	buf_init(&a, 1 << 16);
-	buf_init(&b, 1 << 16);
-	feed_req(x, "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\n"
-	         "Upgrade: websocket\r\n\r\n", &a);
-	feed_resp(x, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-	          "Connection: Upgrade\r\n\r\n\x81\x02hi", &b);
-	assert_int_equal(s.n, 0);
-	feed_req(x, "\x81\x85" "abcd12345", &a);
-	feed_resp(x, "\x81\x03" "abc", &b);
-	exchange_stream_end(x, EXCHANGE_ABANDONED);
-	assert_int_equal(s.n, 1);
-	assert_int_equal(s.status, 101);
-	assert_true(s.upgraded);
-	assert_int_equal(s.end, EXCHANGE_CLOSED);
-	assert_int_equal(s.req_bytes, 11);
-	assert_int_equal(s.resp_bytes, 9);
-	exchange_stream_free(x);
-	buf_free(&a);
-	buf_free(&b);
+	follow_start(&f);
+	feed_req(f.x, "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\n"
+	         "Upgrade: websocket\r\n\r\n", &f.a);
+	feed_resp(f.x, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	          "Connection: Upgrade\r\n\r\n\x81\x02hi", &f.b);
+	assert_int_equal(f.s.n, 0);
+	feed_req(f.x, "\x81\x85" "abcd12345", &f.a);
+	feed_resp(f.x, "\x81\x03" "abc", &f.b);
+	exchange_stream_end(f.x, EXCHANGE_ABANDONED);
+	assert_int_equal(f.s.n, 1);
+	assert_int_equal(f.s.status, 101);
+	assert_true(f.s.upgraded);
+	assert_int_equal(f.s.end, EXCHANGE_CLOSED);
+	assert_int_equal(f.s.req_bytes, 11);
+	assert_int_equal(f.s.resp_bytes, 9);
+	follow_stop(&f);
 }
 
 int
