@@ -46,6 +46,16 @@ pending_pop(struct edge *e, int status)
 	http_resp_expect(&e->resp, p ? p->is_head : false);
 }
 
+void
+pending_flush(struct edge *e)
+{
+	/* After a 101 the upgrade's line is written: what follows is not HTTP. */
+	if (e->raw)
+		return;
+	while (pending_oldest(e))
+		pending_pop(e, 0);
+}
+
 /* Writes the edge's own response now: nothing else is owed first. */
 void
 edge_answer_with(struct edge *e, int status, const char *detail, const char *extra)

@@ -104,6 +104,9 @@ struct pending *pending_oldest(struct edge *e);
 void edge_access_line(struct edge *e, const struct pending *p, int status);
 /* The oldest request is answered with status: log it, drop it. */
 void pending_pop(struct edge *e, int status);
+/* The connection ended (the visitor went away, the app cut a response):
+ * the requests still in flight are logged with what they got. */
+void pending_flush(struct edge *e);
 /* Writes an error page for the oldest request now, then closes. */
 void edge_answer(struct edge *e, int status, const char *detail);
 void edge_answer_with(struct edge *e, int status, const char *detail, const char *extra);

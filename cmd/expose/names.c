@@ -33,6 +33,7 @@
 
 /* Far more than NAMES_KEEP lines need. */
 #define NAMES_FILE_MAX_BYTES (64 * 1024)
+#define NAMES_FILE_MAX_TEXT "64 KiB"
 /* Lines kept: the tunnels of the most recent runs. */
 #define NAMES_KEEP 128
 
@@ -159,12 +160,12 @@ read_names(const char *path, bool warn)
 	} else if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
 		why = "not a regular file";
 	} else if (st.st_size > NAMES_FILE_MAX_BYTES) {
-		why = "larger than it can be";
+		why = "over " NAMES_FILE_MAX_TEXT;
 	} else if ((text = malloc(NAMES_FILE_MAX_BYTES + 1)) == NULL) {
 		why = "out of memory";
 	} else if ((n = read(fd, text, NAMES_FILE_MAX_BYTES + 1)) < 0 ||
 	           n > NAMES_FILE_MAX_BYTES) {
-		why = n < 0 ? strerror(errno) : "larger than it can be";
+		why = n < 0 ? strerror(errno) : "over " NAMES_FILE_MAX_TEXT;
 	} else {
 		text[n] = '\0';
 		if (memchr(text, '\0', (size_t)n))

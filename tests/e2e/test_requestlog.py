@@ -191,3 +191,14 @@ def test_edge_logs_the_bytes_of_its_own_pages(stack):
     assert harness.status_of(out) == 404
     [line] = access(stack, 1)
     assert re.search(rf"status=404 bytes={len(out)} ", line), line
+
+
+def test_edge_logs_what_a_visitor_that_left_got(stack):
+    c = stack.expose_app()
+    with socket.create_connection(("127.0.0.1", stack.edge_port), timeout=30) as s:
+        s.sendall(get(c.host, "/sse"))
+        got = harness.recv_until(s, b"data: first\n\n")
+    [line] = access(stack, 1)
+    assert re.search(rf"path=/sse status=200 bytes={len(got)} ", line), line
+    stack.edge.wait_idle()
+    assert len(stack.edge.accesses()) == 1
