@@ -49,10 +49,12 @@ pending_pop(struct edge *e, int status)
 void
 pending_flush(struct edge *e)
 {
-	/* After a 101 the upgrade's line is written: what follows is not HTTP. */
-	if (e->raw)
-		return;
-	while (pending_oldest(e))
+	struct pending *p = pending_oldest(e);
+
+	/* After a 101 the upgrade's line is written: what follows is not HTTP.
+	 * Requests that got nothing are not logged (as behind a response that
+	 * ran to the close): no status was sent. */
+	if (!e->raw && p && p->answered)
 		pending_pop(e, 0);
 }
 

@@ -105,7 +105,7 @@ void edge_access_line(struct edge *e, const struct pending *p, int status);
 /* The oldest request is answered with status: log it, drop it. */
 void pending_pop(struct edge *e, int status);
 /* The connection ended (the visitor went away, the app cut a response):
- * the requests still in flight are logged with what they got. */
+ * a response under way is logged with what it sent. */
 void pending_flush(struct edge *e);
 /* Writes an error page for the oldest request now, then closes. */
 void edge_answer(struct edge *e, int status, const char *detail);
