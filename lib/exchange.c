@@ -28,8 +28,9 @@ struct exchange_stream {
 	char public_scheme[8];
 	struct side req;
 	struct side resp;
-	struct exchange *reading;  /* the request being read */
-	struct exchange *queue[EXCHANGE_PENDING_MAX];
+	struct exchange *reading;  /* the request being read, while its exchange is open */
+	struct exchange *tunnel;   /* after a 101: ends when the stream does */
+	struct exchange *queue[EXCHANGE_PENDING_MAX];  /* heads read, responses not ended */
 	int qhead, qlen;
 	int64_t (*now_ms)(void);
 	exchange_done_fn done;
@@ -66,6 +67,18 @@ static struct exchange *
 oldest(struct exchange_stream *s)
 {
 	return s->qlen ? s->queue[s->qhead] : NULL;
+}
+
+static struct exchange *
+pop_oldest(struct exchange_stream *s)
+{
+	struct exchange *x = oldest(s);
+
+	if (x) {
+		s->qhead = (s->qhead + 1) % EXCHANGE_PENDING_MAX;
+		s->qlen--;
+	}
+	return x;
 }
 
 /* --- llhttp callbacks --- */
@@ -107,6 +120,8 @@ on_headers_complete(llhttp_t *p)
 	if (!d->response)
 		return 0;
 	x = oldest(d->s);
+	if (x && (p->status_code >= 200 || p->status_code == 101))
+		x->status = p->status_code;    /* a cut response still had one */
 	/* 1: llhttp reads no body, whatever the fields say. */
 	return http_resp_bodyless(p->status_code,
 	                          x != NULL && strcmp(x->method, "HEAD") == 0) ? 1 : 0;
@@ -195,12 +210,9 @@ exchange_stream_free(struct exchange_stream *s)
 {
 	if (s == NULL)
 		return;
-	while (s->qlen) {
-		exchange_free(s->queue[s->qhead]);
-		s->qhead = (s->qhead + 1) % EXCHANGE_PENDING_MAX;
-		s->qlen--;
-	}
-	exchange_free(s->reading);
+	while (s->qlen)
+		exchange_free(pop_oldest(s));
+	exchange_free(s->tunnel);
 	buf_free(&s->req.head);
 	buf_free(&s->resp.head);
 	free(s);
@@ -415,8 +427,11 @@ exchange_rewrite_response(struct buf *head, const struct exchange_options *o)
 /* --- one direction --- */
 
 static void
-finish(struct exchange_stream *s, struct exchange *x)
+finish(struct exchange_stream *s, struct exchange *x, enum exchange_end how)
 {
+	if (s->reading == x)
+		s->reading = NULL;    /* the rest of its body is not counted */
+	x->end = how;
 	x->end_ms = s->now_ms();
 	if (s->done)
 		s->done(s->ctx, x);
@@ -435,13 +450,7 @@ message_done(struct side *d)
 	d->complete = false;
 	d->state = S_HEAD;
 	if (!d->response) {
-		x = s->reading;
 		s->reading = NULL;
-		if (s->qlen == EXCHANGE_PENDING_MAX) {
-			exchange_free(x);    /* too deep a pipeline to follow: not logged */
-		} else {
-			s->queue[(s->qhead + s->qlen++) % EXCHANGE_PENDING_MAX] = x;
-		}
 		if (llhttp_get_upgrade(&d->parser))
 			d->state = S_RAW;    /* the edge sends nothing more until 101 or not */
 		llhttp_resume(&d->parser);
@@ -452,13 +461,17 @@ message_done(struct side *d)
 		llhttp_resume(&d->parser);
 		return;
 	}
-	x = oldest(s);
+	x = pop_oldest(s);
 	if (x) {
-		s->qhead = (s->qhead + 1) % EXCHANGE_PENDING_MAX;
-		s->qlen--;
 		x->status = status;
 		x->upgraded = status == 101;
-		finish(s, x);
+		if (x->upgraded && s->tunnel == NULL) {
+			if (s->reading == x)
+				s->reading = NULL;
+			s->tunnel = x;    /* its line comes when the connection closes */
+		} else {
+			finish(s, x, EXCHANGE_COMPLETE);
+		}
 	}
 	if (status == 101) {
 		d->state = S_RAW;
@@ -483,11 +496,12 @@ head_done(struct side *d, struct buf *out)
 	llhttp_errno_t err;
 
 	if (!d->response) {
-		x = exchange_new();
-		if (x == NULL)
+		/* Open from its head on: an answer may come before its body. */
+		if (s->qlen == EXCHANGE_PENDING_MAX || (x = exchange_new()) == NULL)
 			return -1;
 		x->start_ms = s->now_ms();
 		s->reading = x;
+		s->queue[(s->qhead + s->qlen++) % EXCHANGE_PENDING_MAX] = x;
 	}
 	err = llhttp_execute(&d->parser, (const char *)buf_data(&d->head), buf_len(&d->head));
 	if (err != HPE_OK && err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE)
@@ -509,18 +523,47 @@ head_done(struct side *d, struct buf *out)
 	return 0;
 }
 
-/* Takes bytes of one direction; -1 when the stream is not HTTP we can
- * follow (the caller then passes bytes through untouched). */
+/* Bytes of a connection that is no longer HTTP: counted for its
+ * upgrade's exchange, if there is one. */
 static int
-side_feed(struct side *d, const uint8_t *p, size_t n, struct buf *out)
+raw(struct side *d, const uint8_t *p, size_t n, struct buf *out)
 {
-	const uint8_t *end;
+	struct exchange *x = d->s->tunnel;
+
+	if (x && d->response)
+		x->response_bytes += n;
+	else if (x)
+		x->request_bytes += n;
+	return buf_append(out, p, n);
+}
+
+/* Whether a new request must wait: as many wait for responses as are
+ * followed. */
+static bool
+pipeline_full(const struct side *d)
+{
+	return !d->response && d->state == S_HEAD && buf_len(&d->head) == 0 &&
+	       d->s->qlen == EXCHANGE_PENDING_MAX;
+}
+
+/* Takes bytes of one direction; -1 when the stream is not HTTP we can
+ * follow (the caller then passes bytes through untouched).  *taken says
+ * how many were taken. */
+static int
+side_feed(struct side *d, const uint8_t *p, size_t n, struct buf *out, size_t *taken)
+{
+	const uint8_t *end, *start = p;
 	size_t used, before;
 	llhttp_errno_t err;
 
+	*taken = n;
 	while (n > 0) {
 		if (d->state == S_RAW)
-			return buf_append(out, p, n);
+			return raw(d, p, n, out);
+		if (pipeline_full(d)) {
+			*taken = (size_t)(p - start);
+			return 0;
+		}
 		if (d->state == S_HEAD) {
 			before = buf_len(&d->head);
 			if (buf_append(&d->head, p, n) == -1)
@@ -556,31 +599,33 @@ side_feed(struct side *d, const uint8_t *p, size_t n, struct buf *out)
 }
 
 /* On anything we cannot follow, stop following: never break the bytes.
- * The bytes of this call, and a head begun before it, go on untouched. */
-static int
+ * The bytes of this call, and a head begun before it, go on untouched.
+ * Returns the bytes taken, or -1. */
+static ssize_t
 feed(struct side *d, const uint8_t *p, size_t n, struct buf *out)
 {
-	size_t before = buf_len(out);
+	size_t before = buf_len(out), taken = n;
 	struct buf held;
 	int rc;
 
 	if (d->state == S_RAW)
-		return buf_append(out, p, n);
+		return raw(d, p, n, out) == -1 ? -1 : (ssize_t)n;
 	buf_init(&held, EXCHANGE_HEAD_MAX_BYTES);
 	if (d->state == S_HEAD && buf_len(&d->head))
 		buf_append(&held, buf_data(&d->head), buf_len(&d->head));
-	rc = side_feed(d, p, n, out);
+	rc = side_feed(d, p, n, out, &taken);
 	if (rc == -1) {
+		taken = n;
 		out->len = before;
 		d->state = S_RAW;
 		buf_consume(&d->head, buf_len(&d->head));
 		rc = buf_append(out, buf_data(&held), buf_len(&held)) | buf_append(out, p, n);
 	}
 	buf_free(&held);
-	return rc;
+	return rc == -1 ? -1 : (ssize_t)taken;
 }
 
-int
+ssize_t
 exchange_request(struct exchange_stream *s, const uint8_t *p, size_t n, struct buf *out)
 {
 	return feed(&s->req, p, n, out);
@@ -589,14 +634,44 @@ exchange_request(struct exchange_stream *s, const uint8_t *p, size_t n, struct b
 int
 exchange_response(struct exchange_stream *s, const uint8_t *p, size_t n, struct buf *out)
 {
-	return feed(&s->resp, p, n, out);
+	return feed(&s->resp, p, n, out) == -1 ? -1 : 0;
 }
 
 void
-exchange_close(struct exchange_stream *s)
+exchange_stream_end(struct exchange_stream *s, enum exchange_end how)
 {
 	struct side *d = &s->resp;
+	struct exchange *x;
+	llhttp_errno_t err;
 
-	if (d->state == S_BODY && llhttp_finish(&d->parser) == HPE_OK && d->complete)
-		message_done(d);
+	if (how == EXCHANGE_CUT && d->state == S_BODY && oldest(s)) {
+		/* A body that runs to the close ends with it. */
+		err = llhttp_finish(&d->parser);
+		if ((err == HPE_OK || err == HPE_PAUSED) && d->complete)
+			message_done(d);
+	}
+	if (s->tunnel) {
+		x = s->tunnel;
+		s->tunnel = NULL;
+		finish(s, x, EXCHANGE_CLOSED);
+	}
+	while ((x = pop_oldest(s)) != NULL)
+		finish(s, x, how);
+	s->reading = NULL;
+}
+
+const char *
+exchange_end_text(const struct exchange *x)
+{
+	switch (x->end) {
+	case EXCHANGE_CUT:
+		return x->status ? "cut: the app closed before the end" :
+		       "cut: the app closed without answering";
+	case EXCHANGE_ABANDONED:
+		return "abandoned: the visitor went away";
+	case EXCHANGE_CLOSED:
+		return "upgraded connection closed";
+	default:
+		return "";
+	}
 }

@@ -9,6 +9,12 @@
  *
  * Bytes pass through in order; only heads are held until complete (at
  * most EXCHANGE_HEAD_MAX_BYTES).  After a 101 the stream is relayed raw.
+ *
+ * Every exchange whose request head was read ends exactly once, when its
+ * response ends, or when the stream does: then it was cut (the app
+ * closed first), abandoned (the visitor went first), or, after a 101,
+ * closed.  At most EXCHANGE_PENDING_MAX requests wait for their
+ * responses; past that, requests are taken once a response ends.
  */
 #ifndef EXPOSE_EXCHANGE_H
 #define EXPOSE_EXCHANGE_H
@@ -16,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "buf.h"
 
@@ -30,14 +37,23 @@ struct exchange_options {
 	size_t capture_bytes;      /* body bytes kept per message; 0: no capture */
 };
 
-/* One request and its response, when the response has ended. */
+/* How an exchange ended. */
+enum exchange_end {
+	EXCHANGE_COMPLETE,         /* its response ended */
+	EXCHANGE_CUT,              /* the app closed before its response ended */
+	EXCHANGE_ABANDONED,        /* the visitor went away first */
+	EXCHANGE_CLOSED,           /* after a 101: the connection closed */
+};
+
+/* One request and its response, when the exchange has ended. */
 struct exchange {
 	char method[16];
 	char path[EXCHANGE_PATH_BYTES];
-	int status;
+	int status;                /* of the response's head; 0: none came */
+	enum exchange_end end;
 	int64_t start_ms;
 	int64_t end_ms;
-	uint64_t request_bytes;    /* bodies, as they crossed */
+	uint64_t request_bytes;    /* bodies as they crossed (after a 101, all bytes) */
 	uint64_t response_bytes;
 	bool upgraded;             /* 101: what followed is not HTTP */
 	/* with capture_bytes: */
@@ -51,22 +67,28 @@ struct exchange_stream;
 
 typedef void (*exchange_done_fn)(void *ctx, struct exchange *x);
 
-/* NULL when memory runs out.  done() gets each exchange when its response
- * ends; the exchange is the callee's to keep (exchange_free). */
+/* NULL when memory runs out.  done() gets each exchange when it ends;
+ * the exchange is the callee's to keep (exchange_free). */
 struct exchange_stream *exchange_stream_new(const struct exchange_options *o,
                                             int64_t (*now_ms)(void),
                                             exchange_done_fn done, void *ctx);
 void exchange_stream_free(struct exchange_stream *s);
 
-/* Bytes toward the app: what to send goes into out.  -1 if a head is too
- * long or out is full. */
-int exchange_request(struct exchange_stream *s, const uint8_t *p, size_t n,
-                     struct buf *out);
+/* Bytes toward the app: what to send goes into out.  Returns how many
+ * were taken: fewer than n when EXCHANGE_PENDING_MAX requests wait for
+ * their responses (give the rest again after the next done()); -1 if out
+ * is full. */
+ssize_t exchange_request(struct exchange_stream *s, const uint8_t *p, size_t n,
+                         struct buf *out);
 /* Bytes from the app, likewise. */
 int exchange_response(struct exchange_stream *s, const uint8_t *p, size_t n,
                       struct buf *out);
-/* The app closed: ends a response delimited by the close. */
-void exchange_close(struct exchange_stream *s);
+/* The stream ended: how is EXCHANGE_CUT when the app closed (a response
+ * delimited by the close ends complete), EXCHANGE_ABANDONED when the
+ * visitor's side did.  Every exchange still open ends now. */
+void exchange_stream_end(struct exchange_stream *s, enum exchange_end how);
+/* Words for people on how x ended: "" when complete. */
+const char *exchange_end_text(const struct exchange *x);
 
 struct exchange *exchange_new(void);
 void exchange_free(struct exchange *x);

@@ -14,7 +14,7 @@ mandoc nginx-light wrk openssl clang libclang-rt-14-dev chromium
 debootstrap systemd-container etcd-server iproute2"
 
 # Directories whose node_modules come from `npm ci`.
-NPM_DIRS="tests/browser tests/vite"
+NPM_DIRS="tests/browser tests/vite tests/webpack"
 
 
 missing() {

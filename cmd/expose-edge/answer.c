@@ -30,6 +30,8 @@ edge_access_line(struct edge *e, const struct pending *p, int status)
 	         p->bytes, (long long)(clock_ms() - p->start_ms));
 }
 
+/* status is the answer meant; once a response's head went out, its own
+ * status is what the visitor got. */
 void
 pending_pop(struct edge *e, int status)
 {
@@ -37,11 +39,23 @@ pending_pop(struct edge *e, int status)
 
 	if (p == NULL)
 		return;
-	edge_access_line(e, p, status);
+	edge_access_line(e, p, p->answered && p->status ? p->status : status);
 	e->queue_head = (e->queue_head + 1) % PIPELINE_MAX_REQUESTS;
 	e->queue_len--;
 	p = pending_oldest(e);
 	http_resp_expect(&e->resp, p ? p->is_head : false);
+}
+
+void
+pending_flush(struct edge *e)
+{
+	struct pending *p = pending_oldest(e);
+
+	/* After a 101 the upgrade's line is written: what follows is not HTTP.
+	 * Requests that got nothing are not logged (as behind a response that
+	 * ran to the close): no status was sent. */
+	if (!e->raw && p && p->answered)
+		pending_pop(e, 0);
 }
 
 /* Writes the edge's own response now: nothing else is owed first. */
@@ -50,6 +64,7 @@ edge_answer_with(struct edge *e, int status, const char *detail, const char *ext
 {
 	struct pending none = { .start_ms = clock_ms(), .method = "-", .path = "-" };
 	struct pending *p = pending_oldest(e) ? pending_oldest(e) : &none;
+	size_t before = buf_len(&e->to_visitor);
 
 	if (p == &none && e->req.info.method_len) {
 		/* A request refused before it was passed on: log what it asked. */
@@ -64,9 +79,10 @@ edge_answer_with(struct edge *e, int status, const char *detail, const char *ext
 		pending_pop(e, status);
 	} else if (page_error(&e->to_visitor, status, detail, extra) == -1) {
 		log_warn("no room for a %d page", status);
-	} else if (p != &none) {
-		p->bytes = buf_len(&e->to_visitor);
-		pending_pop(e, status);
+	} else {
+		p->bytes = buf_len(&e->to_visitor) - before;
+		if (p != &none)
+			pending_pop(e, status);
 	}
 	if (p == &none)
 		edge_access_line(e, p, status);

@@ -36,6 +36,7 @@ struct pending {
 	bool upgrade;
 	bool answered;            /* a byte of its response went out */
 	size_t bytes;             /* response bytes sent */
+	int status;               /* of the response head sent, 0 before */
 	char method[16];
 	char path[256];
 };
@@ -102,6 +103,9 @@ struct pending *pending_oldest(struct edge *e);
 void edge_access_line(struct edge *e, const struct pending *p, int status);
 /* The oldest request is answered with status: log it, drop it. */
 void pending_pop(struct edge *e, int status);
+/* The connection ended (the visitor went away, the app cut a response):
+ * a response under way is logged with what it sent. */
+void pending_flush(struct edge *e);
 /* Writes an error page for the oldest request now, then closes. */
 void edge_answer(struct edge *e, int status, const char *detail);
 void edge_answer_with(struct edge *e, int status, const char *detail, const char *extra);

@@ -153,6 +153,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	rc = edge_run(&e);
+	pending_flush(&e);
 	edge_free(&e);
 	return rc;
 }

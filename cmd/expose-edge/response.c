@@ -83,6 +83,9 @@ relay_response(struct edge *e, const uint8_t *p, size_t n)
 		edge_queue(e, &e->to_visitor, p, used);
 		q->answered = q->answered || used > 0;
 		q->bytes += used;
+		/* The status its head said: what the log says, even of a cut body. */
+		if (e->resp.parser.status_code >= 200 || e->resp.parser.status_code == 101)
+			q->status = e->resp.parser.status_code;
 		p += used;
 		n -= used;
 		if (ev != HTTP_RESP_MORE)

@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include <libwebsockets.h>
 
 #include "bounds.h"
@@ -36,6 +38,9 @@ struct target {
 	char label[TARGET_HOST_BYTES + 8]; /* "localhost:3000", for people */
 	char host_header[TARGET_HOST_BYTES + 8]; /* Host with --host-header=rewrite */
 	char want[NAME_MAX_BYTES + 1];  /* --name, or empty for a random name */
+	char remembered[NAME_MAX_BYTES + 1]; /* the name of last time (names.c), or empty */
+	bool same_as_last;              /* it got the remembered name back */
+	bool name_shared;               /* another client here holds its lock (names.c) */
 	char name[NAME_MAX_BYTES + 1];  /* what the broker gave */
 	char url[URL_BYTES];
 	bool bound;
@@ -44,6 +49,10 @@ struct target {
 	char public_host[URL_BYTES];    /* of url: host[:port] */
 	char public_scheme[8];
 	bool tls;                       /* https:// target */
+	bool down;                      /* nothing answered: watched (appwatch.c) */
+	struct sockaddr_storage watch_addr; /* where appwatch.c connects */
+	socklen_t watch_len;            /* 0: it cannot */
+	int watch_fd;                   /* its connect under way, or -1 */
 };
 
 struct server_url {
@@ -72,6 +81,8 @@ struct client {
 	bool quiet;                   /* -q: URLs only */
 	bool json;                    /* --json: events as JSON lines on stdout */
 	bool qr;                      /* --qr: the URL as a QR code */
+	bool new_url;                 /* --new-url: not the remembered names */
+	int names_lock_fd;            /* names.lock, held while running (names.c) */
 	struct inspector *inspect;    /* --inspect: the web inspector, or NULL */
 	char inspect_addr[64];        /* where it listens */
 	bool inspect_wanted;
@@ -100,6 +111,7 @@ struct client {
 	int64_t connected_ms;
 	int backoff_ms;
 	lws_sorted_usec_list_t reconnect;
+	lws_sorted_usec_list_t appwatch;  /* down targets are tried (appwatch.c) */
 	volatile int stopping;        /* Ctrl-C: close cleanly and exit */
 	bool closing;                 /* the close is under way */
 	int exit_code;
@@ -122,6 +134,7 @@ struct cstream {
 	struct buf to_app;            /* requests as they go to the app */
 	struct tls_conn *tls;         /* to an https:// target, or NULL */
 	bool overrun;                 /* more from the app than the stream holds */
+	bool held;                    /* requests wait: the pipeline followed is full */
 };
 
 extern struct client *client;
@@ -176,6 +189,12 @@ int password_set(struct client *c, const char *text, size_t len, const char *fro
 int password_from_file(struct client *c, const char *path);
 int password_from_env(struct client *c);
 
+/* names.c: the names of last time, asked for again */
+/* Sets each target's remembered name (unless --name or --new-url). */
+void names_load(struct client *c);
+/* Records the name t got. */
+void names_save(struct client *c, const struct target *t);
+
 /* key.c: `expose key [--new [--yes]]` */
 int key_command(int argc, char **argv);
 
@@ -204,7 +223,14 @@ void local_on_window(struct cstream *cs);
 void local_close(struct cstream *cs);
 void local_close_all(struct client *c);
 struct cstream *local_find(struct client *c, uint32_t id);
-/* Whether something accepts connections on the target now. */
-bool local_probe(const struct target *t);
+
+/* appwatch.c: whether the targets' apps answer */
+/* Warns of each target nobody listens on, and watches it. */
+void appwatch_start(struct client *c);
+/* A target refused a connection: watch it until it answers. */
+void appwatch_down(struct client *c, struct target *t);
+/* A target answered: one line if it was down. */
+void appwatch_up(struct client *c, struct target *t);
+void appwatch_stop(struct client *c);
 
 #endif

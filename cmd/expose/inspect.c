@@ -67,14 +67,14 @@ inspect_summary(const struct entry *e)
 	struct tm tm;
 
 	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&e->when, &tm));
-	return json_pack("{s:I, s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:s, s:s, s:b, s:o*}",
+	return json_pack("{s:I, s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:s, s:s, s:b, s:s, s:o*}",
 	                 "id", (json_int_t)e->id, "time", when, "method", x->method,
 	                 "path", x->path, "status", x->status,
 	                 "duration_ms", (json_int_t)(x->end_ms - x->start_ms),
 	                 "request_bytes", (json_int_t)x->request_bytes,
 	                 "response_bytes", (json_int_t)x->response_bytes,
 	                 "tunnel", e->t ? e->t->url : "", "target", e->t ? e->t->label : "",
-	                 "upgraded", x->upgraded, "replay_of",
+	                 "upgraded", x->upgraded, "end", exchange_end_text(x), "replay_of",
 	                 e->replay_of ? json_integer(e->replay_of) : NULL);
 }
 

@@ -4,7 +4,6 @@
  * a refused connect becomes a RST that the edge turns into a 502 page.
  */
 #include <errno.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +14,8 @@
 #include "exchange.h"
 #include "log.h"
 
-/* An exchange ended: a line of the request log, and the inspector's. */
+/* An exchange ended: a line of the request log, and the inspector's.
+ * A request that waited for room in the pipeline may go now. */
 static void
 exchange_done(void *ctx, struct exchange *x)
 {
@@ -26,6 +26,10 @@ exchange_done(void *ctx, struct exchange *x)
 		inspect_add(cs->c, cs->t, x);    /* it keeps x */
 	else
 		exchange_free(x);
+	if (cs->held && cs->wsi && cs->connected) {
+		cs->held = false;
+		lws_callback_on_writable(cs->wsi);
+	}
 }
 
 /* Bytes written to the app per writeable callback. */
@@ -57,6 +61,11 @@ unlink_stream(struct cstream *cs)
 void
 local_close(struct cstream *cs)
 {
+	/* Whatever is still open ends here: the app ended it first if it
+	 * closed (local_closed), else the visitor, or the tunnel, went. */
+	cs->held = false;
+	if (cs->xs)
+		exchange_stream_end(cs->xs, EXCHANGE_ABANDONED);
 	unlink_stream(cs);
 	exchange_stream_free(cs->xs);
 	tls_conn_free(cs->tls);
@@ -151,6 +160,7 @@ refused(struct cstream *cs, const char *why)
 
 	log_warn("nothing answered on %s (%s): is the app running?", cs->t->label,
 	         why ? why : "refused");
+	appwatch_down(c, cs->t);
 	cs->wsi = NULL;
 	if (c->opening == cs) {
 		cs->failed = true;
@@ -209,6 +219,7 @@ static int
 local_writeable(struct cstream *cs)
 {
 	size_t n = buf_len(&cs->m.in);
+	ssize_t taken = 0;
 
 	if (!cs->connected)
 		return 0;             /* TLS handshake under way: ready() asks again */
@@ -217,9 +228,11 @@ local_writeable(struct cstream *cs)
 	/* Requests pass the exchange follower (log, inspector, Host rewrite). */
 	if (n > 0) {
 		if (cs->xs == NULL ||
-		    exchange_request(cs->xs, buf_data(&cs->m.in), n, &cs->to_app) == -1)
+		    (taken = exchange_request(cs->xs, buf_data(&cs->m.in), n, &cs->to_app)) == -1)
 			return -1;
-		mux_stream_drained(&cs->m, n);
+		mux_stream_drained(&cs->m, (size_t)taken);
+		/* A full pipeline: the rest waits for a response to end. */
+		cs->held = (size_t)taken < n;
 	}
 	if (buf_len(&cs->to_app) > 0) {
 		size_t out = buf_len(&cs->to_app);
@@ -227,9 +240,10 @@ local_writeable(struct cstream *cs)
 			return -1;
 		buf_consume(&cs->to_app, out);
 	}
-	if (buf_len(&cs->m.in) > 0)
-		lws_callback_on_writable(cs->wsi);
-	else if (cs->m.fin_in)
+	if (buf_len(&cs->m.in) > 0) {
+		if (!cs->held)
+			lws_callback_on_writable(cs->wsi);
+	} else if (cs->m.fin_in)
 		shutdown(lws_get_socket_fd(cs->wsi), SHUT_WR);
 	return 0;
 }
@@ -303,7 +317,7 @@ local_closed(struct cstream *cs)
 	cs->wsi = NULL;
 	cs->local_closed = true;
 	if (cs->xs)
-		exchange_close(cs->xs);
+		exchange_stream_end(cs->xs, EXCHANGE_CUT);
 	if (cs->m.fin_sent) {
 		local_close(cs);
 		return;
@@ -340,6 +354,7 @@ local_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_RAW_CONNECTED:
 		if (cs == NULL)
 			return -1;
+		appwatch_up(cs->c, cs->t);
 		if (cs->tls)
 			return local_tls_start(cs, wsi);
 		return sink_ready(cs, wsi);
@@ -362,26 +377,4 @@ local_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	default:
 		return 0;
 	}
-}
-
-bool
-local_probe(const struct target *t)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai, *a;
-	char port[8];
-	bool up = false;
-	int fd;
-
-	snprintf(port, sizeof port, "%d", t->port);
-	if (getaddrinfo(t->host, port, &hints, &ai) != 0)
-		return false;
-	for (a = ai; a && !up; a = a->ai_next) {
-		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0);
-		if (fd == -1)
-			continue;
-		up = connect(fd, a->ai_addr, a->ai_addrlen) == 0;
-		close(fd);
-	}
-	freeaddrinfo(ai);
-	return up;
 }

@@ -39,13 +39,15 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: expose [-f FILE] [--server URL] [-v] [--auth USER:PASSWORD] [--allow CIDR]\n"
-	    "              [--auth-file FILE] [--name NAME] TARGET ...\n"
+	    "              [--auth-file FILE] [--name NAME] [--new-url] TARGET ...\n"
 	    "TARGET is PORT, HOST:PORT, http://HOST[:PORT], https://HOST[:PORT] or unix:/PATH.\n"
 	    "Makes local ports public; prints one URL a line on stdout.\n"
 	    "  -f, --config FILE  the config file (default $XDG_CONFIG_HOME/expose/expose.conf)\n"
 	    "  --server URL   the expose server, ws:// or wss://HOST[:PORT] (or EXPOSE_SERVER,\n"
 	    "                 or server = URL in the config file)\n"
-	    "  --name NAME    the name for the next PORT (default: a random name)\n"
+	    "  --name NAME    the name for the next PORT (default: the one it had last\n"
+	    "                 time, kept beside the key, else a random name)\n"
+	    "  --new-url      not last time's names: new random ones\n"
 	    "  --auth U:P     visitors must give this user and password (basic auth)\n"
 	    "  --auth-file FILE  the same from FILE's first line (or EXPOSE_AUTH=U:P),\n"
 	    "                 out of sight of other users' ps\n"
@@ -218,6 +220,7 @@ parse_args(int argc, char **argv, struct client *c)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "json", no_argument, NULL, 'J' },
 		{ "qr", no_argument, NULL, 'Q' },
+		{ "new-url", no_argument, NULL, 'N' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -256,6 +259,7 @@ parse_args(int argc, char **argv, struct client *c)
 		case 'q': c->quiet = true; break;
 		case 'J': c->json = true; break;
 		case 'Q': c->qr = true; break;
+		case 'N': c->new_url = true; break;
 		case 's': c->server_text = optarg; break;
 		case 'n':
 			if ((why = name_invalid_reason(optarg)) != NULL) {
@@ -486,17 +490,6 @@ on_signal(int sig)
 }
 
 static void
-warn_if_down(struct client *c)
-{
-	int i;
-
-	for (i = 0; i < c->ntargets; i++)
-		if (!local_probe(&c->targets[i]))
-			log_warn("nothing is listening on %s yet; requests will get a 502 "
-			         "page until it is", c->targets[i].label);
-}
-
-static void
 run(struct client *c)
 {
 	link_connect(c);
@@ -535,6 +528,8 @@ main(int argc, char **argv)
 	warn_if_clear(&c);
 	if (setup_identity(&c) == -1)
 		return EX_CONFIG;
+	c.names_lock_fd = -1;
+	names_load(&c);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -546,8 +541,9 @@ main(int argc, char **argv)
 		lws_context_destroy(c.ctx);
 		return EX_CONFIG;
 	}
-	warn_if_down(&c);
+	appwatch_start(&c);
 	run(&c);
+	appwatch_stop(&c);
 	lws_context_destroy(c.ctx);
 	inspect_stop(&c);
 	local_close_all(&c);
@@ -559,5 +555,7 @@ main(int argc, char **argv)
 	mux_free(&c.mux);
 	frame_decoder_free(&c.dec);
 	identity_wipe(&c.id);
+	if (c.names_lock_fd != -1)
+		close(c.names_lock_fd);
 	return c.exit_code;
 }

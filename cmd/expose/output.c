@@ -2,9 +2,10 @@
  * What the developer's terminal shows.  stdout: the URLs, one a line
  * (or with --json, one JSON event a line: urls and requests, for scripts).
  * stderr: a status block when the tunnels are up, then one line per
- * request (time, method, path, status coloured by class on a terminal,
- * duration, bytes), and reconnects and errors as they happen.  -q leaves
- * only the URLs.
+ * exchange when it ends (time, method, path, status coloured by class on
+ * a terminal, duration, body bytes each way, and how it ended if not
+ * plainly), and reconnects and errors as they happen.  -q leaves only the
+ * URLs.
  */
 #include <stdio.h>
 #include <string.h>
@@ -40,6 +41,27 @@ human_bytes(uint64_t n, char *out, size_t size)
 		snprintf(out, size, "%.1fMiB", (double)n / (1024 * 1024));
 }
 
+/* Durations: ms up to DURATION_MS_MAX, then seconds, then minutes. */
+#define DURATION_MS_MAX 10000
+#define DURATION_S_MAX 600
+
+static void
+human_duration(int64_t ms, char *out, size_t size)
+{
+	if (ms < DURATION_MS_MAX)
+		snprintf(out, size, "%lldms", (long long)ms);
+	else if (ms < DURATION_S_MAX * 1000)
+		snprintf(out, size, "%.1fs", (double)ms / 1000);
+	else
+		snprintf(out, size, "%lldm%02llds", (long long)(ms / 60000),
+		         (long long)(ms / 1000 % 60));
+}
+
+static const char *const END_NAMES[] = {
+	[EXCHANGE_COMPLETE] = "complete", [EXCHANGE_CUT] = "cut",
+	[EXCHANGE_ABANDONED] = "abandoned", [EXCHANGE_CLOSED] = "closed",
+};
+
 static void
 json_line(json_t *event)
 {
@@ -56,25 +78,32 @@ json_line(json_t *event)
 void
 requestlog_line(struct client *c, const struct target *t, const struct exchange *x)
 {
-	char when[16], size[32];
+	char when[16], in[32], out[32], took[32], status[8] = "-";
 	time_t now = time(NULL);
 	struct tm tm;
-	long long ms = (long long)(x->end_ms - x->start_ms);
+	int64_t ms = x->end_ms - x->start_ms;
+	const char *end = exchange_end_text(x);
 	bool tty = isatty(STDERR_FILENO);
 
-	if (c->json) {
-		strftime(when, sizeof when, "%H:%M:%S", localtime_r(&now, &tm));
-		json_line(json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:s}", "event", "request",
-		                    "time", when, "method", x->method, "path", x->path,
-		                    "status", x->status, "ms", (json_int_t)ms,
-		                    "bytes", (json_int_t)x->response_bytes, "url", t->url));
-	}
+	strftime(when, sizeof when, "%H:%M:%S", localtime_r(&now, &tm));
+	if (c->json)
+		json_line(json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:s, s:b, s:s}",
+		                    "event", "request", "time", when, "method", x->method,
+		                    "path", x->path, "status", x->status, "ms", (json_int_t)ms,
+		                    "bytes", (json_int_t)x->response_bytes,
+		                    "request_bytes", (json_int_t)x->request_bytes,
+		                    "end", END_NAMES[x->end], "upgraded", x->upgraded,
+		                    "url", t->url));
 	if (c->quiet)
 		return;
-	strftime(when, sizeof when, "%H:%M:%S", localtime_r(&now, &tm));
-	human_bytes(x->response_bytes, size, sizeof size);
-	fprintf(stderr, "%s %-6s %s %s%d%s %lldms %s\n", when, x->method, x->path,
-	        tty ? status_colour(x->status) : "", x->status, tty ? "\033[0m" : "", ms, size);
+	if (x->status)
+		snprintf(status, sizeof status, "%d", x->status);
+	human_bytes(x->request_bytes, in, sizeof in);
+	human_bytes(x->response_bytes, out, sizeof out);
+	human_duration(ms, took, sizeof took);
+	fprintf(stderr, "%s %-6s %s %s%s%s %s req %s resp %s%s%s\n", when, x->method, x->path,
+	        tty ? status_colour(x->status) : "", status, tty ? "\033[0m" : "", took, in, out,
+	        end[0] ? ", " : "", end);
 }
 
 /* The URL as a QR code of half-height blocks, for a phone's camera. */
@@ -104,8 +133,9 @@ void
 output_url(struct client *c, struct target *t, const char *http_url)
 {
 	if (c->json) {
-		json_line(json_pack("{s:s, s:s, s:s, s:s?}", "event", "url", "url", t->url,
-		                    "target", t->label, "http_url", http_url[0] ? http_url : NULL));
+		json_line(json_pack("{s:s, s:s, s:s, s:s?, s:b}", "event", "url", "url", t->url,
+		                    "target", t->label, "http_url", http_url[0] ? http_url : NULL,
+		                    "same_as_last", t->same_as_last));
 	} else {
 		/* stdout carries the URLs only, one a line, for scripts: https first. */
 		printf("%s\n", t->url);
@@ -115,7 +145,8 @@ output_url(struct client *c, struct target *t, const char *http_url)
 	}
 	if (c->quiet)
 		return;
-	fprintf(stderr, "expose  %s -> %s\n", t->url, t->label);
+	fprintf(stderr, "expose  %s -> %s%s\n", t->url, t->label, t->same_as_last ?
+	        " (the same URL as last time; --new-url for a new one)" : "");
 	if (c->qr)
 		print_qr(t->url);
 }

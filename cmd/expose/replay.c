@@ -50,7 +50,7 @@ inspect_replay_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	switch (reason) {
 	case LWS_CALLBACK_RAW_CONNECTED:
 		if (r && exchange_request(r->xs, buf_data(&r->request), buf_len(&r->request),
-		                          &r->scratch) == 0) {
+		                          &r->scratch) == (ssize_t)buf_len(&r->request)) {
 			lws_write(wsi, (unsigned char *)(uintptr_t)buf_data(&r->scratch),
 			          buf_len(&r->scratch), LWS_WRITE_RAW);
 			buf_consume(&r->scratch, buf_len(&r->scratch));
@@ -69,7 +69,7 @@ inspect_replay_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	case LWS_CALLBACK_RAW_CLOSE:
 		if (r) {
 			lws_set_opaque_user_data(wsi, NULL);
-			exchange_close(r->xs);
+			exchange_stream_end(r->xs, EXCHANGE_CUT);
 			replay_free(r);
 		}
 		return 0;

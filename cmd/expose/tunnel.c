@@ -97,8 +97,9 @@ static void
 send_bind(struct client *c, int i)
 {
 	struct target *t = &c->targets[i];
-	/* After a reconnect, ask for the name we had. */
-	const char *name = t->name[0] ? t->name : t->want;
+	/* After a reconnect, ask for the name we had; at first, --name or
+	 * the name of last time. */
+	const char *name = t->name[0] ? t->name : t->want[0] ? t->want : t->remembered;
 	char text[2048], label[sizeof t->label];
 	int n;
 
@@ -257,8 +258,10 @@ on_bound(struct client *c, uint32_t index, const uint8_t *p, size_t len)
 	if (t->printed)
 		log_warn("the tunnel to %s has a new URL: %s (the old name was taken)",
 		         t->label, url);
+	t->same_as_last = t->remembered[0] && strcmp(name, t->remembered) == 0;
 	snprintf(t->url, sizeof t->url, "%s", url);
 	snprintf(t->name, sizeof t->name, "%s", name);
+	names_save(c, t);
 	target_options(c, t);
 	output_url(c, t, http_url);
 	t->printed = true;
@@ -305,6 +308,16 @@ on_error(struct client *c, uint32_t index, const uint8_t *p, size_t len)
 	if (code == CODE_NAME_TAKEN && t->want[0] == '\0' && t->name[0]) {
 		/* Our random name went to someone else while we were away. */
 		t->name[0] = '\0';
+		send_bind(c, index - 1);
+		return 0;
+	}
+	if (t->want[0] == '\0' && t->name[0] == '\0' && t->remembered[0] &&
+	    (code == CODE_NAME_TAKEN || code == CODE_NAME_DENIED || code == CODE_NAME_INVALID ||
+	     code == CODE_LIMIT)) {
+		/* Last time's name is not to be had: a random one, and why. */
+		log_warn("%s: not the URL of last time: the server refused its name (%s); "
+		         "a new one follows", t->label, msg);
+		t->remembered[0] = '\0';
 		send_bind(c, index - 1);
 		return 0;
 	}

@@ -12,7 +12,8 @@
 // (an absolute redirect and a cookie for localhost), /not-modified and
 // /no-content (304 and 204 with a Content-Length, and so no body),
 // /early-hints (a 103 with a Content-Length before its 200), /until-close
-// (a body without a length, ended by closing), /__log, /__reset.
+// (a body without a length, ended by closing), /too-big (413 to
+// Expect: 100-continue, before the body), /__log, /__reset.
 // `node app.js /path.sock` listens on a Unix socket.
 'use strict';
 const http = require('http');
@@ -200,6 +201,18 @@ function wsEcho(socket, rest) {
     }
   });
 }
+
+// Expect: 100-continue: /too-big answers 413 before the body is sent
+// (and closes); other requests get their 100 as Node would give it.
+server.on('checkContinue', (req, res) => {
+  if (req.url.startsWith('/too-big')) {
+    record(req);
+    res.writeHead(413, { 'Content-Length': 7, Connection: 'close' });
+    return res.end('too big');
+  }
+  res.writeContinue();
+  server.emit('request', req, res);
+});
 
 server.on('upgrade', (req, socket, head) => {
   record(req);

@@ -42,7 +42,7 @@ def test_bad_target_one_line(stack):
 def test_terminal_lines(stack):
     c = stack.expose_app()
     stack.get(c.url + "status/404")
-    harness.wait_in_file(c.log, r"\d\d:\d\d:\d\d GET    /status/404 404 \d+ms \d+B\n")
+    harness.wait_in_file(c.log, r"\d\d:\d\d:\d\d GET    /status/404 404 \d+ms req 0B resp 10B\n")
     text = c.text()
     assert re.search(rf"expose  {re.escape(c.url)} -> localhost:{stack.app.port}\n", text)
     assert re.search(r"expose  server ws://127\.0\.0\.1:\d+, key [0-9a-f]{16}, handshake \d+ ms",
@@ -128,3 +128,45 @@ def test_bad_host_header_value(stack):
     c = stack.expose_app("--host-header=sometimes", wait_url=False)
     assert c.proc.proc.wait(10) == 64
     assert "--host-header sometimes: give rewrite" in c.text()
+
+
+def start_app(tmp, where, name):
+    """The test app on a given port (or unix: path), once it listens."""
+    app = harness.Process(["node", harness.APP_JS, str(where)], os.path.join(tmp, name),
+                          stdout=subprocess.PIPE)
+    assert harness.read_line(app.proc.stdout) == f"listening {where}"
+    return app
+
+
+def test_app_up_line_once_it_answers(stack, tmp):
+    """Started before the app: a warning, then one line when the app
+    answers (no visitor needed), and the tunnel serves it."""
+    port = harness.free_port()
+    path = os.path.join(tmp, "late.sock")
+    c = stack.client(port, f"unix:{path}", nurls=2)
+    for label in (f"localhost:{port}", f"unix:{path}"):
+        assert f"nothing is listening on {label} yet" in c.text()
+        assert f"{label} answers now" not in c.text()
+    apps = [start_app(tmp, port, "late.log"), start_app(tmp, path, "late-unix.log")]
+    try:
+        for label, url in zip((f"localhost:{port}", f"unix:{path}"), c.urls):
+            harness.wait_in_file(c.log, rf"{re.escape(label)} answers now: requests reach it\n")
+            assert stack.get(url + "hello") == (200, b"hello")
+        # The app goes away and comes back: warned, then up again.
+        apps[0].stop()
+        assert stack.get(c.urls[0] + "hello")[0] == 502
+        apps[0] = start_app(tmp, port, "late2.log")
+        harness.wait_for(lambda: c.text().count(f"localhost:{port} answers now") == 2,
+                         what="a second up line")
+        assert stack.get(c.urls[0] + "hello") == (200, b"hello")
+    finally:
+        for app in apps:
+            app.stop()
+    assert c.text().count(f"unix:{path} answers now") == 1
+
+
+def test_no_up_line_when_the_app_was_up(stack):
+    c = stack.expose_app()
+    assert stack.get(c.url + "hello") == (200, b"hello")
+    c.stop()
+    assert "answers now" not in c.text() and "nothing is listening" not in c.text()

@@ -1,4 +1,5 @@
-"""A real Vite dev server through the tunnel, hot reload included.
+"""Real dev servers through the tunnel, hot reload included: Vite, and
+webpack-dev-server in Chromium.
 
 Vite (tests/vite, installed from the npm registry with its default
 settings: no server.allowedHosts, no hmr options) answers a request whose
@@ -15,6 +16,13 @@ Not tested here: the rewrite of an absolute Location back to the public
 host.  Vite has no endpoint that answers with an absolute localhost URL
 (its only redirect, for a configured `base`, is relative), so there is
 nothing real to check it against.
+
+webpack-dev-server (tests/webpack, its defaults) writes its own address
+into the page for its hot-reload websocket (ws://127.0.0.1:ITS_PORT/ws),
+which bypasses the tunnel: a visitor's browser cannot reach it.  Started
+with `--client-web-socket-url auto://0.0.0.0:0/ws`, the page opens the
+websocket on its own origin, the public URL, and an edit reaches the page
+in Chromium (tests/browser/hotreload.mjs).
 """
 import asyncio
 import json
@@ -36,38 +44,50 @@ DOMAIN = "tunnel.test"
 VITE_DIR = os.path.join(harness.ROOT, "tests", "vite")
 VITE_JS = os.path.join(VITE_DIR, "node_modules", "vite", "bin", "vite.js")
 VITE_SOURCES = ("package.json", "index.html", "main.js")
+WEBPACK_DIR = os.path.join(harness.ROOT, "tests", "webpack")
+WEBPACK_CLI = os.path.join(WEBPACK_DIR, "node_modules", "webpack-cli", "bin", "cli.js")
+WEBPACK_SOURCES = ("package.json", "webpack.config.js", "src", "public")
+# What makes webpack-dev-server's page open its websocket on the page's own
+# origin (the public URL) rather than on the address it listens on.
+WEBPACK_WS_FLAG = ("--client-web-socket-url", "auto://0.0.0.0:0/ws")
+HOTRELOAD_JS = os.path.join(harness.ROOT, "tests", "browser", "hotreload.mjs")
 WS_TIMEOUT_S = 30
 # Vite says nothing when its file watcher is ready, so an edit made before
 # it is may go unseen: the edit is repeated, each waited for this long.
 EDIT_WAIT_S = 5
 EDIT_TRIES = 6
+# Chromium's start, and each step of the page.
+BROWSER_STEP_S = 60
 
 
-class Vite:
-    """`vite` serving a copy of tests/vite, ready once it answers HTTP."""
+class DevServer:
+    """A dev server serving a copy of a fixture directory, with the
+    fixture's npm modules; ready once it answers HTTP."""
 
-    def __init__(self, tmp):
-        if not os.path.exists(VITE_JS):
-            pytest.fail(f"{VITE_JS} is missing: run `make deps` "
-                        "(it installs tests/vite's npm modules with `npm ci --prefix tests/vite`)")
-        self.root = os.path.join(tmp, "vite-root")
+    def __init__(self, tmp, name, fixture, sources, program, argv):
+        """argv: the command, given the root and the port."""
+        if not os.path.exists(program):
+            pytest.fail(f"{program} is missing: run `make deps` (it installs "
+                        f"{os.path.relpath(fixture, harness.ROOT)}'s npm modules with npm ci)")
+        self.name = name
+        self.root = os.path.join(tmp, f"{name}-root")
         os.mkdir(self.root)
-        for name in VITE_SOURCES:
-            shutil.copy(os.path.join(VITE_DIR, name), self.root)
+        for source in sources:
+            copy = shutil.copytree if os.path.isdir(os.path.join(fixture, source)) else shutil.copy
+            copy(os.path.join(fixture, source), os.path.join(self.root, source))
+        os.symlink(os.path.join(fixture, "node_modules"), os.path.join(self.root, "node_modules"))
         self.port = harness.free_port()
-        self.log = os.path.join(tmp, "vite.log")
+        self.log = os.path.join(tmp, f"{name}.log")
         self.logf = open(self.log, "ab")
         env = dict(os.environ, NO_COLOR="1")
-        self.proc = harness.spawn(
-            ["node", VITE_JS, self.root, "--host", "127.0.0.1", "--port", str(self.port),
-             "--strictPort"],
-            cwd=self.root, env=env, stdin=subprocess.DEVNULL, stdout=self.logf,
-            stderr=subprocess.STDOUT)
-        harness.wait_for(self.answers, what=f"vite on port {self.port}")
+        self.proc = harness.spawn(argv(self.root, self.port), cwd=self.root, env=env,
+                                  stdin=subprocess.DEVNULL, stdout=self.logf,
+                                  stderr=subprocess.STDOUT)
+        harness.wait_for(self.answers, what=f"{name} on port {self.port}")
 
     def answers(self):
         if self.proc.poll() is not None:
-            raise AssertionError(f"vite exited {self.proc.returncode}:\n{self.text()}")
+            raise AssertionError(f"{self.name} exited {self.proc.returncode}:\n{self.text()}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=5) as r:
                 return r.status == 200
@@ -91,6 +111,23 @@ class Vite:
                 self.proc.kill()
                 self.proc.wait()
         self.logf.close()
+
+
+class Vite(DevServer):
+    """`vite` serving a copy of tests/vite."""
+
+    def __init__(self, tmp):
+        super().__init__(tmp, "vite", VITE_DIR, VITE_SOURCES, VITE_JS, lambda root, port: [
+            "node", VITE_JS, root, "--host", "127.0.0.1", "--port", str(port), "--strictPort"])
+
+
+class Webpack(DevServer):
+    """`webpack serve` (webpack-dev-server) on a copy of tests/webpack."""
+
+    def __init__(self, tmp, *flags, name="webpack"):
+        super().__init__(tmp, name, WEBPACK_DIR, WEBPACK_SOURCES, WEBPACK_CLI, lambda root, port: [
+            "node", WEBPACK_CLI, "serve", "--config", os.path.join(root, "webpack.config.js"),
+            "--host", "127.0.0.1", "--port", str(port), *flags])
 
 
 @pytest.fixture
@@ -243,3 +280,67 @@ def test_vite_hot_reload_websocket_through_rewrite(stack, vite):
     update = msg["updates"][0]
     code, _, body = get(c, f"/main.js?t={update['timestamp']}", *as_page(c, "script"))
     assert code == 200 and b"Hot reloaded through expose" in body, body[:500]
+
+
+@pytest.fixture
+def webpack(tmp):
+    w = Webpack(tmp, *WEBPACK_WS_FLAG)
+    yield w
+    w.stop()
+
+
+def test_webpack_page_names_its_own_address_unless_told(stack, tmp, webpack):
+    """Without the flag the page's hot-reload socket would go to the dev
+    server's own address, past the tunnel; with it, to the page's origin."""
+    plain = Webpack(tmp, name="webpack-plain")
+    try:
+        c = stack.client("--host-header=rewrite", plain.port)
+        code, _, body = get(c, "/main.js", *as_page(c, "script"))
+        assert code == 200, body[:500]
+        assert f"protocol=ws%3A&hostname=127.0.0.1&port={plain.port}&pathname=%2Fws".encode() \
+            in body
+    finally:
+        plain.stop()
+    c = stack.client("--host-header=rewrite", webpack.port)
+    code, _, body = get(c, "/main.js", *as_page(c, "script"))
+    assert code == 200, body[:500]
+    assert b"protocol=auto%3A&username=&password=&hostname=0.0.0.0&port=0&pathname=%2Fws" in body
+
+
+def test_webpack_hot_reload_reaches_the_page_in_chromium(stack, tmp, webpack):
+    c = stack.client("--host-header=rewrite", webpack.port)
+    with open(os.path.join(WEBPACK_DIR, "src", "index.js")) as f:
+        source = f.read()
+    browser_log = open(os.path.join(tmp, "hotreload.log"), "ab")
+    browser = harness.spawn(["node", HOTRELOAD_JS, c.url, "Hot reloaded through expose"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=browser_log,
+                            cwd=os.path.dirname(HOTRELOAD_JS))
+    try:
+        sockets = []
+        while True:
+            line = harness.read_line(browser.stdout, BROWSER_STEP_S)
+            if line.startswith("ready "):
+                break
+            assert line.startswith("websocket "), line
+            sockets.append(line.split(" ", 1)[1])
+        assert line == "ready Hello from webpack through expose"
+        # Through the tunnel: the public host and port, not the dev server's.
+        assert sockets == [f"ws://{c.host}/ws"]
+        for n in range(EDIT_TRIES):
+            webpack.edit("src/index.js", source.replace("Hello from webpack through expose",
+                                                        f"Hot reloaded through expose {n}"))
+            try:
+                line = harness.read_line(browser.stdout, EDIT_WAIT_S)
+                break
+            except TimeoutError:
+                continue
+        assert re.fullmatch(r"updated Hot reloaded through expose \d", line), line
+        assert browser.wait(harness.scaled(BROWSER_STEP_S)) == 0
+    finally:
+        if browser.poll() is None:
+            browser.kill()
+            browser.wait()
+        browser_log.close()
+    # The socket crossed the tunnel: the client logs it once it closed.
+    wanted = re.compile(r"GET    /ws 101 \S+ req \d+B resp \S+, upgraded connection closed\n")
+    harness.wait_for(lambda: wanted.search(c.text()), what="the hot-reload websocket's line")

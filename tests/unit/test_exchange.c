@@ -19,6 +19,10 @@ struct seen {
 	char last[600];
 	int status;
 	size_t req_body, resp_body;
+	enum exchange_end end;
+	uint64_t req_bytes, resp_bytes;
+	bool upgraded;
+	char order[256];        /* the paths, in the order they ended */
 };
 
 static void
@@ -31,6 +35,12 @@ done(void *ctx, struct exchange *x)
 	s->status = x->status;
 	s->req_body = buf_len(&x->request_body);
 	s->resp_body = buf_len(&x->response_body);
+	s->end = x->end;
+	s->req_bytes = x->request_bytes;
+	s->resp_bytes = x->response_bytes;
+	s->upgraded = x->upgraded;
+	snprintf(s->order + strlen(s->order), sizeof s->order - strlen(s->order), "%.16s",
+	         x->path);
 	exchange_free(x);
 }
 
@@ -44,14 +54,27 @@ run(const struct exchange_options *o, const char *req, const char *resp, size_t 
 
 	for (i = 0; i < strlen(req); i += n) {
 		n = step && strlen(req) - i > step ? step : strlen(req) - i;
-		assert_int_equal(exchange_request(x, (const uint8_t *)req + i, n, out_req), 0);
+		assert_int_equal(exchange_request(x, (const uint8_t *)req + i, n, out_req), n);
 	}
 	for (i = 0; i < strlen(resp); i += n) {
 		n = step && strlen(resp) - i > step ? step : strlen(resp) - i;
 		assert_int_equal(exchange_response(x, (const uint8_t *)resp + i, n, out_resp), 0);
 	}
-	exchange_close(x);
+	exchange_stream_end(x, EXCHANGE_CUT);
 	exchange_stream_free(x);
+}
+
+static void
+feed_req(struct exchange_stream *x, const char *p, struct buf *out)
+{
+	assert_int_equal(exchange_request(x, (const uint8_t *)p, strlen(p), out),
+	                 (ssize_t)strlen(p));
+}
+
+static void
+feed_resp(struct exchange_stream *x, const char *p, struct buf *out)
+{
+	assert_int_equal(exchange_response(x, (const uint8_t *)p, strlen(p), out), 0);
 }
 
 static const char *REQ =
@@ -255,6 +278,164 @@ test_bodyless_responses_pair_with_their_requests(void **state)
 	}
 }
 
+/* A stream followed without rewriting, and what it reported. */
+struct follow {
+	struct seen s;
+	struct exchange_stream *x;
+	struct buf a, b;           /* what went on toward the app, and back */
+};
+
+static void
+follow_start(struct follow *f)
+{
+	struct exchange_options o = { 0 };
+
+	memset(f, 0, sizeof *f);
+	f->x = exchange_stream_new(&o, now, done, &f->s);
+	assert_non_null(f->x);
+	buf_init(&f->a, 1 << 16);
+	buf_init(&f->b, 1 << 16);
+}
+
+static void
+follow_stop(struct follow *f)
+{
+	exchange_stream_free(f->x);
+	buf_free(&f->a);
+	buf_free(&f->b);
+}
+
+/* A pipeline deeper than the follower holds: every request is taken, in
+ * turn, as responses make room, and every one is reported in order. */
+static void
+test_deep_pipeline_waits_and_loses_none(void **state)
+{
+	struct follow f;
+	char req[4096] = "", want[256] = "", line[64];
+	size_t ends[20];
+	const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	size_t off = 0, len;
+	ssize_t took;
+	int i, answered = 0;
+
+	follow_start(&f);
+	for (i = 0; i < 20; i++) {
+		snprintf(line, sizeof line, "GET /%d HTTP/1.1\r\nHost: h\r\n\r\n", i);
+		strcat(req, line);
+		ends[i] = strlen(req);
+		snprintf(line, sizeof line, "/%d", i);
+		strcat(want, line);
+	}
+	len = strlen(req);
+	while (off < len) {
+		took = exchange_request(f.x, (const uint8_t *)req + off, len - off, &f.a);
+		assert_true(took >= 0);
+		off += (size_t)took;
+		if (off < len) {
+			/* Held back only when as many wait as are followed. */
+			assert_int_equal(off, ends[f.s.n + EXCHANGE_PENDING_MAX - 1]);
+			feed_resp(f.x, resp, &f.b);
+			answered++;
+		}
+	}
+	while (answered < 20) {
+		feed_resp(f.x, resp, &f.b);
+		answered++;
+	}
+	assert_int_equal(buf_len(&f.a), len);
+	assert_int_equal(f.s.n, 20);
+	assert_string_equal(f.s.order, want);
+	exchange_stream_end(f.x, EXCHANGE_ABANDONED);
+	assert_int_equal(f.s.n, 20);
+	follow_stop(&f);
+}
+
+/* Expect: 100-continue answered 413 before the body: the exchange ends
+ * with the response, and the next request pairs with the next response. */
+static void
+test_answer_before_the_body(void **state)
+{
+	struct follow f;
+
+	follow_start(&f);
+	feed_req(f.x, "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 1000000\r\n"
+	         "Expect: 100-continue\r\n\r\n", &f.a);
+	feed_resp(f.x, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n\r\nbig!", &f.b);
+	assert_int_equal(f.s.n, 1);
+	assert_string_equal(f.s.last, "POST /upload");
+	assert_int_equal(f.s.status, 413);
+	assert_int_equal(f.s.end, EXCHANGE_COMPLETE);
+	assert_int_equal(f.s.resp_bytes, 4);
+	exchange_stream_end(f.x, EXCHANGE_CUT);
+	assert_int_equal(f.s.n, 1);
+	follow_stop(&f);
+}
+
+/* The stream's end ends what is open: a body run to the close is whole,
+ * a body short of its length was cut, a visitor gone abandoned it. */
+static void
+test_stream_end_ends_every_exchange(void **state)
+{
+	static const struct {
+		const char *resp;
+		enum exchange_end how, want;
+		int status;
+		uint64_t bytes;
+	} cases[] = {
+		{ "HTTP/1.1 200 OK\r\n\r\nuntil the close", EXCHANGE_CUT, EXCHANGE_COMPLETE, 200, 15 },
+		{ "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789", EXCHANGE_CUT,
+		  EXCHANGE_CUT, 200, 10 },
+		{ "", EXCHANGE_CUT, EXCHANGE_CUT, 0, 0 },
+		{ "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: 1\n\n",
+		  EXCHANGE_ABANDONED, EXCHANGE_ABANDONED, 200, 9 },
+		{ "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n01234", EXCHANGE_ABANDONED,
+		  EXCHANGE_ABANDONED, 200, 5 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct follow f;
+
+		follow_start(&f);
+		feed_req(f.x, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n", &f.a);
+		feed_resp(f.x, cases[i].resp, &f.b);
+		assert_int_equal(f.s.n, 0);
+		exchange_stream_end(f.x, cases[i].how);
+		assert_int_equal(f.s.n, 1);
+		assert_int_equal(f.s.end, cases[i].want);
+		assert_int_equal(f.s.status, cases[i].status);
+		assert_int_equal(f.s.resp_bytes, cases[i].bytes);
+		exchange_stream_end(f.x, cases[i].how);    /* once only */
+		assert_int_equal(f.s.n, 1);
+		follow_stop(&f);
+	}
+}
+
+/* A websocket's exchange ends when the connection does, with the bytes
+ * that crossed it each way. */
+static void
+test_upgrade_ends_with_the_connection(void **state)
+{
+	struct follow f;
+
+	follow_start(&f);
+	feed_req(f.x, "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\n"
+	         "Upgrade: websocket\r\n\r\n", &f.a);
+	feed_resp(f.x, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	          "Connection: Upgrade\r\n\r\n\x81\x02hi", &f.b);
+	assert_int_equal(f.s.n, 0);
+	feed_req(f.x, "\x81\x85" "abcd12345", &f.a);
+	feed_resp(f.x, "\x81\x03" "abc", &f.b);
+	exchange_stream_end(f.x, EXCHANGE_ABANDONED);
+	assert_int_equal(f.s.n, 1);
+	assert_int_equal(f.s.status, 101);
+	assert_true(f.s.upgraded);
+	assert_int_equal(f.s.end, EXCHANGE_CLOSED);
+	assert_int_equal(f.s.req_bytes, 11);
+	assert_int_equal(f.s.resp_bytes, 9);
+	follow_stop(&f);
+}
+
 int
 main(void)
 {
@@ -267,6 +448,10 @@ main(void)
 		cmocka_unit_test(test_upgrade_then_raw),
 		cmocka_unit_test(test_not_http_passes_through),
 		cmocka_unit_test(test_bodyless_responses_pair_with_their_requests),
+		cmocka_unit_test(test_deep_pipeline_waits_and_loses_none),
+		cmocka_unit_test(test_answer_before_the_body),
+		cmocka_unit_test(test_stream_end_ends_every_exchange),
+		cmocka_unit_test(test_upgrade_ends_with_the_connection),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
