@@ -37,7 +37,7 @@ struct exchange_stream {
 	void *ctx;
 };
 
-struct exchange *
+static struct exchange *
 exchange_new(void)
 {
 	struct exchange *x = calloc(1, sizeof *x);
@@ -412,7 +412,9 @@ response_field(const char *line, size_t len, struct buf *out, const struct excha
 	return buf_append(out, line, len) | buf_append(out, "\r\n", 2);
 }
 
-int
+/* A request head's Host (and a matching Origin) rewritten; the head is
+ * replaced in place; -1 if it would not fit. */
+static int
 exchange_rewrite_request(struct buf *head, const struct exchange_options *o)
 {
 	return o->local_host ? rebuild(head, o, request_field) : 0;

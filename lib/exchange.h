@@ -90,13 +90,10 @@ void exchange_stream_end(struct exchange_stream *s, enum exchange_end how);
 /* Words for people on how x ended: "" when complete. */
 const char *exchange_end_text(const struct exchange *x);
 
-struct exchange *exchange_new(void);
 void exchange_free(struct exchange *x);
 
-/* Rewrites, exposed for tests: a request head's Host (and a matching
- * Origin), a response head's Location and Set-Cookie domains.  The head
- * is replaced in place; -1 if it would not fit. */
-int exchange_rewrite_request(struct buf *head, const struct exchange_options *o);
+/* A response head's Location and Set-Cookie domains rewritten (exposed for
+ * tests); the head is replaced in place; -1 if it would not fit. */
 int exchange_rewrite_response(struct buf *head, const struct exchange_options *o);
 
 #endif

@@ -107,7 +107,7 @@ appwatch_up(struct client *c, struct target *t)
 static void
 watch_tick(lws_sorted_usec_list_t *sul)
 {
-	struct client *c = client;
+	struct client *c = lws_container_of(sul, struct client, appwatch);
 	struct target *t;
 	bool watching = false;
 	int i;

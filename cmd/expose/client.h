@@ -15,6 +15,7 @@
 
 #include "bounds.h"
 #include "buf.h"
+#include "clock.h"
 #include "exchange.h"
 #include "frame.h"
 
@@ -137,7 +138,12 @@ struct cstream {
 	bool held;                    /* requests wait: the pipeline followed is full */
 };
 
-extern struct client *client;
+/* The client a connection belongs to (the context's user data). */
+static inline struct client *
+client_of(struct lws *wsi)
+{
+	return lws_context_user(lws_get_context(wsi));
+}
 
 /* tls.c: TLS over a raw lws connection, for wss:// and https:// targets */
 struct tls_trust;
@@ -158,7 +164,6 @@ struct tls_conn *tls_conn_new(struct tls_trust *tr, const char *host, const char
 void tls_conn_free(struct tls_conn *t);
 /* Once connected: sends the ClientHello.  -1 with why set on failure. */
 int tls_conn_start(struct tls_conn *t, struct lws *wsi, char *why, size_t size);
-bool tls_conn_ready(const struct tls_conn *t);
 /* Ciphertext in, plaintext to the sink; -1 (why set, maybe empty) ends it. */
 int tls_conn_receive(struct tls_conn *t, struct lws *wsi, const uint8_t *p, size_t n,
                      const struct tls_sink *sink, char *why, size_t size);
@@ -203,11 +208,9 @@ void tunnel_init(struct client *c);
 int tunnel_receive(struct client *c, const uint8_t *p, size_t n);
 void tunnel_lost(struct client *c, const char *why);
 void schedule_reconnect(struct client *c, const char *why);
-int64_t client_now_ms(void);
 
 /* link.c: the websocket to the broker */
 int link_connect(struct client *c);
-int link_open(struct client *c, struct lws *wsi);
 int link_callback(struct lws *wsi, enum lws_callback_reasons reason,
                   void *user, void *in, size_t len);
 

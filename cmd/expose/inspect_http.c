@@ -324,7 +324,7 @@ int
 inspect_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                  size_t len)
 {
-	struct client *cl = client;
+	struct client *cl = client_of(wsi);
 	struct conn *c = lws_get_opaque_user_data(wsi);
 	int fd;
 

@@ -22,8 +22,8 @@ static uint8_t write_buf[WS_HEADER_MAX_BYTES + MESSAGE_MAX_BYTES];
 static void
 keepalive_tick(lws_sorted_usec_list_t *sul)
 {
-	struct client *c = client;
-	int64_t quiet = client_now_ms() - c->last_rx_ms;
+	struct client *c = lws_container_of(sul, struct client, keepalive);
+	int64_t quiet = clock_ms() - c->last_rx_ms;
 
 	if (c->ws == NULL || !c->link.open)
 		return;
@@ -83,8 +83,10 @@ link_connect(struct client *c)
 static int
 link_send(struct lws *wsi, const uint8_t *p, size_t n)
 {
-	if (client->link_tls)
-		return tls_conn_send(client->link_tls, wsi, p, n);
+	struct client *c = client_of(wsi);
+
+	if (c->link_tls)
+		return tls_conn_send(c->link_tls, wsi, p, n);
 	return lws_write(wsi, (unsigned char *)(uintptr_t)p, n, LWS_WRITE_RAW) < (int)n ? -1 : 0;
 }
 
@@ -181,7 +183,7 @@ link_receive(struct client *c, const uint8_t *p, size_t n)
 	size_t used = 0;
 	int rc;
 
-	c->last_rx_ms = client_now_ms();
+	c->last_rx_ms = clock_ms();
 	if (!c->link.open) {
 		rc = ws_response(&c->link, p, n, FRAME_SUBPROTOCOLS_OFFERED, &used);
 		if (rc == -1) {
@@ -191,7 +193,7 @@ link_receive(struct client *c, const uint8_t *p, size_t n)
 		if (rc == 0)
 			return 0;
 		c->ever_connected = true;
-		c->connected_ms = client_now_ms();
+		c->connected_ms = clock_ms();
 		lws_sul_schedule(c->ctx, 0, &c->keepalive, keepalive_tick,
 		                 (lws_usec_t)PING_INTERVAL_S * LWS_US_PER_SEC);
 		p += used;
@@ -206,7 +208,7 @@ link_receive(struct client *c, const uint8_t *p, size_t n)
 }
 
 /* The connection is up (and TLS too, for wss): ask for the upgrade. */
-int
+static int
 link_open(struct client *c, struct lws *wsi)
 {
 	char req[LINK_REQUEST_BYTES];
@@ -222,24 +224,21 @@ link_open(struct client *c, struct lws *wsi)
 static int
 sink_data(void *ctx, const uint8_t *p, size_t n)
 {
-	(void)ctx;
-	return link_receive(client, p, n);
+	return link_receive(ctx, p, n);
 }
 
 static int
 sink_ready(void *ctx, struct lws *wsi)
 {
-	(void)ctx;
-	return link_open(client, wsi);
+	return link_open(ctx, wsi);
 }
-
-static const struct tls_sink link_sink = { .data = sink_data, .ready = sink_ready };
 
 int
 link_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
               size_t len)
 {
-	struct client *c = client;
+	struct client *c = client_of(wsi);
+	struct tls_sink sink = { .ctx = c, .data = sink_data, .ready = sink_ready };
 
 	switch (reason) {
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
@@ -257,7 +256,7 @@ link_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 			return -1;
 		if (c->link_tls == NULL)
 			return link_receive(c, in, len);
-		return tls_conn_receive(c->link_tls, wsi, in, len, &link_sink, c->link_error,
+		return tls_conn_receive(c->link_tls, wsi, in, len, &sink, c->link_error,
 		                        sizeof c->link_error);
 	case LWS_CALLBACK_RAW_WRITEABLE:
 		return wsi == c->ws ? link_write(c, wsi) : -1;

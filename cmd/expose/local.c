@@ -115,7 +115,7 @@ local_open(struct client *c, uint32_t id, struct target *t, const char *peer)
 	cs->c = c;
 	cs->t = t;
 	cs->key = id;
-	cs->xs = exchange_stream_new(&t->xopts, client_now_ms, exchange_done, cs);
+	cs->xs = exchange_stream_new(&t->xopts, clock_ms, exchange_done, cs);
 	buf_init(&cs->to_app, LOCAL_WRITE_BYTES + EXCHANGE_HEAD_MAX_BYTES);
 	mux_stream_init(&c->mux, &cs->m, id);
 	if (map_insert(&c->streams, &cs->node, &cs->key, sizeof cs->key) == -1) {

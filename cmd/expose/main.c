@@ -24,7 +24,8 @@
 /* Every read is at most this; a websocket frame batch fits one read. */
 #define CLIENT_IO_BYTES (64 * 1024)
 
-struct client *client;
+/* The client the signal handler flags. */
+static struct client *signalled;
 
 static const struct lws_protocols protocols[] = {
 	{ "expose-link", link_callback, 0, CLIENT_IO_BYTES, 0, NULL, 0 },
@@ -467,6 +468,7 @@ setup_context(struct client *c)
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = protocols;
 	info.pt_serv_buf_size = CLIENT_IO_BYTES;
+	info.user = c;    /* client_of() */
 	/* Sized for the streams the client takes, not for the fd limit: lws
 	 * allocates and clears a table of this many entries at start. */
 	info.fd_limit_per_thread = CLIENT_STREAMS_MAX + CLIENT_SPARE_FDS;
@@ -482,11 +484,11 @@ setup_context(struct client *c)
 static void
 on_signal(int sig)
 {
-	if (client->stopping)
+	if (signalled->stopping)
 		_exit(130);    /* a second Ctrl-C: now */
-	client->stopping = 1;
-	if (client->ctx)
-		lws_cancel_service(client->ctx);
+	signalled->stopping = 1;
+	if (signalled->ctx)
+		lws_cancel_service(signalled->ctx);
 }
 
 static void
@@ -515,7 +517,7 @@ main(int argc, char **argv)
 	log_init("expose", LOG_INFO);
 	if (argc > 1 && strcmp(argv[1], "key") == 0)
 		return key_command(argc, argv);
-	client = &c;
+	signalled = &c;
 	tunnel_init(&c);
 	ws_init(&c.link);
 	map_init(&c.streams);

@@ -100,7 +100,7 @@ inspect_replay(struct client *c, struct entry *e, const char *edits, size_t edit
 	r->of = e->id;
 	buf_init(&r->request, INSPECT_REQUEST_MAX_BYTES);
 	buf_init(&r->scratch, INSPECT_REQUEST_MAX_BYTES + EXCHANGE_HEAD_MAX_BYTES);
-	r->xs = exchange_stream_new(&o, client_now_ms, replay_done, r);
+	r->xs = exchange_stream_new(&o, clock_ms, replay_done, r);
 	if (r->xs == NULL || edit_build(&src, edits, edits_len, &r->request, why) == -1) {
 		replay_free(r);
 		return -1;

@@ -177,12 +177,6 @@ tls_conn_start(struct tls_conn *t, struct lws *wsi, char *why, size_t size)
 	return handshake(t, wsi, why, size) == -1 ? -1 : 0;
 }
 
-bool
-tls_conn_ready(const struct tls_conn *t)
-{
-	return t->ready;
-}
-
 int
 tls_conn_receive(struct tls_conn *t, struct lws *wsi, const uint8_t *p, size_t n,
                  const struct tls_sink *sink, char *why, size_t size)

@@ -15,23 +15,16 @@
 #include "name.h"
 #include "proto.h"
 
-int64_t
-client_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void reconnect_now(lws_sorted_usec_list_t *sul);
 void schedule_reconnect(struct client *c, const char *why);
 
 static void
 mux_wake(struct mux *m)
 {
-	if (client->ws)
-		lws_callback_on_writable(client->ws);
+	struct client *c = lws_container_of(m, struct client, mux);
+
+	if (c->ws)
+		lws_callback_on_writable(c->ws);
 }
 
 static void
@@ -68,7 +61,7 @@ schedule_reconnect(struct client *c, const char *why)
 
 	if (c->stopping || c->done)
 		return;
-	if (c->connected_ms && client_now_ms() - c->connected_ms >= RECONNECT_STABLE_MS)
+	if (c->connected_ms && clock_ms() - c->connected_ms >= RECONNECT_STABLE_MS)
 		c->backoff_ms = 0;
 	c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : RECONNECT_MIN_MS;
 	if (c->backoff_ms > RECONNECT_MAX_MS)
@@ -86,7 +79,7 @@ schedule_reconnect(struct client *c, const char *why)
 static void
 reconnect_now(lws_sorted_usec_list_t *sul)
 {
-	struct client *c = client;
+	struct client *c = lws_container_of(sul, struct client, reconnect);
 
 	if (!c->stopping && c->ws == NULL)
 		link_connect(c);
@@ -266,7 +259,7 @@ on_bound(struct client *c, uint32_t index, const uint8_t *p, size_t len)
 	output_url(c, t, http_url);
 	t->printed = true;
 	if (all_bound(c))
-		output_status(c, client_now_ms() - c->connected_ms);
+		output_status(c, clock_ms() - c->connected_ms);
 	return 0;
 }
 
