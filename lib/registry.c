@@ -346,6 +346,21 @@ registry_broker_stop(struct registry *r, const char *socket)
 	return 0;
 }
 
+/* A tunnel row's fields after its name (and broker), from parameter i. */
+static void
+bind_row(sqlite3_stmt *st, int i, const struct registry_tunnel *t)
+{
+	sqlite3_bind_int64(st, i, t->session);
+	sqlite3_bind_text(st, i + 1, t->key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i + 2, t->addr, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i + 3, t->url, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i + 4, t->target, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, i + 5, t->since);
+	sqlite3_bind_text(st, i + 6, t->auth ? t->auth : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i + 7, t->allow ? t->allow : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i + 8, t->host ? t->host : "", -1, SQLITE_STATIC);
+}
+
 int
 registry_tunnel_add(struct registry *r, const struct registry_tunnel *t)
 {
@@ -355,15 +370,7 @@ registry_tunnel_add(struct registry *r, const struct registry_tunnel *t)
 	sqlite3_reset(st);
 	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, t->broker, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, t->session);
-	sqlite3_bind_text(st, 4, t->key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, t->addr, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, t->url, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, t->target, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 8, t->since);
-	sqlite3_bind_text(st, 9, t->auth ? t->auth : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 10, t->allow ? t->allow : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 11, t->host ? t->host : "", -1, SQLITE_STATIC);
+	bind_row(st, 3, t);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
@@ -602,17 +609,8 @@ mirror_exec(struct registry *r, const char *sql, const struct registry_tunnel *t
 	if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
-	if (sqlite3_bind_parameter_count(st) > 1) {
-		sqlite3_bind_int64(st, 2, t->session);
-		sqlite3_bind_text(st, 3, t->key, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 4, t->addr, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 5, t->url, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 6, t->target, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 7, t->since);
-		sqlite3_bind_text(st, 8, t->auth ? t->auth : "", -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 9, t->allow ? t->allow : "", -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 10, t->host, -1, SQLITE_STATIC);
-	}
+	if (sqlite3_bind_parameter_count(st) > 1)
+		bind_row(st, 2, t);
 	if (sqlite3_step(st) == SQLITE_DONE)
 		n = sqlite3_changes(r->db);
 	sqlite3_finalize(st);

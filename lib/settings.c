@@ -1,5 +1,7 @@
 #include "settings.h"
 
+#include <assert.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -158,7 +160,8 @@ settings_getopt(int argc, char **argv, const char *shortopts, const struct optio
 	size_t i, n = 0;
 	int ch, index;
 
-	for (i = 0; i < n_own && i < SETTINGS_OWN_OPTIONS_MAX; i++)
+	assert(n_own <= SETTINGS_OWN_OPTIONS_MAX);    /* a program's constant table */
+	for (i = 0; i < n_own; i++)
 		opts[n++] = own[i];
 	for (i = 0; i < sizeof keys / sizeof keys[0]; i++)
 		opts[n++] = (struct option){ keys[i].name, required_argument, NULL,

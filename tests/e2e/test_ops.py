@@ -123,6 +123,25 @@ def test_flags_win_over_the_file(tmp):
     assert "domain = flag.example\n" in out.stdout and "head-timeout = 5000\n" in out.stdout
 
 
+def test_a_repeated_flag_takes_its_last_value_and_a_bad_one_is_refused(tmp):
+    exposed = os.path.join(harness.BIN, "exposed")
+    conf = os.path.join(tmp, "expose.conf")
+    open(conf, "w").close()
+    # More flags than there are keys: each key is kept once, the last wins.
+    args = ["--domain", "a.example"] * 60 + ["--domain", "last.example", "--check-config"]
+    out = subprocess.run([exposed, "-f", conf] + args, capture_output=True,
+                         text=True, env=harness.sanitizer_env())
+    assert out.returncode == 0, out.stderr
+    assert "domain = last.example\n" in out.stdout
+    out = subprocess.run([exposed, "--no-such-key", "1"], capture_output=True, text=True,
+                         env=harness.sanitizer_env())
+    assert out.returncode == 64
+    assert "unrecognized option '--no-such-key'" in out.stderr and "usage: exposed" in out.stderr
+    out = subprocess.run([exposed, "--domain"], capture_output=True, text=True,
+                         env=harness.sanitizer_env())
+    assert out.returncode == 64 and "requires an argument" in out.stderr
+
+
 def test_edge_with_broken_config_answers_503_and_logs(stack, tmp):
     conf = os.path.join(tmp, "broken.conf")
     with open(conf, "w") as f:
