@@ -256,6 +256,7 @@ install: all
 	install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7/
 	install -m 644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	ln -sf expose-edge.8 $(DESTDIR)$(MANDIR)/man8/expose-edge-tls.8
 	install -m 644 README.md $(DESTDIR)$(DOCDIR)/README.md
 	install -m 644 units/expose.conf.example $(DESTDIR)$(DOCDIR)/expose.conf.example
 
@@ -269,7 +270,8 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) \
 	      $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5))) \
 	      $(addprefix $(DESTDIR)$(MANDIR)/man7/,$(notdir $(MAN7))) \
-	      $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8)))
+	      $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8))) \
+	      $(DESTDIR)$(MANDIR)/man8/expose-edge-tls.8
 	rm -f $(DESTDIR)$(DOCDIR)/README.md $(DESTDIR)$(DOCDIR)/expose.conf.example
 	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
 

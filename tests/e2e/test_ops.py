@@ -64,11 +64,15 @@ def test_install_and_uninstall_file_list(tmp):
         "usr/lib/sysusers.d/expose.conf", "usr/lib/tmpfiles.d/expose.conf",
         "usr/share/man/man1/expose.1", "usr/share/man/man5/expose.conf.5",
         "usr/share/man/man7/expose.7", "usr/share/man/man8/exposed.8",
-        "usr/share/man/man8/expose-edge.8", "usr/share/man/man8/exposectl.8",
+        "usr/share/man/man8/expose-edge.8", "usr/share/man/man8/expose-edge-tls.8",
+        "usr/share/man/man8/exposectl.8",
         "usr/share/doc/expose/README.md", "usr/share/doc/expose/expose.conf.example",
     ])
     unit = open(os.path.join(dest, "usr/lib/systemd/system/exposed.service")).read()
     assert "ExecStart=/usr/sbin/exposed\n" in unit
+    # `man expose-edge-tls` finds the edge's page, which documents both.
+    assert os.readlink(os.path.join(dest, "usr/share/man/man8/expose-edge-tls.8")) == \
+        "expose-edge.8"
     assert make("uninstall", f"DESTDIR={dest}", "PREFIX=/usr").returncode == 0
     assert [f for _, _, fs in os.walk(dest) for f in fs] == []
 
