@@ -9,7 +9,7 @@ BIN=${1:-bin}
 CACHE=${EXPOSE_SYSTEST_CACHE:-/var/cache/expose-systest}
 SUITE=bookworm
 # What the test runs inside besides expose's own libraries.
-BASE="systemd dbus curl man-db python3"
+BASE="systemd dbus curl man-db python3 etcd-server"
 
 # The Debian packages that own the libraries the programs link.
 runtime_packages() {

@@ -3,7 +3,8 @@
 installed with `make install DESTDIR=ROOT PREFIX=/usr`, and the README's
 "Installing a server" walked literally inside, then the operator's life:
 traffic, stop/start/restart/reload, exposectl as an expose-admin member,
-metrics, TLS, tickets, authorized_keys, a reboot, man pages, the journal.
+metrics, TLS, tickets, authorized_keys, a reboot, man pages, the journal,
+and a host of a cluster (etcd.service, cluster mode, expose-mirror.service).
 
     tests/system/systest.py ROOTFS REPO
 
@@ -40,6 +41,14 @@ BARE_PORT = 8081                    # systemd-socket-activate, same edge
 MINIMAL_PORT = 8082                 # a minimal Accept=yes unit, same edge
 
 README_UNITS = None                 # from README.md's enable line
+# A host of a cluster: Debian's etcd.service on this host, the broker in
+# cluster mode, expose-mirror.service.  Another host's tunnel is a key
+# this test writes into etcd by hand.
+ETCD = "http://127.0.0.1:2379"
+CLUSTER_HOST = "sys1"
+OTHER_HOST = "sys2"
+OTHER_NAME = "elsewhere"
+TUNNEL_PREFIX = "/expose/tunnels/"
 
 
 class CaseFailed(Exception):
@@ -331,8 +340,10 @@ RestartSec=1
 [Install]
 WantedBy=multi-user.target
 """)
+        # debootstrap writes no /etc/hosts; a real host has localhost in it
+        # (etcd.service, on by default once installed, listens on localhost).
         with open(self.c.root + "/etc/hosts", "a") as f:
-            f.write(f"127.0.0.1 {DOMAIN} {NAME}.{DOMAIN}\n")
+            f.write(f"127.0.0.1 localhost\n127.0.0.1 {DOMAIN} {NAME}.{DOMAIN}\n")
         self.make_cert()
 
     def make_cert(self):
@@ -559,7 +570,8 @@ key = /etc/expose/tls/key.pem
         out = self.c.run("man expose 2>&1").stdout
         if "expose" not in out or "SYNOPSIS" not in out:
             raise CaseFailed(f"man expose: {out[:200]!r}")
-        for page in ("exposed", "expose-edge", "exposectl", "expose.conf"):
+        for page in ("exposed", "expose-edge", "expose-edge-tls", "exposectl", "expose.conf",
+                     "expose-mirror"):
             self.c.run(f"man -w {page}")
 
     def journal_clean(self):
@@ -580,6 +592,97 @@ key = /etc/expose/tls/key.pem
             if float(scores[unit]) > SECURITY_MAX:
                 raise CaseFailed(f"{unit}: {scores[unit]} > {SECURITY_MAX}")
         self.scores = scores
+
+    # --- a host of a cluster: etcd.service, the broker, expose-mirror ---
+
+    def etcd(self, call, body):
+        """One call to etcd's JSON gateway, from inside the container."""
+        import json
+        r = self.c.run(f"curl -s -m 10 -X POST {ETCD}/v3/{call} -d @-",
+                       input=json.dumps(body), check=False)
+        try:
+            return json.loads(r.stdout or "null")
+        except ValueError:
+            raise CaseFailed(f"etcd {call}: {r.stdout[:200]!r} {r.stderr[-200:]!r}")
+
+    def etcd_tunnels(self):
+        """{name: host} of the tunnel keys in etcd."""
+        import base64
+        import json
+        b64 = lambda t: base64.b64encode(t.encode()).decode()
+        out = self.etcd("kv/range", {"key": b64(TUNNEL_PREFIX),
+                                     "range_end": b64(TUNNEL_PREFIX[:-1] + "0")}) or {}
+        found = {}
+        for kv in out.get("kvs", []):
+            key = base64.b64decode(kv["key"]).decode()
+            value = json.loads(base64.b64decode(kv["value"]))
+            found[key[len(TUNNEL_PREFIX):]] = value.get("host")
+        return found
+
+    def put_other_hosts_tunnel(self, delete=False):
+        import base64
+        import json
+        b64 = lambda t: base64.b64encode(t.encode()).decode()
+        key = b64(TUNNEL_PREFIX + OTHER_NAME)
+        if delete:
+            self.etcd("kv/deleterange", {"key": key})
+            return
+        value = {"name": OTHER_NAME, "host": OTHER_HOST, "session": 1,
+                 "key": "AAAA", "addr": "192.0.2.7", "target": "localhost:3000",
+                 "url": f"http://{OTHER_NAME}.{DOMAIN}/", "since": int(time.time()),
+                 "auth": "", "allow": ""}
+        self.etcd("kv/put", {"key": key, "value": b64(json.dumps(value))})
+
+    def registry_hosts(self):
+        """{name: host} of the registry's rows (exposectl list: URL NAME ... HOST)."""
+        out = self.c.run("exposectl list", check=False).stdout
+        return {f[1]: (f[6] if len(f) > 6 else None)
+                for f in (l.split() for l in out.splitlines()) if len(f) > 1}
+
+    def cluster(self):
+        self.c.run("systemctl enable --now etcd.service")
+        self.wait_active("etcd.service")
+        wait_until("etcd answering", lambda: self.etcd("maintenance/status", {}) is not None
+                   and "version" in self.etcd("maintenance/status", {}), UNIT_TIMEOUT_S)
+        conf = open(self.c.root + "/etc/expose/expose.conf").read()
+        self.c.write("/etc/expose/expose.conf", conf +
+                     f"host-name = {CLUSTER_HOST}\netcd-endpoints = {ETCD}\n")
+        self.c.run("exposed --check-config >/dev/null")
+        self.c.run("systemctl restart exposed")   # cluster settings are restart-only
+        self.wait_active("exposed.service")
+        self.wait_tunnel()
+        # The broker claimed the demo tunnel's name in etcd, under its host.
+        wait_until(f"{NAME} in etcd as {CLUSTER_HOST}'s",
+                   lambda: self.etcd_tunnels().get(NAME) == CLUSTER_HOST or
+                   self.etcd_tunnels(), UNIT_TIMEOUT_S)
+        self.c.run("systemctl enable --now expose-mirror.service")
+        self.wait_active("expose-mirror.service")    # Type=notify: after its first sync
+        # Another host's tunnel appears in this host's registry, with its host.
+        self.put_other_hosts_tunnel()
+        host = f"{OTHER_NAME}.{DOMAIN}"
+        wait_until(f"{host} mirrored into the registry", lambda: (
+            self.registry_hosts().get(OTHER_NAME) == OTHER_HOST) or self.registry_hosts(),
+            UNIT_TIMEOUT_S)
+        code = self.curl(host, "/hello.txt")
+        if code != "502":
+            raise CaseFailed(f"a tunnel on unreachable host {OTHER_HOST}: {code}, want 502")
+        if self.curl(f"{NAME}.{DOMAIN}", "/hello.txt") != "200":
+            raise CaseFailed("the local tunnel stopped answering")
+        self.put_other_hosts_tunnel(delete=True)
+        wait_until(f"{host} gone from the registry",
+                   lambda: OTHER_NAME not in self.registry_hosts() or self.registry_hosts(),
+                   UNIT_TIMEOUT_S)
+        # A stopped broker revokes its lease: its tunnels leave etcd at once.
+        self.c.run("systemctl stop exposed.service exposed.socket")
+        wait_until(f"{NAME} gone from etcd", lambda: NAME not in self.etcd_tunnels()
+                   or self.etcd_tunnels(), UNIT_TIMEOUT_S)
+        self.c.run("systemctl start exposed.socket exposed.service")
+        self.wait_active("exposed.service")
+        self.wait_tunnel()
+        bad = [l for l in self.journal("-b -p warning -u expose-mirror.service").splitlines()
+               if l.strip() and "-- No entries --" not in l]
+        if bad:
+            raise CaseFailed("expose-mirror warned: " + "; ".join(bad[:3]))
 
     # --- what a connection costs: the real unit vs a bare launcher ---
 
@@ -750,6 +853,7 @@ key = /etc/expose/tls/key.pem
         if os.environ.get("SYSTEST_DIRECTIVES"):
             self.case("per-directive costs", self.directive_costs)
         self.case("reboot: tunnels come back", self.reboot)
+        self.case("a host of a cluster: etcd, the broker, expose-mirror", self.cluster)
         return self.finish(started)
 
     def finish(self, started):
