@@ -16,6 +16,7 @@ go_raw(struct edge *e)
 	e->raw = true;
 	e->upgrade_wait = false;
 	/* What the visitor sent after the upgrade request is the new protocol. */
+	e->raw_up += buf_len(&e->in);
 	edge_queue(e, &e->to_broker, buf_data(&e->in), buf_len(&e->in));
 	buf_consume(&e->in, buf_len(&e->in));
 }
@@ -61,6 +62,7 @@ relay_response(struct edge *e, const uint8_t *p, size_t n)
 	size_t used;
 
 	if (e->raw) {
+		e->raw_down += n;
 		edge_queue(e, &e->to_visitor, p, n);
 		return;
 	}
@@ -93,8 +95,10 @@ relay_response(struct edge *e, const uint8_t *p, size_t n)
 		if (e->closing)
 			return;
 	}
-	if (n > 0)
+	if (n > 0) {
+		e->raw_down += n;
 		edge_queue(e, &e->to_visitor, p, n);    /* raw after a 101 */
+	}
 }
 
 /* The broker's first line: the stream is open, or why not. */
