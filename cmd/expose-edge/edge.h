@@ -114,7 +114,10 @@ size_t pass_up_allowance(const struct edge *e);
  * holds bytes, or a body could be spliced once the buffer has drained. */
 bool pass_down_waits(const struct edge *e);
 bool pass_up_waits(const struct edge *e);
+/* Up to max bytes from fd into the pipe: the count, 0 when fd's stream
+ * ended or failed, -1 when nothing moves now. */
 ssize_t pass_fill(struct pass *p, int fd, size_t max);
+/* The pipe's bytes out to fd: 0, or -1 when fd is gone. */
 int pass_drain(struct pass *p, int fd);
 
 /* route.c: each request's tunnel, access rules and broker.  0 to pass the
@@ -124,8 +127,6 @@ int route_request(struct edge *e);
 /* answer.c: the requests in flight, and the edge's own answers */
 void pending_push(struct edge *e);
 struct pending *pending_oldest(struct edge *e);
-/* The access log line of a request answered with status. */
-void edge_access_line(struct edge *e, const struct pending *p, int status);
 /* The oldest request is answered with status: log it, drop it. */
 void pending_pop(struct edge *e, int status);
 /* The connection ended (the visitor went away, the app cut a response):

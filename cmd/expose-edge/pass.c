@@ -130,20 +130,20 @@ pass_up_waits(const struct edge *e)
 	       (up_left(e) > 0 && (buf_len(&e->to_broker) > 0 || buf_len(&e->in) > 0));
 }
 
-/* Moves up to max bytes from fd into the pipe: the count, 0 at the end
- * of fd's stream, -1 with errno (EAGAIN: nothing now). */
+/* Moves up to max bytes from fd into the pipe: the count, 0 when fd's
+ * stream ended (or failed), -1 when nothing can be moved now. */
 ssize_t
 pass_fill(struct pass *p, int fd, size_t max)
 {
 	ssize_t n;
 
-	if (pass_open(p) == -1) {
-		errno = EAGAIN;
+	if (pass_open(p) == -1)
 		return -1;
-	}
 	n = splice(fd, NULL, p->fd[1], NULL, max, PASS_FLAGS);
 	if (n > 0)
 		p->len += (size_t)n;
+	if (n < 0 && errno != EAGAIN && errno != EINTR)
+		return 0;
 	return n;
 }
 

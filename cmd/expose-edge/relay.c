@@ -218,11 +218,9 @@ receive_broker(struct edge *e)
 		return;
 	}
 	n = pass_fill(&e->down, e->broker_fd, max);
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+	if (n == 0)
 		response_eof(e);
-		return;
-	}
-	if (n < 0)
+	if (n <= 0)
 		return;
 	if (e->raw) {
 		e->raw_down += (size_t)n;
@@ -246,11 +244,8 @@ receive_visitor(struct edge *e)
 		return;
 	}
 	n = pass_fill(&e->up, e->in_fd, max);
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-		e->visitor_eof = true;
-		return;
-	}
-	if (n < 0)
+	e->visitor_eof = n == 0;
+	if (n <= 0)
 		return;
 	e->last_read_ms = clock_ms();
 	if (e->raw)

@@ -34,8 +34,7 @@ on_response_end(struct edge *e, enum http_resp_event ev)
 			e->closing = true;
 			return;
 		}
-		edge_access_line(e, p, 101);
-		go_raw(e);
+		go_raw(e);    /* logged at the close (pending_flush) */
 		return;
 	}
 	if (p->upgrade && e->upgrade_wait) {
