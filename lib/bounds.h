@@ -43,6 +43,8 @@
 #define EDGE_IO_BYTES (64 * 1024)
 /* Bytes the edge holds toward one side before it stops reading the other. */
 #define EDGE_QUEUE_MAX_BYTES (256 * 1024)
+/* The pipe a body is spliced through, each way: a few reads' worth. */
+#define PASS_PIPE_BYTES (256 * 1024)
 /* The broker must answer an edge's OPEN within this. */
 #define EDGE_BROKER_TIMEOUT_MS 10000
 /* How often the broker deletes names whose quarantine has ended. */

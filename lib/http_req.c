@@ -74,6 +74,21 @@ http_req_in_body(const struct http_req *r)
 	return r->state == S_BODY || (r->state == S_ERROR && r->error_in_body);
 }
 
+size_t
+http_req_body_left(const struct http_req *r)
+{
+	if (r->state != S_BODY || r->chunked || r->complete || r->parser.content_length <= 1)
+		return 0;
+	return (size_t)(r->parser.content_length - 1);
+}
+
+void
+http_req_body_skip(struct http_req *r, size_t n)
+{
+	/* llhttp counts a sized body down in content_length. */
+	r->parser.content_length -= n;
+}
+
 enum http_req_event
 http_req_fail(struct http_req *r, int status, const char *reason)
 {

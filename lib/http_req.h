@@ -90,6 +90,13 @@ bool http_req_in_head(const struct http_req *r);
 /* Whether a body is being read. */
 bool http_req_in_body(const struct http_req *r);
 
+/* Bytes of a Content-Length body that may pass to the app without being
+ * fed: all but its last byte (fed, it ends the request); 0 when no such
+ * body is being read (a head, a chunked body, after an error). */
+size_t http_req_body_left(const struct http_req *r);
+/* n bytes of the body went to the app unfed; n <= http_req_body_left(). */
+void http_req_body_skip(struct http_req *r, size_t n);
+
 /* Writes the accepted head to out with the edge's forwarding fields:
  * X-Forwarded-For gets peer appended; X-Forwarded-Proto and
  * X-Forwarded-Host are replaced.  -1 if out has no room. */

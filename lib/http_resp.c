@@ -1,5 +1,6 @@
 #include "http_resp.h"
 
+#include <stdint.h>
 #include <string.h>
 
 static int
@@ -17,7 +18,11 @@ on_headers_complete(llhttp_t *p)
 	struct http_resp *r = p->data;
 
 	/* 1: llhttp reads no body, whatever the fields say. */
-	return http_resp_bodyless(p->status_code, r->head_request) ? 1 : 0;
+	if (http_resp_bodyless(p->status_code, r->head_request))
+		return 1;
+	r->body_sized = (p->flags & F_CONTENT_LENGTH) && !(p->flags & F_CHUNKED);
+	r->body_to_close = !r->body_sized && llhttp_message_needs_eof(p);
+	return 0;
 }
 
 static int
@@ -26,6 +31,7 @@ on_message_complete(llhttp_t *p)
 	struct http_resp *r = p->data;
 
 	r->complete = true;
+	r->body_sized = r->body_to_close = false;
 	r->status = p->status_code;
 	r->keep_alive = llhttp_should_keep_alive(p);
 	return HPE_PAUSED;
@@ -89,6 +95,24 @@ http_resp_feed(struct http_resp *r, const uint8_t *p, size_t n, size_t *used)
 	if (r->reason == NULL)
 		r->reason = llhttp_errno_name(err);
 	return HTTP_RESP_ERROR;
+}
+
+size_t
+http_resp_body_left(const struct http_resp *r)
+{
+	if (r->body_to_close)
+		return SIZE_MAX;
+	if (r->body_sized && r->parser.content_length > 1)
+		return (size_t)(r->parser.content_length - 1);
+	return 0;
+}
+
+void
+http_resp_body_skip(struct http_resp *r, size_t n)
+{
+	/* llhttp counts a sized body down in content_length. */
+	if (r->body_sized)
+		r->parser.content_length -= n;
 }
 
 enum http_resp_event

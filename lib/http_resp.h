@@ -30,6 +30,8 @@ struct http_resp {
 	bool complete;
 	int status;          /* of the response that just ended */
 	bool keep_alive;     /* of the response that just ended */
+	bool body_sized;     /* in a body of Content-Length bytes */
+	bool body_to_close;  /* in a body that the close ends */
 	const char *reason;  /* on error */
 };
 
@@ -39,6 +41,13 @@ void http_resp_expect(struct http_resp *r, bool head_request);
 /* Watches n bytes; *used says how many were looked at before the event. */
 enum http_resp_event http_resp_feed(struct http_resp *r, const uint8_t *p,
                                     size_t n, size_t *used);
+/* Bytes of the current body that may pass without being watched: of a
+ * Content-Length body, all but its last byte (fed, it ends the
+ * response); of a body that the close ends, SIZE_MAX; else 0 (a head,
+ * chunks, or between responses). */
+size_t http_resp_body_left(const struct http_resp *r);
+/* n bytes of the body passed unwatched; n <= http_resp_body_left(). */
+void http_resp_body_skip(struct http_resp *r, size_t n);
 /* The app closed its side: ends a response delimited by the close. */
 enum http_resp_event http_resp_finish(struct http_resp *r);
 /* Whether a response has no body whatever its fields say (RFC 9112

@@ -17,17 +17,26 @@ pending_oldest(struct edge *e)
 	return e->queue_len ? &e->queue[e->queue_head] : NULL;
 }
 
-void
+/* The access log line of a request answered with status. */
+static void
 edge_access_line(struct edge *e, const struct pending *p, int status)
 {
-	char when[32];
+	char when[32], raw[64] = "";
 	time_t now = time(NULL);
 	struct tm tm;
+	size_t bytes = p->bytes;
 
+	/* An upgraded connection is logged at its close: bytes counts the
+	 * 101's head and what followed to the visitor; raw_in and raw_out,
+	 * what passed each way after the 101. */
+	if (e->raw) {
+		bytes += e->raw_down;
+		snprintf(raw, sizeof raw, " raw_in=%zu raw_out=%zu", e->raw_up, e->raw_down);
+	}
 	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
-	log_info("access time=%s name=%s addr=%s method=%s path=%s status=%d bytes=%zu ms=%lld",
+	log_info("access time=%s name=%s addr=%s method=%s path=%s status=%d bytes=%zu ms=%lld%s",
 	         when, e->name[0] ? e->name : "-", e->peer, p->method, p->path, status,
-	         p->bytes, (long long)(clock_ms() - p->start_ms));
+	         bytes, (long long)(clock_ms() - p->start_ms), raw);
 }
 
 /* status is the answer meant; once a response's head went out, its own
@@ -51,10 +60,12 @@ pending_flush(struct edge *e)
 {
 	struct pending *p = pending_oldest(e);
 
-	/* After a 101 the upgrade's line is written: what follows is not HTTP.
-	 * Requests that got nothing are not logged (as behind a response that
-	 * ran to the close): no status was sent. */
-	if (!e->raw && p && p->answered)
+	/* An upgraded connection's line, now that it closes.  Requests that
+	 * got nothing are not logged (as behind a response that ran to the
+	 * close): no status was sent. */
+	if (e->raw && p)
+		pending_pop(e, 101);
+	else if (p && p->answered)
 		pending_pop(e, 0);
 }
 

@@ -29,6 +29,14 @@ struct edge_config {
 	const char *error;        /* the config is broken: answer 503, log this */
 };
 
+/* A pipe that bytes pass through by splice(2), not copied (pass.c). */
+struct pass {
+	int fd[2];                /* -1 until first used */
+	size_t len;               /* bytes in it, not yet out */
+	size_t size;              /* its capacity */
+	bool broken;              /* no pipe could be made: use the buffers */
+};
+
 /* A request whose response has not ended yet. */
 struct pending {
 	int64_t start_ms;
@@ -62,6 +70,8 @@ struct edge {
 	struct buf to_broker;
 	struct buf to_visitor;
 	struct buf reply;         /* the broker's reply line, until complete */
+	struct pass down;         /* broker to visitor, spliced */
+	struct pass up;           /* visitor to broker, spliced */
 	bool acked;               /* the broker said OPENED: it is alive */
 	bool replied;
 
@@ -69,6 +79,7 @@ struct edge {
 	int queue_head, queue_len;
 
 	bool raw;                 /* after a 101: bytes both ways, no parsing */
+	size_t raw_up, raw_down;  /* bytes relayed after the 101, each way */
 	bool upgrade_wait;        /* an upgrade request waits for its response */
 	bool visitor_eof;
 	bool broker_eof;
@@ -92,6 +103,23 @@ int edge_run(struct edge *e);
 /* Queues bytes for a side; a full queue ends the connection (a bug). */
 void edge_queue(struct edge *e, struct buf *b, const void *p, size_t n);
 
+/* pass.c: bytes that need no parsing, spliced through a pipe */
+void pass_init(struct pass *p);
+void pass_free(struct pass *p);
+/* How many bytes may be spliced now toward the visitor, or the broker:
+ * 0 when they must go through the parser and the buffers. */
+size_t pass_down_allowance(const struct edge *e);
+size_t pass_up_allowance(const struct edge *e);
+/* Whether the buffers should take no more toward that side: its pipe
+ * holds bytes, or a body could be spliced once the buffer has drained. */
+bool pass_down_waits(const struct edge *e);
+bool pass_up_waits(const struct edge *e);
+/* Up to max bytes from fd into the pipe: the count, 0 when fd's stream
+ * ended or failed, -1 when nothing moves now. */
+ssize_t pass_fill(struct pass *p, int fd, size_t max);
+/* The pipe's bytes out to fd: 0, or -1 when fd is gone. */
+int pass_drain(struct pass *p, int fd);
+
 /* route.c: each request's tunnel, access rules and broker.  0 to pass the
  * request on, -1 when it was answered here (404, 401, 403, 308, 503...). */
 int route_request(struct edge *e);
@@ -99,8 +127,6 @@ int route_request(struct edge *e);
 /* answer.c: the requests in flight, and the edge's own answers */
 void pending_push(struct edge *e);
 struct pending *pending_oldest(struct edge *e);
-/* The access log line of a request answered with status. */
-void edge_access_line(struct edge *e, const struct pending *p, int status);
 /* The oldest request is answered with status: log it, drop it. */
 void pending_pop(struct edge *e, int status);
 /* The connection ended (the visitor went away, the app cut a response):

@@ -102,6 +102,8 @@ edge_init(struct edge *e, const struct edge_config *cfg)
 	buf_init(&e->to_broker, EDGE_QUEUE_MAX_BYTES);
 	buf_init(&e->to_visitor, EDGE_QUEUE_MAX_BYTES + 2 * EDGE_IO_BYTES);
 	buf_init(&e->reply, PREAMBLE_MAX_BYTES);
+	pass_init(&e->down);
+	pass_init(&e->up);
 }
 
 static void
@@ -113,6 +115,8 @@ edge_free(struct edge *e)
 	buf_free(&e->to_broker);
 	buf_free(&e->to_visitor);
 	buf_free(&e->reply);
+	pass_free(&e->down);
+	pass_free(&e->up);
 	if (e->broker_fd != -1)
 		close(e->broker_fd);
 }

@@ -142,9 +142,40 @@ read_visitor(struct edge *e)
 	}
 	e->last_read_ms = clock_ms();
 	if (e->raw) {
+		e->raw_up += buf_len(&e->in);
 		edge_queue(e, &e->to_broker, buf_data(&e->in), buf_len(&e->in));
 		buf_consume(&e->in, buf_len(&e->in));
 	}
+}
+
+/* What waits for the visitor: the pipe first (its bytes came first),
+ * then the buffer.  -1 when the visitor is gone. */
+static int
+send_visitor(struct edge *e)
+{
+	if (e->down.len > 0 && pass_drain(&e->down, e->out_fd) == -1)
+		return -1;
+	if (e->down.len == 0 && buf_len(&e->to_visitor) > 0)
+		return write_visitor(e, &e->to_visitor);
+	return 0;
+}
+
+static void
+send_broker(struct edge *e)
+{
+	if (e->up.len > 0 && pass_drain(&e->up, e->broker_fd) == -1) {
+		response_eof(e);
+		return;
+	}
+	if (e->up.len == 0 && buf_len(&e->to_broker) > 0 &&
+	    write_some(e->broker_fd, &e->to_broker) == -1)
+		response_eof(e);
+}
+
+static bool
+broker_waits(const struct edge *e)
+{
+	return (buf_len(&e->to_broker) > 0 || e->up.len > 0) && !e->broker_eof;
 }
 
 /* Writes what this round queued at once rather than after one more
@@ -154,11 +185,10 @@ read_visitor(struct edge *e)
 static int
 flush(struct edge *e, bool visitor_waited, bool broker_waited)
 {
-	if (!broker_waited && e->broker_fd != -1 && !e->broker_eof &&
-	    buf_len(&e->to_broker) > 0 && write_some(e->broker_fd, &e->to_broker) == -1)
-		response_eof(e);
-	if (!visitor_waited && buf_len(&e->to_visitor) > 0 &&
-	    write_visitor(e, &e->to_visitor) == -1)
+	if (!broker_waited && e->broker_fd != -1 && broker_waits(e))
+		send_broker(e);
+	if (!visitor_waited && (buf_len(&e->to_visitor) > 0 || e->down.len > 0) &&
+	    send_visitor(e) == -1)
 		return -1;
 	return 0;
 }
@@ -175,11 +205,74 @@ read_broker(struct edge *e)
 		response_eof(e);
 }
 
+/* Body bytes the broker sent that need no parsing: spliced. */
+static void
+receive_broker(struct edge *e)
+{
+	size_t max = pass_down_allowance(e);
+	struct pending *q;
+	ssize_t n;
+
+	if (max == 0) {
+		read_broker(e);
+		return;
+	}
+	n = pass_fill(&e->down, e->broker_fd, max);
+	if (n == 0)
+		response_eof(e);
+	if (n <= 0)
+		return;
+	if (e->raw) {
+		e->raw_down += (size_t)n;
+		return;
+	}
+	http_resp_body_skip(&e->resp, (size_t)n);
+	q = pending_oldest(e);
+	q->bytes += (size_t)n;
+	q->answered = true;
+}
+
+/* Likewise from the visitor. */
+static void
+receive_visitor(struct edge *e)
+{
+	size_t max = pass_up_allowance(e);
+	ssize_t n;
+
+	if (max == 0) {
+		read_visitor(e);
+		return;
+	}
+	n = pass_fill(&e->up, e->in_fd, max);
+	e->visitor_eof = n == 0;
+	if (n <= 0)
+		return;
+	e->last_read_ms = clock_ms();
+	if (e->raw)
+		e->raw_up += (size_t)n;
+	else
+		http_req_body_skip(&e->req, (size_t)n);
+}
+
+static bool
+want_broker_read(const struct edge *e)
+{
+	if (e->broker_eof || e->closing)
+		return false;
+	if (pass_down_allowance(e) > 0)
+		return true;
+	return !pass_down_waits(e) && buf_len(&e->to_visitor) < EDGE_QUEUE_MAX_BYTES;
+}
+
 static bool
 want_visitor_read(const struct edge *e)
 {
 	if (e->closing || e->visitor_eof || e->error_status)
 		return false;
+	if (pass_up_allowance(e) > 0)
+		return true;
+	if (pass_up_waits(e))
+		return false;    /* the pipe, or a body that will be, drains first */
 	if (e->raw)
 		return buf_room(&e->to_broker) >= EDGE_IO_BYTES;
 	return buf_len(&e->in) < EDGE_IO_BYTES && !e->upgrade_wait &&
@@ -256,7 +349,7 @@ finished(const struct edge *e)
 	 * otherwise hold the process until the app next wrote). */
 	if (e->visitor_eof)
 		return true;
-	if (buf_len(&e->to_visitor) > 0)
+	if (buf_len(&e->to_visitor) > 0 || e->down.len > 0)
 		return false;
 	if (e->closing)
 		return true;
@@ -303,16 +396,15 @@ edge_run(struct edge *e)
 			pfd[n] = (struct pollfd){ .fd = e->in_fd, .events = POLLIN };
 			iv = n++;
 		}
-		if (buf_len(&e->to_visitor) > 0) {
+		if (buf_len(&e->to_visitor) > 0 || e->down.len > 0) {
 			pfd[n] = (struct pollfd){ .fd = e->out_fd, .events = POLLOUT };
 			ov = n++;
 		}
 		if (e->broker_fd != -1) {
 			short ev = 0;
-			if (!e->broker_eof && buf_len(&e->to_visitor) < EDGE_QUEUE_MAX_BYTES &&
-			    !e->closing)
+			if (want_broker_read(e))
 				ev |= POLLIN;
-			if (buf_len(&e->to_broker) > 0 && !e->broker_eof)
+			if (broker_waits(e))
 				ev |= POLLOUT;
 			if (ev) {
 				pfd[n] = (struct pollfd){ .fd = e->broker_fd, .events = ev };
@@ -336,15 +428,14 @@ edge_run(struct edge *e)
 			continue;
 		}
 		if (ov >= 0 && (pfd[ov].revents & (POLLOUT | POLLERR | POLLHUP)) &&
-		    write_visitor(e, &e->to_visitor) == -1)
+		    send_visitor(e) == -1)
 			return 0;    /* the visitor went away */
-		if (ib >= 0 && (pfd[ib].revents & POLLOUT) &&
-		    write_some(e->broker_fd, &e->to_broker) == -1)
-			response_eof(e);
+		if (ib >= 0 && (pfd[ib].revents & POLLOUT) && broker_waits(e))
+			send_broker(e);
 		if (ib >= 0 && (pfd[ib].revents & (POLLIN | POLLHUP | POLLERR)) && !e->broker_eof)
-			read_broker(e);
+			receive_broker(e);
 		if (iv >= 0 && ((pfd[iv].revents & (POLLIN | POLLHUP | POLLERR)) || tls_pending(e)))
-			read_visitor(e);
+			receive_visitor(e);
 		if (!e->raw)
 			parse_requests(e);
 		if (flush(e, ov >= 0, ib >= 0 && (pfd[ib].events & POLLOUT)) == -1)

@@ -16,6 +16,7 @@ go_raw(struct edge *e)
 	e->raw = true;
 	e->upgrade_wait = false;
 	/* What the visitor sent after the upgrade request is the new protocol. */
+	e->raw_up += buf_len(&e->in);
 	edge_queue(e, &e->to_broker, buf_data(&e->in), buf_len(&e->in));
 	buf_consume(&e->in, buf_len(&e->in));
 }
@@ -33,8 +34,7 @@ on_response_end(struct edge *e, enum http_resp_event ev)
 			e->closing = true;
 			return;
 		}
-		edge_access_line(e, p, 101);
-		go_raw(e);
+		go_raw(e);    /* logged at the close (pending_flush) */
 		return;
 	}
 	if (p->upgrade && e->upgrade_wait) {
@@ -61,6 +61,7 @@ relay_response(struct edge *e, const uint8_t *p, size_t n)
 	size_t used;
 
 	if (e->raw) {
+		e->raw_down += n;
 		edge_queue(e, &e->to_visitor, p, n);
 		return;
 	}
@@ -93,8 +94,10 @@ relay_response(struct edge *e, const uint8_t *p, size_t n)
 		if (e->closing)
 			return;
 	}
-	if (n > 0)
+	if (n > 0) {
+		e->raw_down += n;
 		edge_queue(e, &e->to_visitor, p, n);    /* raw after a 101 */
+	}
 }
 
 /* The broker's first line: the stream is open, or why not. */

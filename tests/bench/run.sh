@@ -33,7 +33,9 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 # The trivial handler: the floor for a process per connection.
 cc -O2 -Wall -Wextra -o "$out/resp" tests/bench/resp.c
-export BENCH_OUT="$out" BENCH_RESP="$out/resp"
+# Keep-alive latency on established connections (wrk's includes the spawns).
+cc -O2 -Wall -Wextra -o "$out/kalat" tests/bench/kalat.c
+export BENCH_OUT="$out" BENCH_RESP="$out/resp" BENCH_KALAT="$out/kalat"
 
 # The driver stops everything it started when it ends, fails or gets
 # SIGINT, SIGTERM or SIGHUP (its handlers and a finally are the trap).

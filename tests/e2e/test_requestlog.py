@@ -143,6 +143,35 @@ def test_websocket_logged_when_it_closes(stack):
         ("101", f"{sent}B", f"{got}B", "upgraded connection closed")
 
 
+def test_edge_logs_an_upgraded_connection_when_it_closes(stack):
+    """The edge's access line of a websocket: none at the 101, one at the
+    close with status 101, the bytes it wrote (the 101's head and what
+    followed) and what passed each way after the 101."""
+    c = stack.expose_app()
+    key = base64.b64encode(os.urandom(16)).decode()
+    head = get(c.host, "/ws", f"Connection: Upgrade\r\nUpgrade: websocket\r\n"
+               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n")
+    frames = ws_frame(b"hello") + ws_frame(b"again, longer")
+
+    def ws_lines():
+        return [line for line in stack.edge.accesses() if "path=/ws " in line]
+    with socket.create_connection(("127.0.0.1", stack.edge_port), timeout=30) as s:
+        s.sendall(head)
+        got = harness.recv_until(s, b"\r\n\r\n")
+        assert got.startswith(b"HTTP/1.1 101"), got
+        head_len = got.index(b"\r\n\r\n") + 4
+        s.sendall(frames)
+        want = b"\x81\x05hello\x81\x0dagain, longer"
+        got = harness.recv_until(s, lambda g: len(g) >= head_len + len(want), got)
+        assert got[head_len:] == want
+        assert ws_lines() == []     # open: not logged yet
+    [line] = harness.wait_for(ws_lines, what="the edge's access line for /ws")
+    m = re.search(r"method=GET path=/ws status=101 bytes=(\d+) ms=(\d+) "
+                  r"raw_in=(\d+) raw_out=(\d+)$", line.rstrip("\n"))
+    assert m, line
+    assert [int(x) for x in (m[1], m[3], m[4])] == [len(got), len(frames), len(want)]
+
+
 def test_json_events_follow_the_same_rule(stack):
     c = stack.expose_app("--json", wait_url=False)
     url = json.loads(c.next_line())

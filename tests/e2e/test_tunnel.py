@@ -85,6 +85,45 @@ def test_large_bodies_both_ways(stack, tmp):
     assert code == 200 and json.loads(body) == {"length": n, "sha256": digest}
 
 
+def read_response(sock, got=b""):
+    """One response with a Content-Length off a keep-alive socket:
+    (status, body, bytes read past it)."""
+    got = harness.recv_until(sock, b"\r\n\r\n", got)
+    head, _, rest = got.partition(b"\r\n\r\n")
+    n = int(re.search(rb"(?im)^content-length:[ \t]*(\d+)", head).group(1))
+    rest = harness.recv_until(sock, lambda data: len(data) >= n, rest)
+    return harness.status_of(head), rest[:n], rest[n:]
+
+
+def test_bodies_past_the_edge_buffers_then_more_requests(stack):
+    """The plain edge splices a sized body's bytes past its parser, all but
+    the last; the connection must go on as HTTP after each body, both ways."""
+    c = stack.expose_app()
+    n = 3 * 1024 * 1024 + 7     # several pipes' worth, not a multiple of a page
+    upload = bytes(range(256)) * (n // 256) + b"x" * (n % 256)
+    with socket.create_connection(("127.0.0.1", stack.edge_port), timeout=60) as s:
+        s.sendall(f"POST /sink HTTP/1.1\r\nHost: {c.host}\r\nContent-Length: {n}\r\n"
+                  "Content-Type: application/octet-stream\r\n\r\n".encode() + upload)
+        code, body, extra = read_response(s)
+        assert code == 200 and extra == b""
+        assert json.loads(body) == {"length": n, "sha256": hashlib.sha256(upload).hexdigest()}
+        s.sendall(f"GET /bytes?n={n} HTTP/1.1\r\nHost: {c.host}\r\n\r\n".encode())
+        code, body, extra = read_response(s)
+        pattern = bytes(i % 251 for i in range(65536))
+        assert code == 200 and extra == b"" and len(body) == n
+        assert body == (pattern * (n // len(pattern) + 1))[:n]
+        # An upload and a request behind it in one write: the second is
+        # parsed, not spliced into the first one's body.
+        s.sendall(f"POST /sink HTTP/1.1\r\nHost: {c.host}\r\nContent-Length: {n}\r\n\r\n"
+                  .encode() + upload + f"GET /hello HTTP/1.1\r\nHost: {c.host}\r\n"
+                  "Connection: close\r\n\r\n".encode())
+        code, body, extra = read_response(s)
+        assert code == 200 and json.loads(body)["length"] == n
+        code, body, extra = read_response(s, extra)
+        assert (code, body) == (200, b"hello")
+    assert len(stack.edge.accesses()) == 4    # one edge process served all four
+
+
 def test_chunked_both_ways(stack):
     c = stack.expose_app()
     code, body = stack.get(c.url + "chunked")

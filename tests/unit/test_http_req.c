@@ -445,6 +445,59 @@ test_leading_empty_lines_ignored(void **state)
 	assert_int_equal(o.requests, 1);
 }
 
+/* Body bytes the edge splices to the app are counted down: the request
+ * still ends at its last byte, and the next request parses as before. */
+static void
+test_sized_body_skipped_but_last_byte(void **state)
+{
+	const char *req = "POST /up HTTP/1.1\r\nHost: a.example\r\nContent-Length: 8\r\n\r\n01";
+	const char *rest = "7GET / HTTP/1.1\r\nHost: a.example\r\n\r\n";
+	struct http_req r;
+	struct buf out;
+	size_t used;
+
+	http_req_init(&r, NULL);
+	buf_init(&out, 1 << 16);
+	assert_int_equal(http_req_body_left(&r), 0);
+	assert_int_equal(http_req_feed(&r, (const uint8_t *)req, strlen(req), &used, &out),
+	                 HTTP_REQ_HEAD);
+	assert_int_equal(http_req_emit_head(&r, &out, "192.0.2.9", "http"), 0);
+	assert_int_equal(http_req_body_left(&r), 7);
+	assert_int_equal(http_req_feed(&r, (const uint8_t *)req + used, strlen(req) - used,
+	                               &used, &out), HTTP_REQ_MORE);
+	assert_int_equal(http_req_body_left(&r), 5);     /* 6 left, the last one fed */
+	http_req_body_skip(&r, 5);
+	assert_int_equal(http_req_body_left(&r), 0);
+	assert_int_equal(http_req_feed(&r, (const uint8_t *)rest, strlen(rest), &used, &out),
+	                 HTTP_REQ_COMPLETE);
+	assert_int_equal(used, 1);
+	assert_int_equal(http_req_feed(&r, (const uint8_t *)rest + 1, strlen(rest) - 1,
+	                               &used, &out), HTTP_REQ_HEAD);
+	assert_int_equal(http_req_body_left(&r), 0);     /* a GET: no body */
+	http_req_free(&r);
+	buf_free(&out);
+}
+
+static void
+test_chunked_body_never_skipped(void **state)
+{
+	const char *req = "POST /up HTTP/1.1\r\nHost: a.example\r\n"
+	                  "Transfer-Encoding: chunked\r\n\r\n5\r\nab";
+	struct http_req r;
+	struct buf out;
+	size_t used;
+
+	http_req_init(&r, NULL);
+	buf_init(&out, 1 << 16);
+	assert_int_equal(http_req_feed(&r, (const uint8_t *)req, strlen(req), &used, &out),
+	                 HTTP_REQ_HEAD);
+	assert_int_equal(http_req_emit_head(&r, &out, "192.0.2.9", "http"), 0);
+	(void)http_req_feed(&r, (const uint8_t *)req + used, strlen(req) - used, &used, &out);
+	assert_int_equal(http_req_body_left(&r), 0);
+	http_req_free(&r);
+	buf_free(&out);
+}
+
 int
 main(void)
 {
@@ -469,6 +522,8 @@ main(void)
 		cmocka_unit_test(test_trailers_never_merged),
 		cmocka_unit_test(test_limits_are_settable),
 		cmocka_unit_test(test_leading_empty_lines_ignored),
+		cmocka_unit_test(test_sized_body_skipped_but_last_byte),
+		cmocka_unit_test(test_chunked_body_never_skipped),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -181,6 +181,56 @@ test_bodyless_table(void **state)
 	assert_false(http_resp_bodyless(404, false));
 }
 
+/* Body bytes passed unwatched (spliced) are counted down: the response
+ * still ends at its last byte, and the next one pairs as before. */
+static void
+test_sized_body_skipped_but_last_byte(void **state)
+{
+	const char *head = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123";
+	const char *rest = "9HTTP/1.1 204 No Content\r\n\r\n";
+	struct http_resp r;
+	size_t used;
+
+	http_resp_init(&r);
+	assert_int_equal(http_resp_body_left(&r), 0);    /* no head yet */
+	assert_int_equal(http_resp_feed(&r, (const uint8_t *)head, strlen(head), &used),
+	                 HTTP_RESP_MORE);
+	assert_int_equal(http_resp_body_left(&r), 5);    /* 6 left, the last one fed */
+	http_resp_body_skip(&r, 5);
+	assert_int_equal(http_resp_body_left(&r), 0);
+	assert_int_equal(http_resp_feed(&r, (const uint8_t *)rest, strlen(rest), &used),
+	                 HTTP_RESP_COMPLETE);
+	assert_int_equal(used, 1);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(http_resp_feed(&r, (const uint8_t *)rest + 1, strlen(rest) - 1, &used),
+	                 HTTP_RESP_COMPLETE);
+	assert_int_equal(r.status, 204);
+	assert_int_equal(http_resp_body_left(&r), 0);
+}
+
+static void
+test_only_plain_bodies_may_pass_unwatched(void **state)
+{
+	static const struct { const char *in; bool head; size_t left; } t[] = {
+		{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false, 0 },
+		{ "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", true, 0 },  /* HEAD */
+		{ "HTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\n\r\n", false, 0 },
+		{ "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n", false, 0 },
+		{ "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n", false, 0 },
+		{ "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", false, 1 },
+		{ "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nab", false, SIZE_MAX },
+	};
+	struct http_resp r;
+	size_t i, used;
+
+	for (i = 0; i < sizeof t / sizeof t[0]; i++) {
+		http_resp_init(&r);
+		http_resp_expect(&r, t[i].head);
+		(void)http_resp_feed(&r, (const uint8_t *)t[i].in, strlen(t[i].in), &used);
+		assert_int_equal(http_resp_body_left(&r), t[i].left);
+	}
+}
+
 int
 main(void)
 {
@@ -190,6 +240,8 @@ main(void)
 		cmocka_unit_test(test_close_delimited_ends_at_close),
 		cmocka_unit_test(test_101_upgrades_even_with_a_length),
 		cmocka_unit_test(test_bodyless_table),
+		cmocka_unit_test(test_sized_body_skipped_but_last_byte),
+		cmocka_unit_test(test_only_plain_bodies_may_pass_unwatched),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
