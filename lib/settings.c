@@ -81,6 +81,15 @@ static const struct key keys[] = {
 	{ "host-name", K_OPTIONAL, offsetof(struct settings, host_name),
 	  sizeof(((struct settings *)0)->host_name), 0, 0, "a host name, or empty" },
 	INT("cluster-lease-ttl", cluster_lease_ttl_s, 2, 3600, "seconds, 2 to 3600"),
+	{ "peer-listen", K_OPTIONAL, offsetof(struct settings, peer_listen),
+	  sizeof(((struct settings *)0)->peer_listen), 0, 0, "ADDR:PORT, or empty" },
+	{ "peers", K_OPTIONAL, offsetof(struct settings, peers),
+	  sizeof(((struct settings *)0)->peers), 0, 0,
+	  "a comma-separated list of NAME=ADDR:PORT, or empty" },
+	{ "peer-keys", K_OPTIONAL, offsetof(struct settings, peer_keys),
+	  sizeof(((struct settings *)0)->peer_keys), 0, 0, "a file path, or empty" },
+	{ "host-key", K_OPTIONAL, offsetof(struct settings, host_key),
+	  sizeof(((struct settings *)0)->host_key), 0, 0, "a file path, or empty" },
 };
 
 _Static_assert(sizeof keys / sizeof keys[0] <= SETTINGS_KEYS_MAX,
@@ -298,6 +307,19 @@ settings_auth_key(const struct settings *s, char *out, size_t size)
 		snprintf(out, size, "%.*s/auth.key", (int)(slash - s->registry), s->registry);
 	else
 		snprintf(out, size, "auth.key");
+}
+
+void
+settings_host_key(const struct settings *s, char *out, size_t size)
+{
+	const char *slash = strrchr(s->registry, '/');
+
+	if (s->host_key[0])
+		snprintf(out, size, "%s", s->host_key);
+	else if (slash)
+		snprintf(out, size, "%.*s/host.key", (int)(slash - s->registry), s->registry);
+	else
+		snprintf(out, size, "host.key");
 }
 
 void

@@ -48,6 +48,7 @@ struct broker {
 	struct lws_vhost *vh_edge;
 	struct registry *reg;
 	struct cluster *cluster;  /* etcd-endpoints set: cluster.c; else NULL */
+	struct peers *peers;      /* the peer link (peer.h); NULL on one host */
 	char socket_path[108];    /* what edges connect to, as recorded */
 	bool own_socket;          /* we made the socket file: unlink it at exit */
 	char control_path[108];   /* exposectl's socket */
@@ -149,6 +150,8 @@ struct stream {
 	bool replied;             /* our reply line went to the edge */
 	bool paused;              /* edge reads stopped for lack of credit */
 	bool kill;                /* close the edge at its next writeable */
+	bool from_peer;           /* a peer link's stream (peer_stream.c): never relayed on */
+	struct pstream *relay;    /* another host's tunnel: the peer link carries it */
 	char error[96];           /* reply with this error, then close */
 };
 

@@ -1,6 +1,7 @@
 """More than one host: three hosts as network namespaces that the test
 makes and removes itself, each with a member of one etcd cluster, a broker
-in cluster mode, expose-mirror, and edges under the stock launcher.
+in cluster mode (with its peer link to the other hosts' brokers),
+expose-mirror, and edges under the stock launcher.
 
 Everything is real: etcd, exposed, expose-edge under
 systemd-socket-activate, expose, the Node app and curl, each started in
@@ -16,12 +17,16 @@ import os
 import re
 import shutil
 import signal
+import socket
 import sqlite3
+import struct
 import subprocess
 import threading
 import time
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import harness
 
@@ -32,6 +37,8 @@ ETCD_PEER_PORT = 2380
 # The brokers' lease: a dead broker's tunnels leave etcd this long after.
 LEASE_TTL_S = 4
 PREFIX = "/expose/tunnels/"
+# Where each broker's peer link listens (peer-listen), on its host's address.
+PEER_PORT = 7001
 CLONE_NEWNET = 0x40000000
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="ip netns needs root")
@@ -70,6 +77,29 @@ def b64(text):
     return base64.b64encode(text.encode()).decode()
 
 
+def write_host_key(path):
+    """A broker's host key in the form exposed reads (expose-key-v1 and the
+    seed); returns the public key."""
+    seed = os.urandom(32)
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        f.write("expose-key-v1 " + base64.b64encode(seed).decode() + "\n")
+    return raw_pk(Ed25519PrivateKey.from_private_bytes(seed))
+
+
+def raw_pk(sk):
+    return sk.public_key().public_bytes(serialization.Encoding.Raw,
+                                        serialization.PublicFormat.Raw)
+
+
+def pk_line(name, pk):
+    return f"names={name} expose-ed25519 {base64.b64encode(pk).decode()}\n"
+
+
+def write_peer_keys(path, hosts, extra=""):
+    with open(path, "w") as f:
+        f.write("".join(pk_line(h.name, h.pk) for h in hosts) + extra)
+
+
 def etcd_post(path, body, port=ETCD_CLIENT_PORT):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=harness.scaled(5))
     try:
@@ -94,6 +124,9 @@ class Host:
         self.registry = os.path.join(self.tmp, "registry.db")
         self.etcd = self.broker = self.mirror = self.edge = None
         self.edge_port = 8080
+        self.host_key = os.path.join(self.tmp, "host.key")
+        self.peer_keys = os.path.join(self.tmp, "peer-keys")
+        self.pk = write_host_key(self.host_key)
 
     def argv(self, *argv):
         return ["ip", "netns", "exec", self.ns, *argv]
@@ -132,9 +165,19 @@ class Host:
         return in_ns(self.ns, etcd_post, path, body)
 
     def start_broker(self):
+        peers = ",".join(f"{h.name}={h.addr}:{PEER_PORT}" for h in self.cluster.hosts)
         self.broker = NsBroker(self, extra=(
             "--etcd-endpoints", self.endpoints(), "--host-name", self.name,
-            "--cluster-lease-ttl", str(LEASE_TTL_S)))
+            "--cluster-lease-ttl", str(LEASE_TTL_S),
+            "--peer-listen", f"{self.addr}:{PEER_PORT}", "--peers", peers,
+            "--peer-keys", self.peer_keys, "--host-key", self.host_key))
+
+    def log(self):
+        return open(self.broker.log, errors="replace").read()
+
+    def links_up(self, since=0):
+        """The hosts this broker's links reached (dir=out), since offset."""
+        return set(re.findall(r"peer link up host=(\S+) .* dir=out", self.log()[since:]))
 
     def start_mirror(self):
         log = os.path.join(self.tmp, "mirror.log")
@@ -150,7 +193,8 @@ class Host:
         self.edge = harness.Process(self.argv(
             "systemd-socket-activate", "--inetd", "-a", "-l",
             f"127.0.0.1:{self.edge_port}", os.path.join(harness.BIN, "expose-edge"),
-            "--registry", self.registry, "--domain", "localhost"),
+            "--registry", self.registry, "--domain", "localhost",
+            "--socket", self.broker.socket),
             os.path.join(self.tmp, "edge.log"), env=harness.sanitizer_env())
         harness.wait_in_file(os.path.join(self.tmp, "edge.log"),
                              r"Listening on 127\.0\.0\.1:%d" % self.edge_port)
@@ -251,6 +295,8 @@ class Cluster:
             ip("-n", h.ns, "link", "set", "eth0", "up")
             ip("-n", h.ns, "link", "set", "lo", "up")
         for h in self.hosts:
+            write_peer_keys(h.peer_keys, self.hosts)
+        for h in self.hosts:
             h.start_etcd()
         for h in self.hosts:
             harness.wait_for(h.etcd_healthy, what=f"etcd on {h.name} to be healthy")
@@ -258,6 +304,10 @@ class Cluster:
             h.start_broker()
             h.start_mirror()
             h.start_edge()
+        others = {h.name for h in self.hosts}
+        for h in self.hosts:
+            harness.wait_for(lambda h=h: h.links_up() == others - {h.name},
+                             what=f"{h.name}'s peer links up")
 
     def keys(self):
         """{name: value} of the tunnels in etcd, read on a live member."""
@@ -340,13 +390,11 @@ def test_tunnel_on_host3_is_in_every_registry(cluster):
                               h.registry, "list"], capture_output=True, text=True,
                              check=True, env=harness.sanitizer_env()).stdout.split()
         assert out[1] == "three" and out[-1] == "h3", out
-    # On its own host the visitor reaches the app; elsewhere the edge says
-    # where the tunnel is rather than hang.
-    code, body = h3.get("three", "/hello")
-    assert code == 200, body
-    code, body = h1.get("three")
-    assert code == 502
-    assert b"is on host h3" in body and b"cross-host relay is not in this build" in body
+    # On its own host the visitor reaches the app, and on every other host
+    # too: the local broker relays over its peer link to host 3's.
+    for h in (h3, h1, h2):
+        code, body = h.get("three", "/hello")
+        assert (code, body) == (200, b"hello"), (h.name, code, body)
     c.proc.stop(signal.SIGINT)
     for h in (h1, h2, h3):
         harness.wait_for(lambda h=h: "three" not in h.rows(),
