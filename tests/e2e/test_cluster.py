@@ -11,6 +11,7 @@ nothing is added to the machine's own interfaces.  Needs root (ip netns).
 """
 import base64
 import ctypes
+import hashlib
 import http.client
 import json
 import os
@@ -26,7 +27,8 @@ import time
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (Ed25519PrivateKey,
+                                                                Ed25519PublicKey)
 
 import harness
 
@@ -98,6 +100,11 @@ def pk_line(name, pk):
 def write_peer_keys(path, hosts, extra=""):
     with open(path, "w") as f:
         f.write("".join(pk_line(h.name, h.pk) for h in hosts) + extra)
+
+
+def curl_result(stdout):
+    body, _, code = stdout.rpartition(b"\n")
+    return int(code or 0), body
 
 
 def etcd_post(path, body, port=ETCD_CLIENT_PORT):
@@ -207,16 +214,19 @@ class Host:
         finally:
             db.close()
 
-    def get(self, name, path="/"):
+    def curl(self, name, path="/", *args):
         """A visitor on this host: real curl, in this host's namespace."""
         timeout = harness.scaled(20)
-        out = subprocess.run(self.argv(
+        return self.argv(
             "curl", "-s", "-S", "-o", "-", "-w", "\n%{http_code}", "--max-time",
-            str(timeout), "-H", f"Host: {name}.localhost",
-            f"http://127.0.0.1:{self.edge_port}{path}"),
-            capture_output=True, timeout=timeout + 10)
-        body, _, code = out.stdout.rpartition(b"\n")
-        return int(code or 0), body
+            str(timeout), "-H", f"Host: {name}.localhost", *args,
+            f"http://127.0.0.1:{self.edge_port}{path}")
+
+    def get(self, name, path="/", *args):
+        timeout = harness.scaled(20)
+        out = subprocess.run(self.curl(name, path, *args), capture_output=True,
+                             timeout=timeout + 10)
+        return curl_result(out.stdout)
 
     def client(self, *args, key_dir=None, wait_url=True):
         c = NsClient(self, *args, key_dir=key_dir, wait_url=wait_url)
@@ -402,6 +412,271 @@ def test_tunnel_on_host3_is_in_every_registry(cluster):
     assert "three" not in cluster.keys()
 
 
+# --- the peer link, seen by a peer that the test plays -----------------
+
+CHALLENGE, AUTH, ERROR, OPEN, DATA, FIN, RST = 1, 2, 5, 16, 17, 18, 19
+PEER_VERSION, SIGN_DIALER, SIGN_LISTENER = 0x81, 0x81, 0x82
+
+
+def frame(kind, stream, payload=b""):
+    return (bytes([kind]) + len(payload).to_bytes(3, "big") + stream.to_bytes(4, "big") +
+            payload)
+
+
+def signed(version, nonce, server, dialed):
+    """What a handshake signature covers (expose(7)): the tag, a version
+    byte, the nonce, the challenger's name and the dialled address each
+    after its length, and the channel binding (none on the peer link)."""
+    return (b"expose-auth-v2\0" + bytes([version]) + nonce + bytes([len(server)]) +
+            server.encode() + bytes([len(dialed)]) + dialed.encode() + bytes(32))
+
+
+class Peer:
+    """A connection to a broker's peer-listen from another host's
+    namespace: the test speaks the link's frames itself."""
+
+    def __init__(self, frm, to):
+        self.to = to
+        self.dialed = f"ws://{to.addr}:{PEER_PORT}"
+        self.sock = in_ns(frm.ns, socket.create_connection, (to.addr, PEER_PORT),
+                          harness.scaled(10))
+        self.sock.settimeout(harness.scaled(20))
+        self.buf = b""
+
+    def close(self):
+        self.sock.close()
+
+    def read(self):
+        """The next frame (kind, stream, payload), or None at the close."""
+        while True:
+            if len(self.buf) >= 8:
+                n = int.from_bytes(self.buf[1:4], "big")
+                if len(self.buf) >= 8 + n:
+                    f = (self.buf[0], int.from_bytes(self.buf[4:8], "big"), self.buf[8:8 + n])
+                    self.buf = self.buf[8 + n:]
+                    return f
+            more = self.sock.recv(65536)
+            if not more:
+                return None
+            self.buf += more
+
+    def challenge(self):
+        kind, stream, p = self.read()
+        assert (kind, stream, p[0]) == (CHALLENGE, 0, PEER_VERSION)
+        assert p[33:].decode() == self.to.name
+        self.nonce = p[1:33]
+
+    def hello(self, name, sk, pk=None, dialed=None, nonce=None):
+        """Our CHALLENGE and AUTH, as a dialer named name; returns them."""
+        self.mine = os.urandom(32)
+        self.name = name
+        dialed = dialed or self.dialed
+        sig = sk.sign(signed(SIGN_DIALER, nonce or self.nonce, self.to.name, dialed))
+        out = (frame(CHALLENGE, 0, bytes([PEER_VERSION]) + self.mine + name.encode()) +
+               frame(AUTH, 0, (pk or raw_pk(sk)) + sig + bytes(32) + dialed.encode()))
+        self.sock.sendall(out)
+        return out
+
+    def proven(self):
+        """The listener's AUTH: its key and a signature over our challenge."""
+        kind, _, p = self.read()
+        assert kind == AUTH, p
+        assert p[:32] == self.to.pk
+        assert p[128:].decode() == self.dialed
+        Ed25519PublicKey.from_public_bytes(p[:32]).verify(
+            p[32:96], signed(SIGN_LISTENER, self.mine, self.name, self.dialed))
+
+    def refused(self):
+        """The ERROR that ends a refused handshake, then the close."""
+        f = self.read()
+        assert f is not None and f[0] == ERROR, f
+        assert self.read() is None
+        return f[2][2:].decode()
+
+
+def add_peer_key(h, name, pk):
+    """h's peer-keys now also lists pk for name (read again at the next
+    handshake)."""
+    tmp = h.peer_keys + ".new"
+    write_peer_keys(tmp, h.cluster.hosts, pk_line(name, pk))
+    os.rename(tmp, h.peer_keys)
+
+
+@pytest.fixture(scope="module")
+def tester(cluster):
+    """A key host 3 lists in peer-keys for a host named tester."""
+    sk = Ed25519PrivateKey.generate()
+    add_peer_key(cluster.hosts[2], "tester", raw_pk(sk))
+    return sk
+
+
+def test_visitor_on_host1_reaches_host3_post_download_and_websocket(cluster):
+    h1, _, h3 = cluster.hosts
+    c = h3.client("--name", "far", h3.app())
+    harness.wait_for(lambda: h1.rows().get("far") == "h3", what="far copied to h1")
+    body = os.urandom(3 * 1024 * 1024)
+    path = os.path.join(cluster.tmp, "body.bin")
+    with open(path, "wb") as f:
+        f.write(body)
+    # A body and a download of many windows: the link's credit carries them.
+    code, out = h1.get("far", "/sink", "--data-binary", f"@{path}")
+    assert code == 200, out
+    assert json.loads(out) == {"length": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+    code, out = h1.get("far", "/bytes?n=5000000")
+    assert code == 200 and len(out) == 5000000
+    # A websocket: the upgrade, then frames both ways.
+    assert in_ns(h1.ns, ws_echo, h1.edge_port, "far", b"across hosts") == b"across hosts"
+    # The app saw the visitor's address as host 1's edge did.
+    log = json.loads(h3.get("far", "/__log")[1])
+    fwd = [dict(zip(map(str.lower, e["headers"][::2]), e["headers"][1::2])) for e in log]
+    assert any(f.get("x-forwarded-for") == "127.0.0.1" for f in fwd), fwd
+    c.proc.stop(signal.SIGINT)
+
+
+def ws_echo(port, name, message):
+    """One websocket message to /ws and its echo, over a plain socket."""
+    with socket.create_connection(("127.0.0.1", port), harness.scaled(20)) as s:
+        s.settimeout(harness.scaled(20))
+        s.sendall(f"GET /ws HTTP/1.1\r\nHost: {name}.localhost\r\nUpgrade: websocket\r\n"
+                  "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".encode())
+        head = harness.recv_until(s, lambda b: b"\r\n\r\n" in b)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        rest = head.split(b"\r\n\r\n", 1)[1]
+        mask = os.urandom(4)
+        s.sendall(bytes([0x81, 0x80 | len(message)]) + mask +
+                  bytes(b ^ mask[i % 4] for i, b in enumerate(message)))
+        got = harness.recv_until(s, lambda b: len(b) >= 2 + len(message), rest)
+        assert got[0] == 0x81 and got[1] == len(message), got
+        return got[2:2 + len(message)]
+
+
+def test_unlisted_peer_key_is_refused_with_the_fix(cluster):
+    h1, _, h3 = cluster.hosts
+    stranger = Ed25519PrivateKey.generate()
+    text = "expose-ed25519 " + base64.b64encode(raw_pk(stranger)).decode()
+    start = len(h3.log())
+    p = Peer(h1, h3)
+    p.challenge()
+    p.hello("stranger", stranger)
+    assert p.refused().startswith("key of host stranger not in peer-keys")
+    lines = [ln for ln in h3.log()[start:].splitlines() if "peer refused" in ln]
+    assert len(lines) == 1, lines
+    assert f"add the line: names=stranger {text}" in lines[0]
+    # A listed key speaks only for the host it is listed for.
+    p = Peer(h1, h3)
+    p.challenge()
+    p.hello("h2", Ed25519PrivateKey.from_private_bytes(
+        base64.b64decode(open(cluster.hosts[1].host_key).read().split()[1])))
+    p.proven()
+    p.close()
+    p = Peer(h1, h3)
+    p.challenge()
+    p.hello("h1", Ed25519PrivateKey.from_private_bytes(
+        base64.b64decode(open(cluster.hosts[1].host_key).read().split()[1])))
+    assert "not in peer-keys" in p.refused()
+
+
+def test_replayed_forged_and_relayed_handshakes_fail(cluster, tester):
+    h1, h2, h3 = cluster.hosts
+    p = Peer(h1, h3)
+    p.challenge()
+    recorded = p.hello("tester", tester)
+    p.proven()             # the listener proved its key too
+    p.close()
+    # The same AUTH on a new connection: its challenge has a new nonce.
+    p = Peer(h1, h3)
+    p.challenge()
+    p.sock.sendall(recorded)
+    assert "does not verify" in p.refused()
+    # A listed key, signed by another.
+    p = Peer(h1, h3)
+    p.challenge()
+    p.hello("tester", Ed25519PrivateKey.generate(), pk=raw_pk(tester))
+    assert "does not verify" in p.refused()
+    # Signed for another host's address: one that relays a handshake.
+    p = Peer(h1, h3)
+    p.challenge()
+    p.hello("tester", tester, dialed=f"ws://{h2.addr}:{PEER_PORT}")
+    assert "signed for another address" in p.refused()
+
+
+def test_peer_streams_for_other_names_are_reset_and_garbage_ends_only_its_link(
+        cluster, tester):
+    h1, _, h3 = cluster.hosts
+    c = h3.client("--name", "sturdy", h3.app())
+    harness.wait_for(lambda: h1.rows().get("sturdy") == "h3", what="sturdy copied to h1")
+    p = Peer(h1, h3)
+    p.challenge()
+    p.hello("tester", tester)
+    p.proven()
+    # A name host 3 does not hold: that stream is reset, the link stays.
+    p.sock.sendall(frame(OPEN, 1, f"EXPOSE/1 OPEN nosuch {h1.addr} 5555 http".encode()))
+    kind, stream, _ = p.read()
+    assert (kind, stream) == (RST, 1)
+    # One it holds: served like an edge's connection.
+    p.sock.sendall(frame(OPEN, 3, f"EXPOSE/1 OPEN sturdy {h1.addr} 5555 http".encode()) +
+                   frame(DATA, 3, b"GET /hello HTTP/1.1\r\nHost: sturdy.localhost\r\n"
+                                  b"Connection: close\r\n\r\n"))
+    got = b""
+    while True:
+        kind, stream, payload = p.read()
+        assert stream == 3
+        if kind == FIN:
+            break
+        assert kind == DATA
+        got += payload
+    assert got.startswith(b"EXPOSE/1 OPENED\nEXPOSE/1 OK\nHTTP/1.1 200"), got
+    assert got.endswith(b"hello")
+    # Garbage: a frame of no known type ends this link and nothing else.
+    start = len(h3.log())
+    p.sock.sendall(frame(99, 0, b"junk"))
+    assert p.read() is None
+    harness.wait_for(lambda: "peer link down host=tester" in h3.log()[start:],
+                     what="host 3 to log the link it ended")
+    assert h1.get("sturdy", "/hello") == (200, b"hello")
+    # A stream line that is not one ends the link too.
+    p = Peer(h1, h3)
+    p.challenge()
+    p.hello("tester", tester)
+    p.proven()
+    p.sock.sendall(frame(OPEN, 1, b"EXPOSE/9 SHOUT at everyone"))
+    assert p.read() is None
+    assert h1.get("sturdy", "/hello") == (200, b"hello")
+    c.proc.stop(signal.SIGINT)
+
+
+def test_link_dropped_mid_request_gives_502_and_the_link_comes_back(cluster):
+    h1, h2, h3 = cluster.hosts
+    app = h3.app()
+    c = h3.client("--name", "brittle", app)
+    harness.wait_for(lambda: h1.rows().get("brittle") == "h3", what="brittle copied to h1")
+    # A request the app holds (it answers once two wait), in flight when
+    # host 3's broker dies.
+    held = subprocess.Popen(h1.curl("brittle", "/barrier?n=2"), stdout=subprocess.PIPE)
+    harness.wait_for(lambda: b"/barrier" in h3.get("brittle", "/__log")[1],
+                     what="the request to reach the app")
+    start = {h.name: len(h.log()) for h in (h1, h2)}
+    h3.broker.kill()
+    out, _ = held.communicate(timeout=harness.scaled(30))
+    code, body = curl_result(out)
+    assert code == 502 and b"closed before the app answered" in body, (code, body)
+    # Until it is back, visitors get the 502 at once, not a hang.
+    assert h1.get("brittle")[0] == 502
+    # Back: the other hosts dial it again, the client binds the name again
+    # (a new one with the same key, rather than wait out its retry), and
+    # host 1's visitors reach the app through the new link.
+    c.proc.stop(signal.SIGINT)
+    h3.broker.start()
+    for h in (h1, h2):
+        harness.wait_for(lambda h=h: "h3" in h.links_up(start[h.name]),
+                         what=f"{h.name}'s link to the new broker on h3")
+    again = h3.client("--name", "brittle", app, key_dir=c.key_dir)
+    harness.wait_for(lambda: h1.get("brittle", "/hello") == (200, b"hello"),
+                     what="brittle reached from h1 again")
+    again.proc.stop(signal.SIGINT)
+
+
 def test_name_claimed_on_host2_is_refused_to_another_key_on_host1(cluster):
     h1, h2, _ = cluster.hosts
     owner = h2.client("--name", "shared", h2.app())
@@ -472,9 +747,14 @@ def test_killed_broker_tunnels_leave_every_registry(cluster):
     # Host 3's own row is its dead broker's: the next broker sweeps it
     # (its client, which would bind the name again there, is stopped first).
     owner.proc.stop(signal.SIGINT)
+    start = {h.name: len(h.log()) for h in (h1, h2)}
     h3.start_broker()
     assert "doomed" not in h3.rows()
     assert h3.get("doomed")[0] == 404
+    # The other hosts' links reach the new broker (dialled with backoff).
+    for h in (h1, h2):
+        harness.wait_for(lambda h=h: "h3" in h.links_up(start[h.name]),
+                         what=f"{h.name}'s link to the new broker on h3")
 
 
 def test_etcd_leader_killed_routing_goes_on_and_names_resume(cluster):
@@ -487,7 +767,7 @@ def test_etcd_leader_killed_routing_goes_on_and_names_resume(cluster):
     # Routing never waits on etcd: the edge reads its registry.
     assert leader.get("steady")[0] == 200
     for h in others:
-        assert h.get("steady")[0] == 502
+        assert h.get("steady", "/hello") == (200, b"hello")    # over the peer link
     # A new name on the host whose member died: its broker goes to the
     # others, and the claim succeeds once they have elected a leader.
     late = leader.client("--name", "after-election", leader.app())
