@@ -91,7 +91,7 @@ on_challenge(struct link *l, const uint8_t *p, size_t len)
 	}
 	l->got_challenge = true;
 	memcpy(l->their_nonce, c.nonce, sizeof c.nonce);
-	snprintf(l->their_name, sizeof l->their_name, "%s", c.server);
+	memcpy(l->their_name, c.server, strlen(c.server) + 1);    /* length checked */
 	if (l->peer && strcmp(l->their_name, l->peer->name) != 0) {
 		link_refuse(l, "-", "the host at this address gave another host name");
 		return -1;
