@@ -43,6 +43,20 @@ sock_nodelay(int fd)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+void
+sock_keepalive(int fd, int idle_s, int interval_s, int count)
+{
+	int one = 1;
+	unsigned int user_ms = (unsigned int)(idle_s + interval_s * count) * 1000;
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle_s, sizeof idle_s);
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval_s, sizeof interval_s);
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+	/* Unacknowledged data gives up as soon as an idle link would. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_ms, sizeof user_ms);
+}
+
 static int
 unix_addr(const char *path, struct sockaddr_un *sun)
 {

@@ -15,6 +15,10 @@
 int sock_nonblock(int fd, int on);
 int sock_cloexec(int fd);
 void sock_nodelay(int fd);
+/* TCP keepalive: a peer silent idle_s is probed every interval_s, and the
+ * connection fails after count probes unanswered (or when sent data waits
+ * as long for its ACK). */
+void sock_keepalive(int fd, int idle_s, int interval_s, int count);
 
 /* Listens on a Unix socket path.  A stale socket file is replaced; a live
  * one (something accepts connections on it) is not: -1 with errno

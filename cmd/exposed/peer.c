@@ -19,6 +19,17 @@ static uint8_t write_buf[LWS_PRE + MESSAGE_MAX_BYTES];
 
 static void dial(struct peer *p);
 
+/* A dial failed: said once until a link to p is up again. */
+static void
+dial_failed(struct peer *p, const char *why)
+{
+	if (!p->quiet)
+		log_warn("peer dial failed host=%s addr=%s reason=\"%s\" (retrying, at "
+		         "least every %d s; said again only after it succeeds)", p->name,
+		         p->addr, why, PEER_REDIAL_MAX_MS / 1000);
+	p->quiet = true;
+}
+
 static struct link *
 link_of_mux(struct mux *m)
 {
@@ -50,6 +61,8 @@ link_new(struct peers *ps, struct peer *p, struct lws *wsi)
 	pstream_link_init(l);
 	frame_decoder_init(&l->dec);
 	map_init(&l->streams);
+	sock_keepalive(lws_get_socket_fd(wsi), PEER_KEEPALIVE_IDLE_S, PEER_KEEPALIVE_INTERVAL_S,
+	               PEER_KEEPALIVE_COUNT);
 	if (sock_peer(lws_get_socket_fd(wsi), l->addr, sizeof l->addr, &port) == -1)
 		snprintf(l->addr, sizeof l->addr, "%.63s", p ? p->addr : "unknown");
 	snprintf(l->fp, sizeof l->fp, "-");
@@ -91,8 +104,7 @@ dial(struct peer *p)
 		return;
 	fd = sock_connect_tcp(p->addr);
 	if (fd == -1) {
-		log_warn("peer dial failed host=%s addr=%s reason=\"%s\"", p->name, p->addr,
-		         strerror(errno));
+		dial_failed(p, strerror(errno));
 		redial_later(p);
 		return;
 	}
@@ -100,8 +112,7 @@ dial(struct peer *p)
 	wsi = lws_adopt_descriptor_vhost(b->vh_edge, LWS_ADOPT_SOCKET, u, "expose-peer-out",
 	                                 NULL);
 	if (wsi == NULL || (p->link = link_new(p->ps, p, wsi)) == NULL) {
-		log_warn("peer dial failed host=%s addr=%s reason=\"out of memory\"", p->name,
-		         p->addr);
+		dial_failed(p, "out of memory");
 		if (wsi)
 			lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 		redial_later(p);
@@ -235,8 +246,7 @@ link_event(struct link *l, enum lws_callback_reasons reason, void *in, size_t le
 		lws_set_opaque_user_data(l->wsi, NULL);
 		l->wsi = NULL;
 		if (l->peer && !l->up && !l->refused && !l->closing)
-			log_warn("peer dial failed host=%s addr=%s reason=\"connection closed "
-			         "before the handshake\"", l->peer->name, l->peer->addr);
+			dial_failed(l->peer, "no connection, or closed before the handshake");
 		else if (l->up)
 			log_warn("peer link down host=%s addr=%s reason=\"connection closed\"",
 			         l->peer ? l->peer->name : l->their_name, l->addr);
@@ -290,8 +300,8 @@ peer_in_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 /* --- the table --- */
 
-static void
-keys_warn(void *ctx, const char *msg)
+void
+peer_keys_warn(void *ctx, const char *msg)
 {
 	(void)ctx;
 	log_warn("peer-keys %s", msg);
@@ -357,7 +367,7 @@ load_identity(struct peers *ps, const struct settings *set)
 		        "name it (exposed(8))");
 		return -1;
 	}
-	if (keys_load(&ps->keys, set->peer_keys, keys_warn, NULL, &why) == -1) {
+	if (keys_load(&ps->keys, set->peer_keys, peer_keys_warn, NULL, &why) == -1) {
 		log_err("peer-keys %s: %s", set->peer_keys, why);
 		return -1;
 	}

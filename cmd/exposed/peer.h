@@ -43,6 +43,11 @@
 /* Re-dial backoff: the first wait, doubled up to the last. */
 #define PEER_REDIAL_MIN_MS 100
 #define PEER_REDIAL_MAX_MS 5000
+/* A peer host gone silent (powered off, cut off) is noticed after
+ * IDLE + INTERVAL * COUNT seconds, and its streams get their 502 then. */
+#define PEER_KEEPALIVE_IDLE_S 5
+#define PEER_KEEPALIVE_INTERVAL_S 2
+#define PEER_KEEPALIVE_COUNT 3
 /* The peer protocol's version, in CHALLENGE; and what each side's
  * signature covers instead of the client link's version, so that no
  * signature serves in another role. */
@@ -83,6 +88,7 @@ struct peer {
 	char addr[128];
 	struct link *link;        /* NULL: not connected */
 	int backoff_ms;
+	bool quiet;               /* a failed dial was logged; the next are not */
 	lws_sorted_usec_list_t redial;
 };
 
@@ -106,6 +112,8 @@ int peer_in_callback(struct lws *wsi, enum lws_callback_reasons reason,
                      void *user, void *in, size_t len);
 int peer_out_callback(struct lws *wsi, enum lws_callback_reasons reason,
                       void *user, void *in, size_t len);
+/* Logs a line of peer-keys skipped (keys_load's warn). */
+void peer_keys_warn(void *ctx, const char *msg);
 /* Ends a link: its streams reset, a dialled one dialled again later. */
 void link_close(struct link *l, const char *why);
 /* Logs a refused handshake (one line, naming the fix) and ends the link. */

@@ -62,7 +62,7 @@ key_for(struct link *l, const uint8_t pk[IDENTITY_PK_BYTES], const char *host)
 	char text[IDENTITY_PK_TEXT_BYTES];
 	const char *err = NULL;
 
-	if (keys_refresh(&l->ps->keys, b->cfg->set.peer_keys, NULL, NULL, &err) == -1)
+	if (keys_refresh(&l->ps->keys, b->cfg->set.peer_keys, peer_keys_warn, NULL, &err) == -1)
 		log_warn("peer-keys %s: %s (the last one read still counts)",
 		         b->cfg->set.peer_keys, err);
 	e = keys_find(&l->ps->keys, pk);
@@ -124,8 +124,10 @@ link_up(struct link *l, const uint8_t pk[IDENTITY_PK_BYTES])
 	memset(l->nonce, 0, sizeof l->nonce);
 	l->up = true;
 	lws_set_timeout(l->wsi, NO_PENDING_TIMEOUT, 0);
-	if (l->peer)
+	if (l->peer) {
 		l->peer->backoff_ms = PEER_REDIAL_MIN_MS;
+		l->peer->quiet = false;
+	}
 	log_info("peer link up host=%s addr=%s key=%s dir=%s", l->their_name, l->addr,
 	         l->fp, l->peer ? "out" : "in");
 }

@@ -146,7 +146,7 @@ peer_relay(struct stream *st, const char *name, const char *line,
 		return 0;
 	l = link_to(b->peers, r.host);
 	if (l == NULL) {
-		log_info("peer relay refused name=%s host=%s reason=\"no link to that host "
+		log_debug("peer relay refused name=%s host=%s reason=\"no link to that host "
 		         "is up\"", name, r.host);
 		return -1;
 	}
