@@ -20,7 +20,6 @@ import shutil
 import signal
 import socket
 import sqlite3
-import struct
 import subprocess
 import threading
 import time
