@@ -296,30 +296,31 @@ settings_build(struct settings *s, const char *path, const struct settings_flags
 	return 0;
 }
 
-void
-settings_auth_key(const struct settings *s, char *out, size_t size)
+/* A file's path: given, or file beside the registry. */
+static void
+beside_registry(const struct settings *s, const char *given, const char *file, char *out,
+                size_t size)
 {
 	const char *slash = strrchr(s->registry, '/');
 
-	if (s->auth_key[0])
-		snprintf(out, size, "%s", s->auth_key);
+	if (given[0])
+		snprintf(out, size, "%s", given);
 	else if (slash)
-		snprintf(out, size, "%.*s/auth.key", (int)(slash - s->registry), s->registry);
+		snprintf(out, size, "%.*s/%s", (int)(slash - s->registry), s->registry, file);
 	else
-		snprintf(out, size, "auth.key");
+		snprintf(out, size, "%s", file);
+}
+
+void
+settings_auth_key(const struct settings *s, char *out, size_t size)
+{
+	beside_registry(s, s->auth_key, "auth.key", out, size);
 }
 
 void
 settings_host_key(const struct settings *s, char *out, size_t size)
 {
-	const char *slash = strrchr(s->registry, '/');
-
-	if (s->host_key[0])
-		snprintf(out, size, "%s", s->host_key);
-	else if (slash)
-		snprintf(out, size, "%.*s/host.key", (int)(slash - s->registry), s->registry);
-	else
-		snprintf(out, size, "host.key");
+	beside_registry(s, s->host_key, "host.key", out, size);
 }
 
 void
@@ -340,12 +341,5 @@ settings_control(const struct settings *s, char *out, size_t size)
 void
 settings_ticket_keys(const struct settings *s, char *out, size_t size)
 {
-	const char *slash = strrchr(s->registry, '/');
-
-	if (s->ticket_keys[0])
-		snprintf(out, size, "%s", s->ticket_keys);
-	else if (slash)
-		snprintf(out, size, "%.*s/tickets.key", (int)(slash - s->registry), s->registry);
-	else
-		snprintf(out, size, "tickets.key");
+	beside_registry(s, s->ticket_keys, "tickets.key", out, size);
 }
