@@ -146,13 +146,22 @@ link_free(struct link *l)
 	free(l);
 }
 
+static const char *
+link_host(const struct link *l)
+{
+	return l->peer ? l->peer->name : l->their_name[0] ? l->their_name : "-";
+}
+
 void
 link_close(struct link *l, const char *why)
 {
-	if (l->up || l->peer)
-		log_warn("peer link down host=%s addr=%s reason=\"%s\"",
-		         l->peer ? l->peer->name : l->their_name[0] ? l->their_name : "-",
-		         l->addr, why);
+	if (l->up)
+		log_warn("peer link down host=%s addr=%s reason=\"%s\"", link_host(l), l->addr,
+		         why);
+	else if (l->peer)
+		dial_failed(l->peer, why);
+	else
+		log_info("peer connection closed addr=%s reason=\"%s\"", l->addr, why);
 	pstream_drop_all(l);
 	l->up = false;
 	l->closing = true;
@@ -165,9 +174,12 @@ link_refuse(struct link *l, const char *fp, const char *why)
 {
 	uint8_t p[2 + PROTO_MESSAGE_BYTES];
 
-	log_warn("peer refused host=%s addr=%s key=%s reason=\"%s\"",
-	         l->peer ? l->peer->name : l->their_name[0] ? l->their_name : "-", l->addr,
-	         fp, why);
+	/* A dialer refusing the same peer at each retry says so once. */
+	if (l->peer == NULL || !l->peer->quiet)
+		log_warn("peer refused host=%s addr=%s key=%s reason=\"%s\"", link_host(l),
+		         l->addr, fp, why);
+	if (l->peer)
+		l->peer->quiet = true;
 	/* Tell the other side why, then close. */
 	mux_control(&l->mux, FRAME_ERROR, 0, p,
 	            proto_code_encode(p, sizeof p, CODE_AUTH, why));
@@ -249,7 +261,7 @@ link_event(struct link *l, enum lws_callback_reasons reason, void *in, size_t le
 			dial_failed(l->peer, "no connection, or closed before the handshake");
 		else if (l->up)
 			log_warn("peer link down host=%s addr=%s reason=\"connection closed\"",
-			         l->peer ? l->peer->name : l->their_name, l->addr);
+			         link_host(l), l->addr);
 		link_free(l);
 		return 0;
 	default:
@@ -381,9 +393,12 @@ peer_start(struct broker *b)
 	struct peers *ps;
 	int i;
 
-	if (set->etcd_endpoints[0] == '\0' || (set->peers[0] == '\0' &&
-	                                       set->peer_listen[0] == '\0'))
+	if (set->peers[0] == '\0' && set->peer_listen[0] == '\0')
 		return 0;
+	if (set->etcd_endpoints[0] == '\0') {
+		log_warn("peers and peer-listen apply with etcd-endpoints only: no peer link");
+		return 0;
+	}
 	if ((ps = calloc(1, sizeof *ps)) == NULL)
 		return -1;
 	ps->b = b;
