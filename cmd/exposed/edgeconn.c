@@ -425,9 +425,13 @@ stream_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 {
 	struct stream *st = lws_get_opaque_user_data(wsi);
 
-	if (st && st->relay && reason != LWS_CALLBACK_RAW_CLOSE)
-		return reason == LWS_CALLBACK_RAW_RX ? (pstream_rx(st->relay, in, len), 0) :
-		       reason == LWS_CALLBACK_RAW_WRITEABLE ? pstream_writeable(st->relay) : 0;
+	/* Relayed to another host: the peer link moves its bytes. */
+	if (st && st->relay && reason == LWS_CALLBACK_RAW_RX) {
+		pstream_rx(st->relay, in, len);
+		return 0;
+	}
+	if (st && st->relay && reason == LWS_CALLBACK_RAW_WRITEABLE)
+		return pstream_writeable(st->relay);
 	switch (reason) {
 	case LWS_CALLBACK_RAW_ADOPT:
 		return stream_adopt(wsi);

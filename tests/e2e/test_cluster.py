@@ -645,6 +645,28 @@ def test_peer_streams_for_other_names_are_reset_and_garbage_ends_only_its_link(
     c.proc.stop(signal.SIGINT)
 
 
+def test_link_cut_mid_request_gives_502_and_is_dialled_again(cluster):
+    h1, _, h3 = cluster.hosts
+    c = h3.client("--name", "steadfast", h3.app())
+    harness.wait_for(lambda: h1.rows().get("steadfast") == "h3",
+                     what="steadfast copied to h1")
+    held = subprocess.Popen(h1.curl("steadfast", "/barrier?n=2"), stdout=subprocess.PIPE)
+    harness.wait_for(lambda: b"/barrier" in h3.get("steadfast", "/__log")[1],
+                     what="the request to reach the app")
+    start = len(h1.log())
+    # The kernel aborts host 1's end of its link to host 3; both brokers live.
+    subprocess.run(h1.argv("ss", "-K", "dst", h3.addr, "dport", "=", f":{PEER_PORT}"),
+                   check=True, capture_output=True)
+    out, _ = held.communicate(timeout=harness.scaled(30))
+    code, body = curl_result(out)
+    assert code == 502 and b"closed before the app answered" in body, (code, body)
+    harness.wait_for(lambda: "h3" in h1.links_up(start), what="h1's link to h3 dialled again")
+    assert "peer link down host=h3" in h1.log()[start:]
+    assert h1.get("steadfast", "/hello") == (200, b"hello")
+    assert c.proc.alive()    # the tunnel itself never noticed
+    c.proc.stop(signal.SIGINT)
+
+
 def test_link_dropped_mid_request_gives_502_and_the_link_comes_back(cluster):
     h1, h2, h3 = cluster.hosts
     app = h3.app()
