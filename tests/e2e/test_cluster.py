@@ -513,6 +513,7 @@ def test_visitor_on_host1_reaches_host3_post_download_and_websocket(cluster):
     h1, _, h3 = cluster.hosts
     c = h3.client("--name", "far", h3.app())
     harness.wait_for(lambda: h1.rows().get("far") == "h3", what="far copied to h1")
+    before = {h.name: fds(h.broker.proc.pid) for h in (h1, h3)}
     body = os.urandom(3 * 1024 * 1024)
     path = os.path.join(cluster.tmp, "body.bin")
     with open(path, "wb") as f:
@@ -529,6 +530,11 @@ def test_visitor_on_host1_reaches_host3_post_download_and_websocket(cluster):
     log = json.loads(h3.get("far", "/__log")[1])
     fwd = [dict(zip(map(str.lower, e["headers"][::2]), e["headers"][1::2])) for e in log]
     assert any(f.get("x-forwarded-for") == "127.0.0.1" for f in fwd), fwd
+    # Each relayed stream's descriptors (the edge's connection on host 1,
+    # the socketpair on host 3) went with it.
+    for h in (h1, h3):
+        harness.wait_for(lambda h=h: fds(h.broker.proc.pid) <= before[h.name],
+                         what=f"{h.name}'s broker's descriptors back to before")
     c.proc.stop(signal.SIGINT)
 
 
