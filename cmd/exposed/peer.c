@@ -24,8 +24,8 @@ static void
 dial_failed(struct peer *p, const char *why)
 {
 	if (!p->quiet)
-		log_warn("peer dial failed host=%s addr=%s reason=\"%s\" (retrying, at "
-		         "least every %d s; said again only after it succeeds)", p->name,
+		log_warn("peer dial failed host=%s addr=%s reason=\"%s\" (retrying at most "
+		         "%d s apart; said again only after it succeeds)", p->name,
 		         p->addr, why, PEER_REDIAL_MAX_MS / 1000);
 	p->quiet = true;
 }
