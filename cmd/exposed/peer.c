@@ -18,6 +18,7 @@ static uint8_t write_buf[LWS_PRE + MESSAGE_MAX_BYTES];
 #define LINK_WRITES_PER_CALLBACK 16
 
 static void dial(struct peer *p);
+static void link_close(struct link *l, const char *why);
 
 /* A dial failed: said once until a link to p is up again. */
 static void
@@ -152,7 +153,8 @@ link_host(const struct link *l)
 	return l->peer ? l->peer->name : l->their_name[0] ? l->their_name : "-";
 }
 
-void
+/* Ends a link: its streams reset, a dialled one dialled again later. */
+static void
 link_close(struct link *l, const char *why)
 {
 	if (l->up)

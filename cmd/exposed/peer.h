@@ -114,8 +114,6 @@ int peer_out_callback(struct lws *wsi, enum lws_callback_reasons reason,
                       void *user, void *in, size_t len);
 /* Logs a line of peer-keys skipped (keys_load's warn). */
 void peer_keys_warn(void *ctx, const char *msg);
-/* Ends a link: its streams reset, a dialled one dialled again later. */
-void link_close(struct link *l, const char *why);
 /* Logs a refused handshake (one line, naming the fix) and ends the link. */
 void link_refuse(struct link *l, const char *fp, const char *why);
 
