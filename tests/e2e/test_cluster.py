@@ -170,13 +170,25 @@ class Host:
     def etcd_call(self, path, body):
         return in_ns(self.ns, etcd_post, path, body)
 
-    def start_broker(self):
+    def start_broker(self, more_peers=""):
         peers = ",".join(f"{h.name}={h.addr}:{PEER_PORT}" for h in self.cluster.hosts)
         self.broker = NsBroker(self, extra=(
             "--etcd-endpoints", self.endpoints(), "--host-name", self.name,
             "--cluster-lease-ttl", str(LEASE_TTL_S),
-            "--peer-listen", f"{self.addr}:{PEER_PORT}", "--peers", peers,
+            "--peer-listen", f"{self.addr}:{PEER_PORT}", "--peers", peers + more_peers,
             "--peer-keys", self.peer_keys, "--host-key", self.host_key))
+
+    def restart_broker(self, more_peers=""):
+        """A new broker here (no tunnels on it), linked again both ways."""
+        starts = {h.name: len(h.log()) for h in self.cluster.hosts if h is not self}
+        assert self.broker.proc.stop() == 0
+        self.start_broker(more_peers)
+        for h in self.cluster.hosts:
+            if h is not self:
+                harness.wait_for(lambda h=h: self.name in h.links_up(starts[h.name]),
+                                 what=f"{h.name}'s link to the new broker on {self.name}")
+        harness.wait_for(lambda: self.links_up() >= {h.name for h in self.cluster.hosts} -
+                         {self.name}, what=f"{self.name}'s links to the others")
 
     def log(self):
         return open(self.broker.log, errors="replace").read()
@@ -493,11 +505,11 @@ class Peer:
         return f[2][2:].decode()
 
 
-def add_peer_key(h, name, pk):
-    """h's peer-keys now also lists pk for name (read again at the next
-    handshake)."""
+def set_peer_keys(h, extra=""):
+    """h's peer-keys: the hosts' keys and extra lines (read again at the
+    next handshake)."""
     tmp = h.peer_keys + ".new"
-    write_peer_keys(tmp, h.cluster.hosts, pk_line(name, pk))
+    write_peer_keys(tmp, h.cluster.hosts, extra)
     os.rename(tmp, h.peer_keys)
 
 
@@ -505,7 +517,7 @@ def add_peer_key(h, name, pk):
 def tester(cluster):
     """A key host 3 lists in peer-keys for a host named tester."""
     sk = Ed25519PrivateKey.generate()
-    add_peer_key(cluster.hosts[2], "tester", raw_pk(sk))
+    set_peer_keys(cluster.hosts[2], pk_line("tester", raw_pk(sk)))
     return sk
 
 
@@ -649,6 +661,65 @@ def test_peer_streams_for_other_names_are_reset_and_garbage_ends_only_its_link(
     assert p.read() is None
     assert h1.get("sturdy", "/hello") == (200, b"hello")
     c.proc.stop(signal.SIGINT)
+
+
+class FakeListener:
+    """A peer broker that host h's broker dials, played by the test: it
+    listens in h's namespace on loopback."""
+    PORT = 7002
+
+    def __init__(self, h, name):
+        self.h = h
+        self.name = name
+        self.dialed = f"ws://127.0.0.1:{self.PORT}"
+        self.sock = in_ns(h.ns, socket.create_server, ("127.0.0.1", self.PORT))
+        self.sock.settimeout(harness.scaled(20))
+
+    def handshake(self, sk):
+        """Accepts the broker's next dial and answers it as self.name with
+        sk; checks the broker's own proof on the way.  A Peer for what
+        follows."""
+        conn, _ = self.sock.accept()
+        conn.settimeout(harness.scaled(20))
+        p = Peer.__new__(Peer)
+        p.sock, p.buf, p.to, p.dialed = conn, b"", self.h, self.dialed
+        nonce = os.urandom(32)
+        conn.sendall(frame(CHALLENGE, 0, bytes([PEER_VERSION]) + nonce + self.name.encode()))
+        kind, _, c = p.read()
+        assert kind == CHALLENGE and c[33:] == self.h.name.encode()
+        kind, _, a = p.read()
+        assert kind == AUTH and a[:32] == self.h.pk and a[128:] == self.dialed.encode()
+        Ed25519PublicKey.from_public_bytes(a[:32]).verify(
+            a[32:96], signed(SIGN_DIALER, nonce, self.name, self.dialed))
+        sig = sk.sign(signed(SIGN_LISTENER, c[1:33], self.h.name, self.dialed))
+        conn.sendall(frame(AUTH, 0, raw_pk(sk) + sig + bytes(32) + self.dialed.encode()))
+        return p
+
+    def close(self):
+        self.sock.close()
+
+
+def test_dialer_checks_the_listener_key_and_lets_it_open_nothing(cluster):
+    _, h2, _ = cluster.hosts
+    fake = FakeListener(h2, "h9")
+    sk = Ed25519PrivateKey.generate()
+    h2.restart_broker(f",h9=127.0.0.1:{FakeListener.PORT}")
+    # A listener whose key h2's peer-keys does not list for h9: refused.
+    p = fake.handshake(sk)
+    assert p.refused().startswith("key of host h9 not in peer-keys")
+    assert "peer refused host=h9" in h2.log()
+    # Listed: the link is up, and a listener may open no stream on it.
+    start = len(h2.log())
+    set_peer_keys(h2, pk_line("h9", raw_pk(sk)))
+    p = fake.handshake(sk)
+    harness.wait_for(lambda: "h9" in h2.links_up(start), what="h2's link to h9 up")
+    p.sock.sendall(frame(OPEN, 2, f"EXPOSE/1 OPEN x {h2.addr} 1 http".encode()))
+    assert p.read() is None
+    harness.wait_for(lambda: "peer link down host=h9" in h2.log()[start:],
+                     what="h2 to end the link h9 opened a stream on")
+    fake.close()
+    set_peer_keys(h2)
+    h2.restart_broker()
 
 
 def test_link_cut_mid_request_gives_502_and_is_dialled_again(cluster):
