@@ -228,7 +228,8 @@ on_open(struct link *l, uint32_t id, const uint8_t *p, size_t len)
 		return -1;
 	memcpy(line, p, len);
 	line[len] = '\0';
-	if (preamble_ask_parse(line, &a) == -1)
+	/* Wrong passwords count where the visitor arrived: never relayed. */
+	if (preamble_ask_parse(line, &a) == -1 || a.verb != PREAMBLE_OPEN)
 		return -1;
 	t = tunnel_find(b, a.name);
 	if (t == NULL || t->s->closing) {

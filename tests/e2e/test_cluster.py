@@ -659,6 +659,13 @@ def test_peer_streams_for_other_names_are_reset_and_garbage_ends_only_its_link(
     p.proven()
     p.sock.sendall(frame(OPEN, 1, b"EXPOSE/9 SHOUT at everyone"))
     assert p.read() is None
+    # Nor may a peer count wrong passwords here: those stay where they came.
+    p = Peer(h1, h3)
+    p.challenge()
+    p.hello("tester", tester)
+    p.proven()
+    p.sock.sendall(frame(OPEN, 1, f"EXPOSE/1 AUTHFAIL sturdy {h1.addr} 5555 http".encode()))
+    assert p.read() is None
     assert h1.get("sturdy", "/hello") == (200, b"hello")
     c.proc.stop(signal.SIGINT)
 
