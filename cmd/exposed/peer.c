@@ -12,10 +12,6 @@
 #include "log.h"
 #include "peer.h"
 
-/* A batch of frames written per writeable callback. */
-static uint8_t write_buf[LWS_PRE + MESSAGE_MAX_BYTES];
-/* Writes per writeable callback, so one link can't starve the loop. */
-#define LINK_WRITES_PER_CALLBACK 16
 
 static void dial(struct peer *p);
 static void link_close(struct link *l, const char *why);
@@ -224,26 +220,6 @@ static const struct frame_handlers handlers = {
 };
 
 static int
-link_write(struct link *l)
-{
-	size_t n;
-	int i;
-
-	for (i = 0; i < LINK_WRITES_PER_CALLBACK; i++) {
-		n = mux_fill(&l->mux, write_buf + LWS_PRE, MESSAGE_MAX_BYTES);
-		if (n == 0)
-			break;
-		if (lws_write(l->wsi, write_buf + LWS_PRE, n, LWS_WRITE_RAW) < (int)n)
-			return -1;
-		if (lws_send_pipe_choked(l->wsi))
-			break;
-	}
-	if (mux_pending(&l->mux))
-		lws_callback_on_writable(l->wsi);
-	return 0;
-}
-
-static int
 link_event(struct link *l, enum lws_callback_reasons reason, void *in, size_t len)
 {
 	switch (reason) {
@@ -255,7 +231,7 @@ link_event(struct link *l, enum lws_callback_reasons reason, void *in, size_t le
 			link_close(l, l->dec.error ? l->dec.error : "bad frame");
 		return 0;
 	case LWS_CALLBACK_RAW_WRITEABLE:
-		return link_write(l);
+		return session_write_mux(&l->mux, l->wsi, LWS_WRITE_RAW);
 	case LWS_CALLBACK_RAW_CLOSE:
 		lws_set_opaque_user_data(l->wsi, NULL);
 		l->wsi = NULL;
