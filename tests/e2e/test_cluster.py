@@ -766,8 +766,9 @@ def test_link_dropped_mid_request_gives_502_and_the_link_comes_back(cluster):
     out, _ = held.communicate(timeout=harness.scaled(30))
     code, body = curl_result(out)
     assert code == 502 and b"closed before the app answered" in body, (code, body)
-    # Until it is back, visitors get the 502 at once, not a hang.
-    assert h1.get("brittle")[0] == 502
+    # Until it is back, visitors get the 502 at once, not a hang (or the 404
+    # once the dead broker's lease took the copies).
+    assert h1.get("brittle")[0] in (502, 404)
     # Back: the other hosts dial it again, the client binds the name again
     # (a new one with the same key, rather than wait out its retry), and
     # host 1's visitors reach the app through the new link.
