@@ -81,6 +81,15 @@ static const struct key keys[] = {
 	{ "host-name", K_OPTIONAL, offsetof(struct settings, host_name),
 	  sizeof(((struct settings *)0)->host_name), 0, 0, "a host name, or empty" },
 	INT("cluster-lease-ttl", cluster_lease_ttl_s, 2, 3600, "seconds, 2 to 3600"),
+	{ "peer-listen", K_OPTIONAL, offsetof(struct settings, peer_listen),
+	  sizeof(((struct settings *)0)->peer_listen), 0, 0, "ADDR:PORT, or empty" },
+	{ "peers", K_OPTIONAL, offsetof(struct settings, peers),
+	  sizeof(((struct settings *)0)->peers), 0, 0,
+	  "a comma-separated list of NAME=ADDR:PORT, or empty" },
+	{ "peer-keys", K_OPTIONAL, offsetof(struct settings, peer_keys),
+	  sizeof(((struct settings *)0)->peer_keys), 0, 0, "a file path, or empty" },
+	{ "host-key", K_OPTIONAL, offsetof(struct settings, host_key),
+	  sizeof(((struct settings *)0)->host_key), 0, 0, "a file path, or empty" },
 };
 
 _Static_assert(sizeof keys / sizeof keys[0] <= SETTINGS_KEYS_MAX,
@@ -287,17 +296,31 @@ settings_build(struct settings *s, const char *path, const struct settings_flags
 	return 0;
 }
 
-void
-settings_auth_key(const struct settings *s, char *out, size_t size)
+/* A file's path: given, or file beside the registry. */
+static void
+beside_registry(const struct settings *s, const char *given, const char *file, char *out,
+                size_t size)
 {
 	const char *slash = strrchr(s->registry, '/');
 
-	if (s->auth_key[0])
-		snprintf(out, size, "%s", s->auth_key);
+	if (given[0])
+		snprintf(out, size, "%s", given);
 	else if (slash)
-		snprintf(out, size, "%.*s/auth.key", (int)(slash - s->registry), s->registry);
+		snprintf(out, size, "%.*s/%s", (int)(slash - s->registry), s->registry, file);
 	else
-		snprintf(out, size, "auth.key");
+		snprintf(out, size, "%s", file);
+}
+
+void
+settings_auth_key(const struct settings *s, char *out, size_t size)
+{
+	beside_registry(s, s->auth_key, "auth.key", out, size);
+}
+
+void
+settings_host_key(const struct settings *s, char *out, size_t size)
+{
+	beside_registry(s, s->host_key, "host.key", out, size);
 }
 
 void
@@ -318,12 +341,5 @@ settings_control(const struct settings *s, char *out, size_t size)
 void
 settings_ticket_keys(const struct settings *s, char *out, size_t size)
 {
-	const char *slash = strrchr(s->registry, '/');
-
-	if (s->ticket_keys[0])
-		snprintf(out, size, "%s", s->ticket_keys);
-	else if (slash)
-		snprintf(out, size, "%.*s/tickets.key", (int)(slash - s->registry), s->registry);
-	else
-		snprintf(out, size, "tickets.key");
+	beside_registry(s, s->ticket_keys, "tickets.key", out, size);
 }

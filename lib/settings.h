@@ -65,6 +65,11 @@ struct settings {
 	char etcd_endpoints[1024];               /* http://HOST:PORT,... */
 	char host_name[64];                      /* this host, as rows name it */
 	int cluster_lease_ttl_s;                 /* a dead broker's tunnels go after this */
+	/* the peer link between brokers (exposed(8)); "": none */
+	char peer_listen[128];                   /* ADDR:PORT peers dial, never the public port */
+	char peers[1024];                        /* NAME=ADDR:PORT,... every host's peer-listen */
+	char peer_keys[SETTINGS_PATH_BYTES];     /* the keys peers may prove, names=HOST each */
+	char host_key[SETTINGS_PATH_BYTES];      /* "": host.key beside the registry */
 };
 
 /* The defaults (see bounds.h for why each value). */
@@ -103,6 +108,9 @@ void settings_auth_key(const struct settings *s, char *out, size_t size);
 
 /* The TLS ticket keys' path: ticket-keys, or tickets.key beside the registry. */
 void settings_ticket_keys(const struct settings *s, char *out, size_t size);
+
+/* This broker's peer-link key: host-key, or host.key beside the registry. */
+void settings_host_key(const struct settings *s, char *out, size_t size);
 
 /* exposectl's socket: control, or NAME-control.sock beside the edges'
  * NAME.sock (/run/expose/broker-control.sock by default). */

@@ -43,6 +43,20 @@ sock_nodelay(int fd)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+void
+sock_keepalive(int fd, int idle_s, int interval_s, int count)
+{
+	int one = 1;
+	unsigned int user_ms = (unsigned int)(idle_s + interval_s * count) * 1000;
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle_s, sizeof idle_s);
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval_s, sizeof interval_s);
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+	/* Unacknowledged data gives up as soon as an idle link would. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_ms, sizeof user_ms);
+}
+
 static int
 unix_addr(const char *path, struct sockaddr_un *sun)
 {
@@ -138,33 +152,50 @@ split_addrport(const char *s, char *host, size_t size, int *port)
 	return 0;
 }
 
+/* "ADDR:PORT" (numeric) into ss; -1 with errno EINVAL if it is not one. */
+static int
+sock_addr_parse(const char *addrport, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[64];
+	int port;
+
+	memset(ss, 0, sizeof *ss);
+	if (split_addrport(addrport, host, sizeof host, &port) == -1) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		*len = sizeof *sin;
+	} else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		*len = sizeof *sin6;
+	} else {
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
+int
+sock_split(const char *addrport, char *host, size_t size, int *port)
+{
+	return split_addrport(addrport, host, size, port);
+}
+
 int
 sock_listen_tcp(const char *addrport)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	char host[64];
-	int port, fd, one = 1;
+	int fd, one = 1;
 
-	memset(&ss, 0, sizeof ss);
-	if (split_addrport(addrport, host, sizeof host, &port) == -1) {
-		errno = EINVAL;
+	if (sock_addr_parse(addrport, &ss, &len) == -1)
 		return -1;
-	}
-	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)port);
-		len = sizeof *sin;
-	} else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)port);
-		len = sizeof *sin6;
-	} else {
-		errno = EINVAL;
-		return -1;
-	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1)
 		return -1;
@@ -175,6 +206,28 @@ sock_listen_tcp(const char *addrport)
 		errno = e;
 		return -1;
 	}
+	return fd;
+}
+
+int
+sock_connect_tcp(const char *addrport)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd;
+
+	if (sock_addr_parse(addrport, &ss, &len) == -1)
+		return -1;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&ss, len) == -1 && errno != EINPROGRESS) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	sock_nodelay(fd);
 	return fd;
 }
 

@@ -15,6 +15,10 @@
 int sock_nonblock(int fd, int on);
 int sock_cloexec(int fd);
 void sock_nodelay(int fd);
+/* TCP keepalive: a peer silent idle_s is probed every interval_s, and the
+ * connection fails after count probes unanswered (or when sent data waits
+ * as long for its ACK). */
+void sock_keepalive(int fd, int idle_s, int interval_s, int count);
 
 /* Listens on a Unix socket path.  A stale socket file is replaced; a live
  * one (something accepts connections on it) is not: -1 with errno
@@ -22,6 +26,12 @@ void sock_nodelay(int fd);
 int sock_listen_unix(const char *path, int mode);
 /* Listens on "ADDR:PORT" ("[v6]:PORT" for IPv6), non-blocking. */
 int sock_listen_tcp(const char *addrport);
+/* Starts a non-blocking connect to "ADDR:PORT" (numeric); the connection
+ * is up when the socket turns writable.  -1 at once if it cannot start. */
+int sock_connect_tcp(const char *addrport);
+/* Splits "ADDR:PORT" or "[V6]:PORT" into its host and port; -1 if it is
+ * not one. */
+int sock_split(const char *addrport, char *host, size_t size, int *port);
 /* Connects to a Unix socket path (blocking, close-on-exec). */
 /* flags: 0, or SOCK_NONBLOCK (a full backlog then fails at once with
  * EAGAIN instead of blocking). */

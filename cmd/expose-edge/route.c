@@ -211,14 +211,10 @@ route_request(struct edge *e)
 	}
 	if (rr == ROUTE_OK && check_access(e) == -1)
 		return -1;
-	/* A copy expose-mirror made: another host's broker holds it. */
-	if (rr == ROUTE_OK && e->route.socket[0] == '\0') {
-		char where[sizeof name + sizeof e->route.host + 80];
-		snprintf(where, sizeof where, "The tunnel %s is on host %s; cross-host "
-		         "relay is not in this build.", name, e->route.host);
-		edge_fail(e, 502, where);
-		return -1;
-	}
+	/* A copy expose-mirror made: another host's broker holds it, and this
+	 * host's broker relays to it over the peer link. */
+	if (rr == ROUTE_OK && e->route.socket[0] == '\0')
+		snprintf(e->route.socket, sizeof e->route.socket, "%s", e->cfg->set.socket);
 	if (rr == ROUTE_OK)
 		rr = route_connect(e, name);
 	if (rr != ROUTE_OK) {

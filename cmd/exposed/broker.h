@@ -48,6 +48,7 @@ struct broker {
 	struct lws_vhost *vh_edge;
 	struct registry *reg;
 	struct cluster *cluster;  /* etcd-endpoints set: cluster.c; else NULL */
+	struct peers *peers;      /* the peer link (peer.h); NULL on one host */
 	char socket_path[108];    /* what edges connect to, as recorded */
 	bool own_socket;          /* we made the socket file: unlink it at exit */
 	char control_path[108];   /* exposectl's socket */
@@ -149,6 +150,8 @@ struct stream {
 	bool replied;             /* our reply line went to the edge */
 	bool paused;              /* edge reads stopped for lack of credit */
 	bool kill;                /* close the edge at its next writeable */
+	bool from_peer;           /* a peer link's stream (peer_stream.c): never relayed on */
+	struct pstream *relay;    /* another host's tunnel: the peer link carries it */
 	char error[96];           /* reply with this error, then close */
 };
 
@@ -166,6 +169,10 @@ void session_close(struct session *s, uint16_t code, const char *why);
 /* A client asking for protocol 1: told to upgrade, and closed. */
 int session_old_callback(struct lws *wsi, enum lws_callback_reasons reason,
                          void *user, void *in, size_t len);
+/* Writes m's queued frames to wsi (how: LWS_WRITE_BINARY on a websocket,
+ * LWS_WRITE_RAW on a peer link), as many as it takes now, and asks for
+ * another writeable while any remain.  -1 if a write failed. */
+int session_write_mux(struct mux *m, struct lws *wsi, enum lws_write_protocol how);
 /* Queues ERROR (code, message) on stream 0 or a tunnel number. */
 void session_error(struct session *s, uint32_t stream, uint16_t code, const char *msg);
 

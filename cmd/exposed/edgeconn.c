@@ -17,6 +17,7 @@
 #include "broker.h"
 #include "clock.h"
 #include "log.h"
+#include "peer.h"
 #include "preamble.h"
 
 /* Bytes written to the edge per writeable callback. */
@@ -202,6 +203,21 @@ stream_auth_failed(struct stream *st, const char *name, const char *addr,
 	stream_refuse(st, PREAMBLE_THROTTLED, auth_wait_s(st->b, source), NULL);
 }
 
+/* A tunnel another host holds: the peer link takes the edge's connection
+ * over.  0 if no other host holds it. */
+static int
+relay(struct stream *st, const struct preamble_ask *a, const char *line,
+      const uint8_t *rest, size_t n)
+{
+	int rc = peer_relay(st, a->name, line, rest, n);
+
+	if (rc == 1)
+		lws_set_timeout(st->wsi, NO_PENDING_TIMEOUT, 0);
+	else if (rc == -1)
+		stream_refuse(st, PREAMBLE_CLOSED, 0, NULL);
+	return rc;
+}
+
 /* "EXPOSE/1 OPEN name addr port proto": which tunnel, and who asks. */
 static void
 stream_preamble(struct stream *st, const uint8_t *in, size_t len)
@@ -233,6 +249,9 @@ stream_preamble(struct stream *st, const uint8_t *in, size_t len)
 		return;
 	}
 	t = tunnel_find(st->b, a.name);
+	if (t == NULL && !st->from_peer && st->b->peers && relay(st, &a, line, in + take,
+	                                                         len - take) != 0)
+		return;
 	if (t == NULL || t->s->closing) {
 		stream_refuse(st, PREAMBLE_GONE, 0, NULL);
 		return;
@@ -389,6 +408,8 @@ stream_adopt(struct lws *wsi)
 static void
 stream_closed(struct stream *st)
 {
+	if (st->relay)
+		pstream_closed(st->relay);
 	if (st->s) {
 		/* The edge went first: tell the client. */
 		mux_reset(&st->s->mux, st->key, CODE_CLOSED, "edge closed");
@@ -404,6 +425,13 @@ stream_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 {
 	struct stream *st = lws_get_opaque_user_data(wsi);
 
+	/* Relayed to another host: the peer link moves its bytes. */
+	if (st && st->relay && reason == LWS_CALLBACK_RAW_RX) {
+		pstream_rx(st->relay, in, len);
+		return 0;
+	}
+	if (st && st->relay && reason == LWS_CALLBACK_RAW_WRITEABLE)
+		return pstream_writeable(st->relay);
 	switch (reason) {
 	case LWS_CALLBACK_RAW_ADOPT:
 		return stream_adopt(wsi);

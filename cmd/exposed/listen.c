@@ -23,16 +23,19 @@
 /* Mode of the edges' socket: the broker's user and group. */
 #define LISTEN_SOCKET_MODE 0660
 
-enum listener_kind { LISTENER_EDGE, LISTENER_CLIENT, LISTENER_CONTROL, LISTENER_METRICS };
+enum listener_kind {
+	LISTENER_EDGE, LISTENER_CLIENT, LISTENER_CONTROL, LISTENER_METRICS, LISTENER_PEER
+};
 
 static enum listener_kind kinds[] = {
-	LISTENER_EDGE, LISTENER_CLIENT, LISTENER_CONTROL, LISTENER_METRICS,
+	LISTENER_EDGE, LISTENER_CLIENT, LISTENER_CONTROL, LISTENER_METRICS, LISTENER_PEER,
 };
 
 static const char *const kind_protocols[] = {
 	[LISTENER_EDGE] = "expose-edge",
 	[LISTENER_CONTROL] = "expose-control",
 	[LISTENER_METRICS] = "expose-metrics",
+	[LISTENER_PEER] = "expose-peer-in",
 };
 
 static int
@@ -156,6 +159,23 @@ listen_metrics(struct broker *b)
 	return adopt_listener(b, fd, LISTENER_METRICS);
 }
 
+/* Other hosts' brokers dial here (peer-listen), with etcd-endpoints set. */
+static int
+listen_peer(struct broker *b)
+{
+	int fd;
+
+	if (b->cfg->set.peer_listen[0] == '\0' || b->cfg->set.etcd_endpoints[0] == '\0')
+		return 0;
+	fd = sock_listen_tcp(b->cfg->set.peer_listen);
+	if (fd == -1) {
+		log_err("peer-listen %s: %s (give another --peer-listen ADDR:PORT)",
+		        b->cfg->set.peer_listen, strerror(errno));
+		return -1;
+	}
+	return adopt_listener(b, fd, LISTENER_PEER);
+}
+
 int
 listen_setup(struct broker *b)
 {
@@ -166,7 +186,8 @@ listen_setup(struct broker *b)
 	snprintf(copy, sizeof copy, "%s", names ? names : "");
 	n = sock_listen_fds();
 	if (n > 0)
-		return adopt_passed(b, n, copy) == 0 && listen_metrics(b) == 0 ? 0 : -1;
+		return adopt_passed(b, n, copy) == 0 && listen_metrics(b) == 0 &&
+		       listen_peer(b) == 0 ? 0 : -1;
 	fd = sock_listen_unix(b->cfg->set.socket, LISTEN_SOCKET_MODE);
 	if (fd == -1) {
 		if (errno == EADDRINUSE)
@@ -181,7 +202,7 @@ listen_setup(struct broker *b)
 	b->own_socket = true;
 	if (adopt_listener(b, fd, LISTENER_EDGE) == -1)
 		return -1;
-	if (listen_control(b) == -1 || listen_metrics(b) == -1)
+	if (listen_control(b) == -1 || listen_metrics(b) == -1 || listen_peer(b) == -1)
 		return -1;
 	fd = sock_listen_tcp(b->cfg->set.listen);
 	if (fd == -1) {
@@ -223,6 +244,8 @@ accept_some(struct broker *b, int lfd, enum listener_kind kind)
 				log_warn("cannot adopt a client connection");
 			continue;
 		}
+		if (kind == LISTENER_PEER)
+			sock_nodelay(fd);
 		u.sockfd = fd;
 		if (lws_adopt_descriptor_vhost(b->vh_edge, LWS_ADOPT_SOCKET, u,
 		                               kind_protocols[kind], NULL) == NULL)

@@ -18,6 +18,7 @@
 #include "lifeline.h"
 #include "log.h"
 #include "log_lws.h"
+#include "peer.h"
 #include "registry.h"
 
 /* Every read is at most this; a websocket frame batch fits one read. */
@@ -55,6 +56,9 @@ static const struct lws_protocols ws_protocols[] = {
 static const struct lws_protocols edge_protocols[] = {
 	{ "expose-listen", listen_callback, 0, 0, 0, NULL, 0 },
 	{ "expose-edge", stream_callback, 0, 0, 0, NULL, 0 },
+	{ "expose-peer-in", peer_in_callback, 0, 0, 0, NULL, 0 },
+	{ "expose-peer-out", peer_out_callback, 0, 0, 0, NULL, 0 },
+	{ "expose-peer-pipe", peer_pipe_callback, 0, 0, 0, NULL, 0 },
 	{ "expose-control", control_callback, 0, 0, 0, NULL, 0 },
 	{ "expose-metrics", metrics_callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
@@ -249,8 +253,10 @@ static void
 shutdown_broker(struct broker *b)
 {
 	cluster_stop(b);    /* first: its lease takes every key of this broker */
+	b->stopping = 1;    /* no more dialling */
 	if (b->ctx)
 		lws_context_destroy(b->ctx);    /* closes every session and stream */
+	peer_stop(b);
 	if (b->reg && b->socket_path[0] && registry_broker_stop(b->reg, b->socket_path) == -1)
 		log_err("registry %s: cannot remove this broker: %s", b->cfg->set.registry,
 		        registry_error(b->reg));
@@ -314,7 +320,7 @@ main(int argc, char **argv)
 		rc = EX_CONFIG;
 	} else if (record_self(&b) == -1) {
 		rc = EX_IOERR;
-	} else if (cluster_start(&b) == -1) {
+	} else if (cluster_start(&b) == -1 || peer_start(&b) == -1) {
 		rc = EX_CONFIG;
 	} else {
 		run(&b);

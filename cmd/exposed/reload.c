@@ -20,7 +20,7 @@ static const char *const restart_keys[] = {
 	"domain", "public-port", "scheme", "listen", "socket", "registry", "control",
 	"metrics", "ping-interval", "auth-key", "ticket-keys", "cert", "key",
 	"https-port", "http-port",
-	"etcd-endpoints", "host-name", "cluster-lease-ttl",
+	"etcd-endpoints", "host-name", "cluster-lease-ttl", "peer-listen", "peers", "host-key",
 };
 /* All settings as "key = value" lines, for comparing two versions. */
 #define SETTINGS_TEXT_BYTES 8192

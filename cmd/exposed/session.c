@@ -18,8 +18,9 @@
 static uint8_t write_buf[LWS_PRE + MESSAGE_MAX_BYTES];
 /* RFC 9266: the tls-exporter channel binding's label (no context). */
 #define TLS_BINDING_LABEL "EXPORTER-Channel-Binding"
-/* Messages written per writeable callback, so one client can't starve others. */
-#define SESSION_WRITES_PER_CALLBACK 16
+/* Messages written per writeable callback, so one connection can't starve
+ * the others. */
+#define MUX_WRITES_PER_CALLBACK 16
 
 static struct session *
 session_of_mux(struct mux *m)
@@ -304,25 +305,33 @@ static const struct frame_handlers handlers = {
 	.control = on_control,
 };
 
-static int
-session_write(struct session *s)
+int
+session_write_mux(struct mux *m, struct lws *wsi, enum lws_write_protocol how)
 {
 	size_t n;
 	int i;
 
-	for (i = 0; i < SESSION_WRITES_PER_CALLBACK; i++) {
-		n = mux_fill(&s->mux, write_buf + LWS_PRE, MESSAGE_MAX_BYTES);
+	for (i = 0; i < MUX_WRITES_PER_CALLBACK; i++) {
+		n = mux_fill(m, write_buf + LWS_PRE, MESSAGE_MAX_BYTES);
 		if (n == 0)
 			break;
-		if (lws_write(s->wsi, write_buf + LWS_PRE, n, LWS_WRITE_BINARY) < (int)n)
+		if (lws_write(wsi, write_buf + LWS_PRE, n, how) < (int)n)
 			return -1;
-		if (lws_send_pipe_choked(s->wsi))
+		if (lws_send_pipe_choked(wsi))
 			break;
 	}
-	if (mux_pending(&s->mux)) {
-		lws_callback_on_writable(s->wsi);
+	if (mux_pending(m))
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static int
+session_write(struct session *s)
+{
+	if (session_write_mux(&s->mux, s->wsi, LWS_WRITE_BINARY) == -1)
+		return -1;
+	if (mux_pending(&s->mux))
 		return 0;
-	}
 	if (s->closing) {
 		lws_close_reason(s->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
 		                 (unsigned char *)s->close_reason, strlen(s->close_reason));

@@ -13,9 +13,12 @@
 # BENCH_ONLY (some of keepalive,newconn,tls,bulk,sse,setup,idle),
 # BENCH_KEEP=1 (keep the scratch directory with every log),
 # EXPOSE_RELEASE_BIN=DIR (measure the programs in DIR instead of bin/),
-# BENCH_UNIT=0 (skip the shipped units' new-connection cost, tests/system).
+# BENCH_UNIT=0 (skip the shipped units' new-connection cost, tests/system),
+# BENCH_CLUSTER=0 (skip the cross-host relay, tests/bench/cross_host.py),
+# BENCH_CROSS_REQUESTS (its requests per kind).
 #
-# Everything listens on 127.0.0.1, every load is bounded in time, and all
+# Everything listens on 127.0.0.1 (the cross-host run: on addresses inside
+# network namespaces it makes and removes), every load is bounded in time, and all
 # that the run starts is stopped when it ends or is interrupted.  The
 # measured programs are the release build in bin/ (make builds it first).
 set -eu
@@ -49,4 +52,13 @@ if [ "$(id -u)" -eq 0 ] && [ "${BENCH_UNIT:-1}" = 1 ]; then
 	SYSTEST_ONLY=cost tests/system/run.sh 2>&1 | grep '^cost:' | tee "$out/unit-newconn.txt"
 else
 	echo "new connections through the shipped units: not measured (needs root; tests/system)"
+fi
+
+# More than one host: a visitor's added latency for a tunnel on another
+# host (the peer link) beside a local one, on three hosts made as network
+# namespaces: as root with etcd only (BENCH_CLUSTER=0 skips it).
+if [ "$(id -u)" -eq 0 ] && command -v etcd >/dev/null && [ "${BENCH_CLUSTER:-1}" = 1 ]; then
+	/usr/bin/python3 tests/bench/cross_host.py || exit 1
+else
+	echo "cross-host relay: not measured (needs root and etcd)"
 fi
