@@ -169,10 +169,6 @@ void session_close(struct session *s, uint16_t code, const char *why);
 /* A client asking for protocol 1: told to upgrade, and closed. */
 int session_old_callback(struct lws *wsi, enum lws_callback_reasons reason,
                          void *user, void *in, size_t len);
-/* Writes m's queued frames to wsi (how: LWS_WRITE_BINARY on a websocket,
- * LWS_WRITE_RAW on a peer link), as many as it takes now, and asks for
- * another writeable while any remain.  -1 if a write failed. */
-int session_write_mux(struct mux *m, struct lws *wsi, enum lws_write_protocol how);
 /* Queues ERROR (code, message) on stream 0 or a tunnel number. */
 void session_error(struct session *s, uint32_t stream, uint16_t code, const char *msg);
 

@@ -13,6 +13,11 @@
 #include "peer.h"
 
 
+/* One batch of frames, and the record that seals it (lws needs LWS_PRE
+ * bytes before what it writes). */
+static uint8_t plain_buf[SEAL_PLAIN_MAX];
+static uint8_t sealed_buf[LWS_PRE + SEAL_RECORD_MAX];
+
 static void dial(struct peer *p);
 static void link_close(struct link *l, const char *why);
 
@@ -50,6 +55,11 @@ link_new(struct peers *ps, struct peer *p, struct lws *wsi)
 
 	if (l == NULL)
 		return NULL;
+	if (seal_init(&l->seal, p ? SEAL_DIALER : SEAL_LISTENER) == -1) {
+		seal_free(&l->seal);
+		free(l);
+		return NULL;
+	}
 	l->ps = ps;
 	l->peer = p;
 	l->wsi = wsi;
@@ -65,6 +75,7 @@ link_new(struct peers *ps, struct peer *p, struct lws *wsi)
 	snprintf(l->fp, sizeof l->fp, "-");
 	lws_set_opaque_user_data(wsi, l);
 	lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, PEER_HANDSHAKE_TIMEOUT_S);
+	lws_callback_on_writable(wsi);    /* our key exchange key goes first */
 	return l;
 }
 
@@ -127,6 +138,7 @@ link_free(struct link *l)
 	pstream_drop_all(l);
 	map_free(&l->streams);
 	mux_free(&l->mux);
+	seal_free(&l->seal);
 	frame_decoder_free(&l->dec);
 	if (l->peer) {
 		l->peer->link = NULL;
@@ -219,6 +231,61 @@ static const struct frame_handlers handlers = {
 	.control = on_control,
 };
 
+/* Frames opened from a sealed record. */
+static int
+link_plain(void *ctx, const uint8_t *p, size_t n)
+{
+	struct link *l = ctx;
+
+	return frame_feed(&l->dec, p, n, &handlers, l);
+}
+
+static void
+link_rx(struct link *l, const uint8_t *in, size_t len)
+{
+	bool was_ready = l->seal.ready;
+	const char *why;
+
+	if (seal_feed(&l->seal, in, len, link_plain, l, &why) == -1) {
+		if (!l->refused && !l->closing)
+			link_close(l, why ? why : l->dec.error ? l->dec.error : "bad frame");
+		return;
+	}
+	/* Their key came: what waited for the seal can go. */
+	if (!was_ready && l->seal.ready && l->wsi)
+		lws_callback_on_writable(l->wsi);
+}
+
+/* Our key exchange key, once; then frames, each batch sealed. */
+static int
+link_write(struct link *l)
+{
+	size_t n;
+	int i;
+
+	if (!l->seal_key_sent) {
+		memcpy(sealed_buf + LWS_PRE, l->seal.pk, SEAL_PK_BYTES);
+		if (lws_write(l->wsi, sealed_buf + LWS_PRE, SEAL_PK_BYTES, LWS_WRITE_RAW) <
+		    SEAL_PK_BYTES)
+			return -1;
+		l->seal_key_sent = true;
+	}
+	if (!l->seal.ready)
+		return 0;
+	for (i = 0; i < PEER_WRITES_PER_CALLBACK; i++) {
+		if ((n = mux_fill(&l->mux, plain_buf, sizeof plain_buf)) == 0)
+			break;
+		n = seal_record(&l->seal, plain_buf, n, sealed_buf + LWS_PRE);
+		if (lws_write(l->wsi, sealed_buf + LWS_PRE, n, LWS_WRITE_RAW) < (int)n)
+			return -1;
+		if (lws_send_pipe_choked(l->wsi))
+			break;
+	}
+	if (mux_pending(&l->mux))
+		lws_callback_on_writable(l->wsi);
+	return 0;
+}
+
 static int
 link_event(struct link *l, enum lws_callback_reasons reason, void *in, size_t len)
 {
@@ -226,12 +293,10 @@ link_event(struct link *l, enum lws_callback_reasons reason, void *in, size_t le
 	case LWS_CALLBACK_RAW_RX:
 		if (l->refused || l->closing)
 			return 0;     /* only its ERROR goes out now, or nothing */
-		if (frame_feed(&l->dec, in, len, &handlers, l) == -1 && !l->refused &&
-		    !l->closing)
-			link_close(l, l->dec.error ? l->dec.error : "bad frame");
+		link_rx(l, in, len);
 		return 0;
 	case LWS_CALLBACK_RAW_WRITEABLE:
-		return session_write_mux(&l->mux, l->wsi, LWS_WRITE_RAW);
+		return link_write(l);
 	case LWS_CALLBACK_RAW_CLOSE:
 		lws_set_opaque_user_data(l->wsi, NULL);
 		l->wsi = NULL;

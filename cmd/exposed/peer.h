@@ -2,7 +2,10 @@
  * The peer link (expose(7), "The peer link"): with etcd-endpoints and
  * peers set, each broker keeps one TCP connection to every other host's
  * broker, dialled at start and again with backoff when it drops.  Both
- * ends prove their host key (peer-keys lists whose they accept); then the
+ * ends prove their host key (peer-keys lists whose they accept), each
+ * signing the ephemeral key that seals every frame of the link (lib/seal:
+ * encrypted and authenticated, so nobody on the path reads or changes
+ * what crosses between hosts); then the
  * dialer opens one stream on it for each visitor whose tunnel the other
  * host holds, with the frames and credit of the client link (lib/frame,
  * lib/mux).
@@ -30,12 +33,15 @@
 #include "map.h"
 #include "mux.h"
 #include "proto.h"
+#include "seal.h"
 #include "sock.h"
 
 /* Hosts a broker dials at most (peers). */
 #define PEERS_MAX 64
 /* Connections to peer-listen not yet proven, at most; more are closed. */
 #define PEER_LINKS_IN_MAX 64
+/* Frame batches written per writeable callback, at most. */
+#define PEER_WRITES_PER_CALLBACK 16
 /* Streams one link carries at once, at most. */
 #define PEER_STREAMS_MAX 100000
 /* A link's handshake must finish within this. */
@@ -66,6 +72,8 @@ struct link {
 	struct lws *wsi;          /* NULL once gone */
 	struct link *prev, *next; /* accepted links */
 	struct mux mux;
+	struct seal seal;         /* every frame travels sealed (lib/seal) */
+	bool seal_key_sent;       /* our key exchange key went out first */
 	struct frame_decoder dec;
 	struct map streams;       /* id -> struct pstream */
 	uint32_t next_stream;

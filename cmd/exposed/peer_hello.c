@@ -6,7 +6,10 @@
  * of its own per role).  The listener speaks first; the dialer answers
  * with its CHALLENGE and AUTH; the listener checks them and sends its own
  * AUTH.  Each side accepts only a key that peer-keys lists for the host
- * name the other side gave (names=).  A nonce serves one handshake, so a
+ * name the other side gave (names=).  The signature covers the signer's
+ * ephemeral key that seals the link (lib/seal), so the frames after the
+ * handshake come from the host that proved its key and from nobody on
+ * the path between.  A nonce serves one handshake, so a
  * recorded AUTH fails on any other connection; the dialled address is
  * signed, so a host that relays a handshake gets a signature for another.
  */
@@ -17,7 +20,8 @@
 #include "log.h"
 #include "peer.h"
 
-static const uint8_t no_binding[IDENTITY_BINDING_BYTES];
+_Static_assert(SEAL_PK_BYTES == IDENTITY_BINDING_BYTES,
+               "the sealing key is what a peer's AUTH binds");
 
 static const char *
 self_name(const struct link *l)
@@ -108,13 +112,13 @@ send_auth(struct link *l, uint8_t role)
 	          PROTO_DIALED_BYTES];
 	struct identity_challenge ch = {
 		.version = role, .nonce = l->their_nonce, .server = l->their_name,
-		.dialed = l->dialed, .binding = no_binding,
+		.dialed = l->dialed, .binding = l->seal.pk,
 	};
 
 	if (identity_sign_challenge(&l->ps->id, &ch, sig) == -1)
 		return;
 	mux_control(&l->mux, FRAME_AUTH, 0, p,
-	            proto_auth_encode(p, sizeof p, l->ps->id.pk, sig, no_binding, l->dialed));
+	            proto_auth_encode(p, sizeof p, l->ps->id.pk, sig, l->seal.pk, l->dialed));
 }
 
 static void
@@ -146,11 +150,16 @@ on_auth(struct link *l, const uint8_t *p, size_t len)
 	ch = (struct identity_challenge){
 		.version = l->peer ? PEER_SIGN_LISTENER : PEER_SIGN_DIALER,
 		.nonce = l->nonce, .server = self_name(l), .dialed = a.dialed,
-		.binding = no_binding,
+		.binding = l->seal.their_pk,
 	};
 	identity_fingerprint(a.pk, fp);
 	if (strcmp(a.dialed, l->dialed) != 0) {
 		link_refuse(l, fp, "signed for another address than this link's: "
+		                   "a host between us relayed it?");
+		return -1;
+	}
+	if (sodium_memcmp(a.binding, l->seal.their_pk, SEAL_PK_BYTES) != 0) {
+		link_refuse(l, fp, "signed for another sealing key than this link's: "
 		                   "a host between us relayed it?");
 		return -1;
 	}

@@ -305,7 +305,9 @@ static const struct frame_handlers handlers = {
 	.control = on_control,
 };
 
-int
+/* Writes the session's queued frames, as many as it takes now, and asks
+ * for another writeable while any remain.  -1 if a write failed. */
+static int
 session_write_mux(struct mux *m, struct lws *wsi, enum lws_write_protocol how)
 {
 	size_t n;

@@ -26,6 +26,7 @@ import time
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from nacl import bindings as nacl_b
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (Ed25519PrivateKey,
                                                                 Ed25519PublicKey)
 
@@ -434,17 +435,74 @@ def frame(kind, stream, payload=b""):
             payload)
 
 
-def signed(version, nonce, server, dialed):
+def signed(version, nonce, server, dialed, binding):
     """What a handshake signature covers (expose(7)): the tag, a version
     byte, the nonce, the challenger's name and the dialled address each
-    after its length, and the channel binding (none on the peer link)."""
+    after its length, and the binding: on the peer link, the signer's key
+    that seals the link."""
     return (b"expose-auth-v2\0" + bytes([version]) + nonce + bytes([len(server)]) +
-            server.encode() + bytes([len(dialed)]) + dialed.encode() + bytes(32))
+            server.encode() + bytes([len(dialed)]) + dialed.encode() + binding)
+
+
+def xnonce(n):
+    return n.to_bytes(8, "little") + bytes(16)
+
+
+class Sealed:
+    """The peer link's records (lib/seal), spoken by the test: our X25519
+    key first, then every byte in XChaCha20-Poly1305 records under a
+    counter nonce, with the keys crypto_kx gives each direction."""
+
+    def __init__(self, sock, dialer):
+        self.sock = sock
+        self.kx, sk = nacl_b.crypto_kx_keypair()
+        self.wire = self.kx            # what we sent, as it went
+        self.raw = b""
+        sock.sendall(self.kx)
+        while len(self.raw) < 32:
+            more = sock.recv(65536)
+            assert more, "closed before its key exchange key"
+            self.raw += more
+        self.their_kx, self.raw = self.raw[:32], self.raw[32:]
+        keys = (nacl_b.crypto_kx_client_session_keys if dialer else
+                nacl_b.crypto_kx_server_session_keys)
+        self.rx, self.tx = keys(self.kx, sk, self.their_kx)
+        self.rx_n = self.tx_n = 0
+
+    def record(self, plain):
+        c = nacl_b.crypto_aead_xchacha20poly1305_ietf_encrypt(plain, None,
+                                                               xnonce(self.tx_n), self.tx)
+        self.tx_n += 1
+        return len(c).to_bytes(4, "big") + c
+
+    def send(self, plain):
+        rec = self.record(plain)
+        self.wire += rec
+        self.sock.sendall(rec)
+
+    def recv(self):
+        """The next record opened, or None at the close."""
+        while True:
+            if len(self.raw) >= 4:
+                n = int.from_bytes(self.raw[:4], "big")
+                if len(self.raw) >= 4 + n:
+                    c, self.raw = self.raw[4:4 + n], self.raw[4 + n:]
+                    plain = nacl_b.crypto_aead_xchacha20poly1305_ietf_decrypt(
+                        c, None, xnonce(self.rx_n), self.rx)
+                    self.rx_n += 1
+                    return plain
+            try:
+                more = self.sock.recv(65536)
+            except ConnectionResetError:
+                more = b""
+            if not more:
+                return None
+            self.raw += more
 
 
 class Peer:
     """A connection to a broker's peer-listen from another host's
-    namespace: the test speaks the link's frames itself."""
+    namespace: the test speaks the link's records and frames itself."""
 
     def __init__(self, frm, to):
         self.to = to
@@ -452,10 +510,14 @@ class Peer:
         self.sock = in_ns(frm.ns, socket.create_connection, (to.addr, PEER_PORT),
                           harness.scaled(10))
         self.sock.settimeout(harness.scaled(20))
+        self.sealed = Sealed(self.sock, dialer=True)
         self.buf = b""
 
     def close(self):
         self.sock.close()
+
+    def send(self, frames):
+        self.sealed.send(frames)
 
     def read(self):
         """The next frame (kind, stream, payload), or None at the close."""
@@ -466,8 +528,8 @@ class Peer:
                     f = (self.buf[0], int.from_bytes(self.buf[4:8], "big"), self.buf[8:8 + n])
                     self.buf = self.buf[8 + n:]
                     return f
-            more = self.sock.recv(65536)
-            if not more:
+            more = self.sealed.recv()
+            if more is None:
                 return None
             self.buf += more
 
@@ -477,15 +539,16 @@ class Peer:
         assert p[33:].decode() == self.to.name
         self.nonce = p[1:33]
 
-    def hello(self, name, sk, pk=None, dialed=None, nonce=None):
+    def hello(self, name, sk, pk=None, dialed=None, nonce=None, binding=None):
         """Our CHALLENGE and AUTH, as a dialer named name; returns them."""
         self.mine = os.urandom(32)
         self.name = name
         dialed = dialed or self.dialed
-        sig = sk.sign(signed(SIGN_DIALER, nonce or self.nonce, self.to.name, dialed))
+        binding = binding or self.sealed.kx
+        sig = sk.sign(signed(SIGN_DIALER, nonce or self.nonce, self.to.name, dialed, binding))
         out = (frame(CHALLENGE, 0, bytes([PEER_VERSION]) + self.mine + name.encode()) +
-               frame(AUTH, 0, (pk or raw_pk(sk)) + sig + bytes(32) + dialed.encode()))
-        self.sock.sendall(out)
+               frame(AUTH, 0, (pk or raw_pk(sk)) + sig + binding + dialed.encode()))
+        self.send(out)
         return out
 
     def proven(self):
@@ -493,9 +556,11 @@ class Peer:
         kind, _, p = self.read()
         assert kind == AUTH, p
         assert p[:32] == self.to.pk
+        assert p[96:128] == self.sealed.their_kx     # it signed the link's key
         assert p[128:].decode() == self.dialed
         Ed25519PublicKey.from_public_bytes(p[:32]).verify(
-            p[32:96], signed(SIGN_LISTENER, self.mine, self.name, self.dialed))
+            p[32:96], signed(SIGN_LISTENER, self.mine, self.name, self.dialed,
+                             self.sealed.their_kx))
 
     def refused(self):
         """The ERROR that ends a refused handshake, then the close."""
@@ -601,11 +666,38 @@ def test_replayed_forged_and_relayed_handshakes_fail(cluster, tester):
     recorded = p.hello("tester", tester)
     p.proven()             # the listener proved its key too
     p.close()
-    # The same AUTH on a new connection: its challenge has a new nonce.
+    wire = p.sealed.wire
+    # The same AUTH on a new connection: it signed the old link's key.
     p = Peer(h1, h3)
     p.challenge()
-    p.sock.sendall(recorded)
-    assert "does not verify" in p.refused()
+    p.send(recorded)
+    assert "signed for another sealing key" in p.refused()
+    # The same bytes as they crossed the wire: sealed for the old link's
+    # keys, they do not open on a new one.
+    start = len(h3.log())
+    p = Peer(h1, h3)
+    p.challenge()
+    p.sock.sendall(wire[32:])
+    assert p.read() is None
+    harness.wait_for(lambda: "does not open" in h3.log()[start:],
+                     what="h3 logging a record that did not open")
+    # A signature over a key of the test's choosing, not the link's: what
+    # a host in the middle, with links of its own to both, would send.
+    p = Peer(h1, h3)
+    p.challenge()
+    p.hello("tester", tester, binding=os.urandom(32))
+    assert "signed for another sealing key" in p.refused()
+    # A record changed on the way: the link ends, nothing of it is read.
+    start = len(h3.log())
+    p = Peer(h1, h3)
+    p.challenge()
+    rec = bytearray(p.sealed.record(frame(CHALLENGE, 0, bytes([PEER_VERSION]) +
+                                          os.urandom(32) + b"tester")))
+    rec[10] ^= 1
+    p.sock.sendall(bytes(rec))
+    assert p.read() is None
+    harness.wait_for(lambda: "does not open" in h3.log()[start:],
+                     what="h3 logging a changed record")
     # A listed key, signed by another.
     p = Peer(h1, h3)
     p.challenge()
@@ -628,11 +720,11 @@ def test_peer_streams_for_other_names_are_reset_and_garbage_ends_only_its_link(
     p.hello("tester", tester)
     p.proven()
     # A name host 3 does not hold: that stream is reset, the link stays.
-    p.sock.sendall(frame(OPEN, 1, f"EXPOSE/1 OPEN nosuch {h1.addr} 5555 http".encode()))
+    p.send(frame(OPEN, 1, f"EXPOSE/1 OPEN nosuch {h1.addr} 5555 http".encode()))
     kind, stream, _ = p.read()
     assert (kind, stream) == (RST, 1)
     # One it holds: served like an edge's connection.
-    p.sock.sendall(frame(OPEN, 3, f"EXPOSE/1 OPEN sturdy {h1.addr} 5555 http".encode()) +
+    p.send(frame(OPEN, 3, f"EXPOSE/1 OPEN sturdy {h1.addr} 5555 http".encode()) +
                    frame(DATA, 3, b"GET /hello HTTP/1.1\r\nHost: sturdy.localhost\r\n"
                                   b"Connection: close\r\n\r\n"))
     got = b""
@@ -647,7 +739,7 @@ def test_peer_streams_for_other_names_are_reset_and_garbage_ends_only_its_link(
     assert got.endswith(b"hello")
     # Garbage: a frame of no known type ends this link and nothing else.
     start = len(h3.log())
-    p.sock.sendall(frame(99, 0, b"junk"))
+    p.send(frame(99, 0, b"junk"))
     assert p.read() is None
     harness.wait_for(lambda: "peer link down host=tester" in h3.log()[start:],
                      what="host 3 to log the link it ended")
@@ -657,14 +749,14 @@ def test_peer_streams_for_other_names_are_reset_and_garbage_ends_only_its_link(
     p.challenge()
     p.hello("tester", tester)
     p.proven()
-    p.sock.sendall(frame(OPEN, 1, b"EXPOSE/9 SHOUT at everyone"))
+    p.send(frame(OPEN, 1, b"EXPOSE/9 SHOUT at everyone"))
     assert p.read() is None
     # Nor may a peer count wrong passwords here: those stay where they came.
     p = Peer(h1, h3)
     p.challenge()
     p.hello("tester", tester)
     p.proven()
-    p.sock.sendall(frame(OPEN, 1, f"EXPOSE/1 AUTHFAIL sturdy {h1.addr} 5555 http".encode()))
+    p.send(frame(OPEN, 1, f"EXPOSE/1 AUTHFAIL sturdy {h1.addr} 5555 http".encode()))
     assert p.read() is None
     assert h1.get("sturdy", "/hello") == (200, b"hello")
     c.proc.stop(signal.SIGINT)
@@ -690,16 +782,18 @@ class FakeListener:
         conn.settimeout(harness.scaled(20))
         p = Peer.__new__(Peer)
         p.sock, p.buf, p.to, p.dialed = conn, b"", self.h, self.dialed
+        p.sealed = Sealed(conn, dialer=False)
         nonce = os.urandom(32)
-        conn.sendall(frame(CHALLENGE, 0, bytes([PEER_VERSION]) + nonce + self.name.encode()))
+        p.send(frame(CHALLENGE, 0, bytes([PEER_VERSION]) + nonce + self.name.encode()))
         kind, _, c = p.read()
         assert kind == CHALLENGE and c[33:] == self.h.name.encode()
         kind, _, a = p.read()
         assert kind == AUTH and a[:32] == self.h.pk and a[128:] == self.dialed.encode()
+        assert a[96:128] == p.sealed.their_kx
         Ed25519PublicKey.from_public_bytes(a[:32]).verify(
-            a[32:96], signed(SIGN_DIALER, nonce, self.name, self.dialed))
-        sig = sk.sign(signed(SIGN_LISTENER, c[1:33], self.h.name, self.dialed))
-        conn.sendall(frame(AUTH, 0, raw_pk(sk) + sig + bytes(32) + self.dialed.encode()))
+            a[32:96], signed(SIGN_DIALER, nonce, self.name, self.dialed, p.sealed.their_kx))
+        sig = sk.sign(signed(SIGN_LISTENER, c[1:33], self.h.name, self.dialed, p.sealed.kx))
+        p.send(frame(AUTH, 0, raw_pk(sk) + sig + p.sealed.kx + self.dialed.encode()))
         return p
 
     def close(self):
@@ -720,7 +814,7 @@ def test_dialer_checks_the_listener_key_and_lets_it_open_nothing(cluster):
     set_peer_keys(h2, pk_line("h9", raw_pk(sk)))
     p = fake.handshake(sk)
     harness.wait_for(lambda: "h9" in h2.links_up(start), what="h2's link to h9 up")
-    p.sock.sendall(frame(OPEN, 2, f"EXPOSE/1 OPEN x {h2.addr} 1 http".encode()))
+    p.send(frame(OPEN, 2, f"EXPOSE/1 OPEN x {h2.addr} 1 http".encode()))
     assert p.read() is None
     harness.wait_for(lambda: "peer link down host=h9" in h2.log()[start:],
                      what="h2 to end the link h9 opened a stream on")
