@@ -1,0 +1,201 @@
+"""Clients that fail over: a client given several servers (the hosts of
+one cluster) goes on to the next when its host is lost, and gets the same
+URLs there, because its key still owns its names in the cluster.
+
+The first tests need no cluster: dead servers only, and hostile server
+lists, against one real broker on loopback.  The cluster tests reuse
+test_cluster.py's three hosts (network namespaces with real etcd members,
+brokers, mirrors, edges), with each broker listening on its host's own
+address as well, so that a client on host 3 can dial host 1.
+"""
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+import harness
+import test_cluster
+
+RECONNECT_MIN_MS = harness.bound("RECONNECT_MIN_MS")
+CLIENT_SERVERS_MAX = 16    # cmd/expose/client.h
+EX_CONFIG = 78
+
+
+def run_client(tmp, *args, env_extra=None):
+    """expose that is expected to stop at once: its exit status and stderr."""
+    env = harness.sanitizer_env()
+    env["XDG_CONFIG_HOME"] = os.path.join(tmp, "key")
+    env.update(env_extra or {})
+    out = subprocess.run([os.path.join(harness.BIN, "expose"), *args], env=env,
+                         capture_output=True, text=True, timeout=harness.scaled(20))
+    return out.returncode, out.stderr
+
+
+def test_only_dead_servers_one_line_a_round_and_backoff(tmp):
+    dead = [harness.free_port(), harness.free_port()]
+    c = harness.Client(tmp, None, "--server", f"ws://127.0.0.1:{dead[0]}",
+                       "--server", f"ws://127.0.0.1:{dead[1]}", "3000", wait_url=False)
+    rounds = re.compile(r"cannot reach any of the 2 servers \(ws://127\.0\.0\.1:%d: [^)]*\); "
+                        r"retrying ws://127\.0\.0\.1:%d in ([0-9.]+)s" % (dead[1], dead[0]))
+    harness.wait_for(lambda: len(rounds.findall(c.text())) >= 3,
+                     timeout=20, what="three rounds of the list")
+    text = c.text()
+    delays = [float(d) for d in rounds.findall(text)]
+    # Each round's delay doubles (with +-25% jitter): the third is past
+    # the first's largest, so the client does not spin.
+    base = RECONNECT_MIN_MS / 1000
+    assert base * 0.75 - 0.05 <= delays[0] <= base * 1.25 + 0.05, delays
+    assert delays[2] >= base * 4 * 0.75 - 0.05 > base * 1.25, delays
+    # Within a round it goes straight on to the next server: one info line
+    # a hop, and one warning a round.
+    hops = text.count(f"cannot reach ws://127.0.0.1:{dead[0]}: ")
+    assert len(delays) <= hops <= len(delays) + 1, text
+    assert c.proc.alive()
+    # It keeps trying: once a server answers on the second address, it binds.
+    broker = harness.Broker(tmp, ws_port=dead[1])
+    try:
+        url = harness.read_line(c.proc.proc.stdout, timeout=20)
+        assert url.startswith("http://")
+        assert c.stop() == 0
+    finally:
+        broker.stop()
+
+
+def test_a_bad_url_among_good_ones_is_refused_by_name(tmp):
+    rc, err = run_client(tmp, "--server", "ws://127.0.0.1:1", "--server", "http://evil", "3000")
+    assert rc == EX_CONFIG
+    assert "expose: --server http://evil: not a ws:// or wss:// URL" in err
+    rc, err = run_client(tmp, "3000", env_extra={
+        "EXPOSE_SERVER": "ws://127.0.0.1:1, ws://bad_host:2"})
+    assert rc == EX_CONFIG
+    assert "EXPOSE_SERVER ws://bad_host:2: the host must be a DNS name or an IPv4 address" in err
+    rc, err = run_client(tmp, "--server", "ws://127.0.0.1:1,,ws://127.0.0.1:2", "3000")
+    assert rc == EX_CONFIG
+    assert "an empty entry in the list" in err
+
+
+def test_too_many_or_too_long_servers_are_refused(tmp):
+    many = ",".join(f"ws://127.0.0.1:{1000 + i}" for i in range(CLIENT_SERVERS_MAX + 1))
+    rc, err = run_client(tmp, "--server", many, "3000")
+    assert rc == EX_CONFIG
+    assert f"at most {CLIENT_SERVERS_MAX} servers" in err
+    flags = []
+    for i in range(CLIENT_SERVERS_MAX * 40):
+        flags += ["--server", f"ws://127.0.0.1:{1000 + i}"]
+    rc, err = run_client(tmp, *flags, "3000")
+    assert rc == EX_CONFIG and f"at most {CLIENT_SERVERS_MAX} servers" in err
+    rc, err = run_client(tmp, "--server", "ws://" + "a" * 100000 + ":1", "3000")
+    assert rc == EX_CONFIG
+    assert "not a ws:// or wss:// URL" in err
+    assert len(err) < 2000    # the URL is not echoed whole
+
+
+def test_duplicates_are_dialled_once_and_the_file_lists_servers(stack, tmp):
+    dead = harness.free_port()
+    s = stack.broker.server
+    c = harness.Client(tmp, None, "--server", f"{s}, {s}", stack.app.port)
+    stack.clients.append(c)
+    assert c.url.startswith("http://")
+    assert c.text().count(f"expose: --server {s}: given twice; dialled once") == 1
+    c.stop()
+    # server = in the config file: a list too; a dead first host is passed.
+    conf = os.path.join(tmp, "expose.conf")
+    with open(conf, "w") as f:
+        f.write(f"server = ws://127.0.0.1:{dead}, {s}\n")
+    c = harness.Client(tmp, None, "-f", conf, stack.app.port)
+    stack.clients.append(c)
+    assert c.url.startswith("http://")
+    assert f"cannot reach ws://127.0.0.1:{dead}: " in c.text()
+    assert f"trying {s}" in c.text()
+    assert harness.curl(c.url + "hello")[0] == 200
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.skip("ip netns needs root")
+    c = test_cluster.Cluster(str(tmp_path_factory.mktemp("failover")))
+    try:
+        for h in c.hosts:
+            listen_on_own_address(h)
+        yield c
+    finally:
+        c.close()
+
+
+def listen_on_own_address(h):
+    """The broker again, listening on its host's address (the last --listen
+    counts): clients on other hosts can dial it, and sign for it."""
+    h.broker.stop()
+    h.broker.argv = h.broker.argv + ["--listen", f"{h.addr}:{h.broker.ws_port}"]
+    h.broker.start()
+
+
+def own_url(h):
+    return f"ws://{h.addr}:{h.broker.ws_port}"
+
+
+class FailoverClient(test_cluster.NsClient):
+    """expose on host h, given its own broker first, then the others'
+    (by address: each listens on its host's own); ready on its URL."""
+
+    def __init__(self, h, others, *args, key_dir=None):
+        self.key_dir = key_dir or os.path.join(h.tmp, f"key-{id(self)}")
+        env = harness.sanitizer_env()
+        env["XDG_CONFIG_HOME"] = self.key_dir
+        flags = []
+        for o in (h, *others):
+            flags += ["--server", own_url(o)]
+        self.proc = harness.Process(h.argv(
+            os.path.join(harness.BIN, "expose"), *flags, *[str(a) for a in args]),
+            os.path.join(h.tmp, f"client-{id(self)}.log"), env=env, stdout=subprocess.PIPE)
+        h.cluster.clients.append(self)
+        self.url = harness.read_line(self.proc.proc.stdout)
+
+
+def test_killed_broker_clients_move_with_the_same_urls(cluster):
+    h1, h2, h3 = cluster.hosts
+    named = FailoverClient(h3, (h1, h2), "--name", "mover", h3.app())
+    port = h3.app()
+    random = FailoverClient(h3, (h1, h2), port)
+    for c in (named, random):
+        harness.wait_for(lambda c=c: h1.rows().get(c.name) == "h3",
+                         what=f"{c.name} copied to h1")
+        assert h3.get(c.name, "/hello")[0] == 200
+    h3.broker.kill()
+    killed = time.monotonic()
+    for c in (named, random):
+        harness.wait_in_file(c.proc.log, r"moved to %s: same URL %s -> " % (
+            re.escape(own_url(h1)), re.escape(c.url)))
+    # Visitors on the host they moved to reach them, at once: its broker
+    # wrote its own rows.
+    for c in (named, random):
+        code, body = h1.get(c.name, "/hello")
+        assert code == 200, body
+    moved = time.monotonic() - killed
+    print(f"failover: h3's broker killed -> its clients served on h1 in {moved:.2f} s")
+    keys = cluster.keys()
+    assert keys["mover"]["host"] == "h1" and keys[random.name]["host"] == "h1"
+    # The copy on h2 follows; h3's own row is its dead broker's until the
+    # next broker there sweeps it.
+    harness.wait_for(lambda: h2.rows().get("mover") == "h1", what="mover's copy on h2")
+    # Nothing printed on stdout: the URLs did not change.
+    for c in (named, random):
+        assert "has a new URL" not in c.text()
+        assert c.proc.alive()
+    h3.broker.start()
+    # The random name was recorded under h1's server: a new run of that
+    # key, dialling h3 first, asks for it there (names across the cluster).
+    random.proc.stop(signal.SIGINT)
+    harness.wait_for(lambda: random.name not in cluster.keys(), what="the key to go")
+    again = FailoverClient(h3, (h1, h2), port, key_dir=random.key_dir)
+    assert again.url == random.url
+    assert "the same URL as last time" in again.text()
+    assert h3.get(again.name, "/hello")[0] == 200
+    for c in (named, again):
+        c.proc.stop(signal.SIGINT)
+    harness.wait_for(lambda: not {"mover", random.name} & set(cluster.keys()),
+                     what="their keys to go")
