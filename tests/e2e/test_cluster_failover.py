@@ -193,9 +193,104 @@ def test_killed_broker_clients_move_with_the_same_urls(cluster):
     harness.wait_for(lambda: random.name not in cluster.keys(), what="the key to go")
     again = FailoverClient(h3, (h1, h2), port, key_dir=random.key_dir)
     assert again.url == random.url
-    assert "the same URL as last time" in again.text()
+    harness.wait_in_file(again.proc.log, r"the same URL as last time")
     assert h3.get(again.name, "/hello")[0] == 200
     for c in (named, again):
         c.proc.stop(signal.SIGINT)
     harness.wait_for(lambda: not {"mover", random.name} & set(cluster.keys()),
                      what="their keys to go")
+
+
+def copies_match_etcd(cluster, h):
+    """h's copies of other hosts' tunnels are exactly etcd's."""
+    keys = {n: v["host"] for n, v in cluster.keys().items() if v["host"] != h.name}
+    rows = {n: host for n, host in h.rows().items() if host != h.name}
+    return rows == keys
+
+
+def test_mirror_behind_a_compaction_resyncs_to_etcd(cluster):
+    h1, h2, _ = cluster.hosts
+    log = h1.mirror.log
+    start = len(open(log).read())
+    gone = FailoverClient(h2, (), "--name", "compacted-away", h2.app())
+    harness.wait_for(lambda: h1.rows().get("compacted-away") == "h2", what="the copy on h1")
+    # The mirror stops while its member dies under its watch; meanwhile
+    # tunnels come and go on h2, and etcd compacts past all of it.
+    h1.mirror.send(signal.SIGSTOP)
+    try:
+        h1.etcd.kill()
+        gone.proc.stop(signal.SIGINT)
+        stays = FailoverClient(h2, (), "--name", "after-compaction", h2.app())
+        _, r = h2.etcd_call("/v3/kv/range", {"key": test_cluster.b64("/"), "count_only": True})
+        revision = r["header"]["revision"]
+        status, _ = h2.etcd_call("/v3/kv/compaction", {"revision": revision, "physical": True})
+        assert status == 200
+    finally:
+        h1.mirror.send(signal.SIGCONT)
+    # Resuming from its revision, it finds that compacted, and lists again.
+    harness.wait_in_file(log, r"watch cancelled \(compacted to revision %s\): resyncing"
+                         % revision)
+    harness.wait_for(lambda: re.search(r"cancelled.*\n(.*\n)*.*synced copies=",
+                                       open(log).read()[start:]), what="the resync")
+    assert "compacted-away" not in h1.rows()
+    assert h1.rows().get("after-compaction") == "h2"
+    assert copies_match_etcd(cluster, h1)
+    assert h1.mirror.alive()
+    test_cluster.restart_member(h1)
+    stays.proc.stop(signal.SIGINT)
+    harness.wait_for(lambda: "after-compaction" not in h1.rows(), what="the copy to go")
+
+
+def test_mirror_on_a_cut_off_member_notices_and_moves(cluster):
+    h1, h2, h3 = cluster.hosts
+    hub = cluster.hub
+    test_cluster.ip("-n", hub, "addr", "add", f"{test_cluster.SUBNET}.100/24", "dev", "br0")
+    # A mirror outside the three hosts, watching h1's member first.
+    observer_log = os.path.join(cluster.tmp, "observer-mirror.log")
+    observer = harness.Process([
+        "ip", "netns", "exec", hub, os.path.join(harness.BIN, "expose-mirror"),
+        "--registry", os.path.join(cluster.tmp, "observer.db"), "--etcd-endpoints",
+        f"http://{h1.addr}:2379,http://{h2.addr}:2379", "--host-name", "observer", "-v"],
+        observer_log, env=harness.sanitizer_env())
+    cut = False
+    try:
+        harness.wait_in_file(observer_log, r"synced copies=")
+        # h1 is cut off from h2 and h3 (its member runs on, and the
+        # observer still reaches it).
+        for o in (h2, h3):
+            test_cluster.ip("-n", h1.ns, "route", "add", "blackhole", f"{o.addr}/32")
+        cut = True
+        harness.wait_in_file(observer_log, r"etcd member %s:2379 cannot serve the cluster "
+                             r"\(cut off from the majority\?\); watching %s:2379 from revision"
+                             % (re.escape(h1.addr), re.escape(h2.addr)))
+        # h1's own mirror has no member to go to: it says so once, and
+        # keeps its copies.
+        harness.wait_in_file(h1.mirror.log, r"no etcd member can serve the cluster now")
+        c = FailoverClient(h2, (), "--name", "seen-past-the-cut", h2.app())
+        db = os.path.join(cluster.tmp, "observer.db")
+        harness.wait_for(lambda: "seen-past-the-cut" in open_rows(db),
+                         what="the observer to copy a tunnel made after the cut")
+        for o in (h2, h3):
+            test_cluster.ip("-n", h1.ns, "route", "del", "blackhole", f"{o.addr}/32")
+        cut = False
+        harness.wait_in_file(h1.mirror.log, r"etcd serves the cluster again")
+        harness.wait_for(lambda: h1.rows().get("seen-past-the-cut") == "h2",
+                         what="h1's mirror to catch up after the cut")
+        c.proc.stop(signal.SIGINT)
+        harness.wait_for(lambda: "seen-past-the-cut" not in open_rows(db), what="the copy to go")
+    finally:
+        if cut:
+            for o in (h2, h3):
+                subprocess.run(["ip", "-n", h1.ns, "route", "del", "blackhole",
+                                f"{o.addr}/32"], capture_output=True)
+        assert observer.stop() == 0
+    assert "no etcd member can serve" not in observer.text()
+
+
+def open_rows(db):
+    import sqlite3
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        return dict(conn.execute("SELECT name, host FROM tunnels"))
+    finally:
+        conn.close()
