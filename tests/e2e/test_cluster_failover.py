@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import time
+import types
 
 import pytest
 
@@ -288,9 +289,5 @@ def test_mirror_on_a_cut_off_member_notices_and_moves(cluster):
 
 
 def open_rows(db):
-    import sqlite3
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-    try:
-        return dict(conn.execute("SELECT name, host FROM tunnels"))
-    finally:
-        conn.close()
+    """{name: host} in registry db, read as a host's are."""
+    return test_cluster.Host.rows(types.SimpleNamespace(registry=db))
