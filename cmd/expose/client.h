@@ -81,6 +81,7 @@ struct client {
 	int current;                  /* the one dialled now */
 	int round_start;              /* where this round of the list began */
 	bool served;                  /* the link now bound a tunnel */
+	bool hop;                     /* its host cannot give names: the next */
 	struct server_url server;     /* servers[current] */
 	const char *server_text;
 	char dialed[IDENTITY_SERVER_MAX_BYTES + 1]; /* the server as signed: ws[s]://host:port */

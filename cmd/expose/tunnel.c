@@ -54,12 +54,17 @@ tunnel_init(struct client *c)
 
 /* The server the next attempt goes to: the same after a link that
  * served (its host may come back: a restarted broker), else the next in
- * the list.  true if this round of the list is over: every server was
- * tried since the last that served. */
+ * the list (and after a host that could not give names: c->hop).  true
+ * if this round of the list is over: every server was tried since the
+ * last that served. */
 static bool
 next_server(struct client *c)
 {
-	if (c->served) {
+	bool stay = c->served && !c->hop;
+
+	c->served = false;
+	c->hop = false;
+	if (stay) {
 		c->round_start = c->current;
 		return true;
 	}
@@ -84,7 +89,6 @@ schedule_reconnect(struct client *c, const char *why)
 		lws_sul_schedule(c->ctx, 0, &c->reconnect, reconnect_now, 0);
 		return;
 	}
-	c->served = false;
 	if (c->connected_ms && clock_ms() - c->connected_ms >= RECONNECT_STABLE_MS)
 		c->backoff_ms = 0;
 	c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : RECONNECT_MIN_MS;
@@ -330,6 +334,15 @@ on_error(struct client *c, uint32_t index, const uint8_t *p, size_t len)
 	if (index > (uint32_t)c->ntargets)
 		return -1;
 	t = &c->targets[index - 1];
+	if (code == CODE_INTERNAL && c->nservers > 1) {
+		/* This host cannot give names now (cut off from its cluster?):
+		 * another may.  The link goes, and every tunnel with it. */
+		log_warn("%s: %s; trying the next server", t->label, msg);
+		snprintf(c->link_error, sizeof c->link_error, "%s", msg);
+		c->hop = true;
+		lws_set_timeout(c->ws, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+		return 0;
+	}
 	if (code == CODE_REPLACED) {
 		log_err("another expose with the same key took %s", t->name);
 		stop(c, EX_UNAVAILABLE);

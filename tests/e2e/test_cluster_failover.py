@@ -8,6 +8,8 @@ test_cluster.py's three hosts (network namespaces with real etcd members,
 brokers, mirrors, edges), with each broker listening on its host's own
 address as well, so that a client on host 3 can dial host 1.
 """
+import base64
+import json
 import os
 import re
 import signal
@@ -243,10 +245,61 @@ def test_mirror_behind_a_compaction_resyncs_to_etcd(cluster):
     harness.wait_for(lambda: "after-compaction" not in h1.rows(), what="the copy to go")
 
 
+def hub_address(cluster):
+    """An address in the hub namespace, outside the three hosts (once)."""
+    addr = f"{test_cluster.SUBNET}.100"
+    if not getattr(cluster, "hub_addr", None):
+        test_cluster.ip("-n", cluster.hub, "addr", "add", f"{addr}/24", "dev", "br0")
+        test_cluster.ip("-n", cluster.hub, "link", "set", "lo", "up")
+        cluster.hub_addr = addr
+    return addr
+
+
+def cut_off(h, others, on=True):
+    """h's traffic to the others dropped (both ways, for TCP): its member
+    runs on, cut off from the majority; the hub still reaches it."""
+    for o in others:
+        test_cluster.ip("-n", h.ns, "route", "add" if on else "del", "blackhole",
+                        f"{o.addr}/32")
+
+
+def test_client_on_a_cut_off_host_moves_to_one_that_gives_names(cluster):
+    h1, h2, h3 = cluster.hosts
+    hub_address(cluster)
+    app = harness.Process(["ip", "netns", "exec", cluster.hub, "node", harness.APP_JS, "0"],
+                          os.path.join(cluster.tmp, "hub-app.log"), stdout=subprocess.PIPE)
+    cluster.apps.append(app)
+    port = int(harness.read_line(app.proc.stdout).split()[1])
+    cut_off(h1, (h2, h3))
+    try:
+        env = harness.sanitizer_env()
+        env["XDG_CONFIG_HOME"] = os.path.join(cluster.tmp, "hub-key")
+        log = os.path.join(cluster.tmp, "hub-client.log")
+        c = harness.Process(["ip", "netns", "exec", cluster.hub,
+                             os.path.join(harness.BIN, "expose"), "--server", own_url(h1),
+                             "--server", own_url(h2), "--name", "fled", str(port)],
+                            log, env=env, stdout=subprocess.PIPE)
+        assert harness.read_line(c.proc.stdout) == "http://fled.localhost:8080/"
+        text = c.text()
+        assert (f"localhost:{port}: the cluster cannot be reached, so no name can be claimed "
+                f"now") in text and "; trying the next server" in text
+        harness.wait_in_file(log, r"expose  server %s," % re.escape(own_url(h2)))
+        code, body = h2.get("fled", "/hello")
+        assert code == 200, body
+        # etcd says so too, read where the majority is (h1's member cannot).
+        _, r = h2.etcd_call("/v3/kv/range", {"key": test_cluster.b64(test_cluster.PREFIX + "fled")})
+        assert json.loads(base64.b64decode(r["kvs"][0]["value"]))["host"] == "h2"
+    finally:
+        cut_off(h1, (h2, h3), on=False)
+    c.stop(signal.SIGINT)
+    harness.wait_for(lambda: "fled" not in cluster.keys(), what="the key to go")
+    harness.wait_for(lambda: copies_match_etcd(cluster, h1), what="h1's mirror to catch up")
+
+
 def test_mirror_on_a_cut_off_member_notices_and_moves(cluster):
     h1, h2, h3 = cluster.hosts
     hub = cluster.hub
-    test_cluster.ip("-n", hub, "addr", "add", f"{test_cluster.SUBNET}.100/24", "dev", "br0")
+    hub_address(cluster)
     # A mirror outside the three hosts, watching h1's member first.
     observer_log = os.path.join(cluster.tmp, "observer-mirror.log")
     observer = harness.Process([
@@ -255,27 +308,28 @@ def test_mirror_on_a_cut_off_member_notices_and_moves(cluster):
         f"http://{h1.addr}:2379,http://{h2.addr}:2379", "--host-name", "observer", "-v"],
         observer_log, env=harness.sanitizer_env())
     cut = False
+    mirror_log = log_after(h1.mirror.log)
     try:
         harness.wait_in_file(observer_log, r"synced copies=")
         # h1 is cut off from h2 and h3 (its member runs on, and the
         # observer still reaches it).
-        for o in (h2, h3):
-            test_cluster.ip("-n", h1.ns, "route", "add", "blackhole", f"{o.addr}/32")
+        cut_off(h1, (h2, h3))
         cut = True
         harness.wait_in_file(observer_log, r"etcd member %s:2379 cannot serve the cluster "
                              r"\(cut off from the majority\?\); watching %s:2379 from revision"
                              % (re.escape(h1.addr), re.escape(h2.addr)))
         # h1's own mirror has no member to go to: it says so once, and
         # keeps its copies.
-        harness.wait_in_file(h1.mirror.log, r"no etcd member can serve the cluster now")
+        harness.wait_for(lambda: "no etcd member can serve the cluster now" in mirror_log(),
+                         what="h1's mirror to say it has no member")
         c = FailoverClient(h2, (), "--name", "seen-past-the-cut", h2.app())
         db = os.path.join(cluster.tmp, "observer.db")
         harness.wait_for(lambda: "seen-past-the-cut" in open_rows(db),
                          what="the observer to copy a tunnel made after the cut")
-        for o in (h2, h3):
-            test_cluster.ip("-n", h1.ns, "route", "del", "blackhole", f"{o.addr}/32")
+        cut_off(h1, (h2, h3), on=False)
         cut = False
-        harness.wait_in_file(h1.mirror.log, r"etcd serves the cluster again")
+        harness.wait_for(lambda: "etcd serves the cluster again" in mirror_log(),
+                         what="h1's mirror to say etcd serves again")
         harness.wait_for(lambda: h1.rows().get("seen-past-the-cut") == "h2",
                          what="h1's mirror to catch up after the cut")
         c.proc.stop(signal.SIGINT)
@@ -286,6 +340,17 @@ def test_mirror_on_a_cut_off_member_notices_and_moves(cluster):
                 subprocess.run(["ip", "-n", h1.ns, "route", "del", "blackhole",
                                 f"{o.addr}/32"], capture_output=True)
         assert observer.stop() == 0
+
+
+def log_after(path):
+    """A function that reads what path gets from now on."""
+    start = os.path.getsize(path)
+
+    def read():
+        with open(path, errors="replace") as f:
+            f.seek(start)
+            return f.read()
+    return read
 
 
 def open_rows(db):
