@@ -152,6 +152,10 @@
 #define ETCD_CALL_TIMEOUT_MS 2000
 /* expose-mirror waits this long before trying etcd again after a failure. */
 #define MIRROR_RETRY_MS 200
+/* expose-mirror asks the member it watches this often whether it still
+ * serves the cluster (a linearizable read): a member cut off from the
+ * majority sends no events and no error, and this is how it is noticed. */
+#define MIRROR_CHECK_MS 1000
 /* Calls queued for the broker's etcd thread; BINDs past it are refused. */
 #define CLUSTER_QUEUE_MAX 4096
 

@@ -69,6 +69,10 @@ int etcd_delete_if_value(struct etcd *e, const char *key, const char *value);
  * store's revision they are as of.  The count, or -1. */
 int etcd_range_prefix(struct etcd *e, const char *prefix, struct etcd_kv **kvs,
                       int64_t *rev);
+/* A linearizable read of prefix's count: 0 and etcd's revision, or -1.
+ * A member cut off from the majority cannot answer it: the call goes on
+ * to the next endpoint (e->cur says which answered). */
+int etcd_check(struct etcd *e, const char *prefix, int64_t *rev);
 void etcd_kv_free(struct etcd_kv *kv);
 void etcd_kvs_free(struct etcd_kv *kvs, int n);
 
@@ -93,6 +97,8 @@ struct etcd_watch {
 	char *line;           /* decoded body bytes, not yet a whole line */
 	size_t llen, lcap;
 	int done;             /* the stream ended */
+	int cancelled;        /* etcd cancelled it: list again, do not resume */
+	int64_t compact_rev;  /* the compaction that cancelled it, or 0 */
 };
 
 enum etcd_event_kind { ETCD_PUT, ETCD_DELETE };
@@ -104,8 +110,10 @@ struct etcd_event {
 /* Watches every key under prefix from revision rev on.  -1 with e->why. */
 int etcd_watch_open(struct etcd *e, struct etcd_watch *w, const char *prefix, int64_t rev);
 /* Waits up to timeout_ms for one message: 1 and *events (free with
- * etcd_events_free) / *n filled, 0 nothing yet, -1 the stream broke or
- * etcd cancelled it (a compaction): resync.  why says which. */
+ * etcd_events_free) / *n filled, 0 nothing yet, -1 the stream broke (a
+ * watch from the last revision seen may resume it) or etcd cancelled it
+ * (w->cancelled: a compaction past that revision; list again).  why says
+ * which. */
 int etcd_watch_next(struct etcd_watch *w, int timeout_ms, struct etcd_event **events,
                     int *n, char *why, size_t size);
 void etcd_events_free(struct etcd_event *ev, int n);

@@ -248,3 +248,24 @@ etcd_range_prefix(struct etcd *e, const char *prefix, struct etcd_kv **kvs, int6
 	json_decref(r);
 	return (int)n;
 }
+
+int
+etcd_check(struct etcd *e, const char *prefix, int64_t *rev)
+{
+	char end[256], *k = etcd_b64(prefix, strlen(prefix)), *ke;
+	json_t *r;
+
+	etcd_prefix_end(prefix, end, sizeof end);
+	ke = etcd_b64(end, strlen(end));
+	/* Linearizable (etcd's default): a member answers only with the
+	 * leader's word on the revision. */
+	r = k && ke ? call(e, "/v3/kv/range", json_pack("{s:s, s:s, s:b}", "key", k,
+	                                                "range_end", ke, "count_only", 1)) : NULL;
+	free(k);
+	free(ke);
+	if (r == NULL)
+		return -1;
+	*rev = etcd_int(json_object_get(r, "header"), "revision");
+	json_decref(r);
+	return 0;
+}

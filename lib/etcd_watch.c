@@ -128,7 +128,8 @@ dechunk(struct etcd_watch *w)
 
 /* The events of one message; -1 if it says the watch is over. */
 static int
-parse_message(json_t *m, struct etcd_event **events, int *n, char *why, size_t size)
+parse_message(struct etcd_watch *w, json_t *m, struct etcd_event **events, int *n,
+              char *why, size_t size)
 {
 	json_t *res = json_object_get(m, "result"), *list, *ev;
 	size_t i, count;
@@ -142,6 +143,8 @@ parse_message(json_t *m, struct etcd_event **events, int *n, char *why, size_t s
 	}
 	if (etcd_int(res, "compact_revision") != 0 ||
 	    json_is_true(json_object_get(res, "canceled"))) {
+		w->cancelled = 1;
+		w->compact_rev = etcd_int(res, "compact_revision");
 		snprintf(why, size, "watch cancelled (compacted to revision %lld)",
 		         (long long)etcd_int(res, "compact_revision"));
 		return -1;
@@ -189,7 +192,7 @@ take_line(struct etcd_watch *w, struct etcd_event **events, int *n, char *why,
 		snprintf(why, size, "watch: a message is not JSON");
 		return -1;
 	}
-	rc = parse_message(m, events, n, why, size);
+	rc = parse_message(w, m, events, n, why, size);
 	json_decref(m);
 	return rc == 0 ? 1 : -1;
 }

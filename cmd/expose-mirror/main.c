@@ -4,8 +4,12 @@
  * every key under CLUSTER_PREFIX and replaces the copies in one
  * transaction (a resync), then watches from the listing's revision on:
  * a put writes a copy, a delete removes it.  A broken watch (a member
- * gone, a compaction) means another resync.  The tunnels of this host's
- * own broker are its broker's rows already and are left alone.  See
+ * gone) is resumed from the last revision seen, on whichever member
+ * answers; a watch etcd cancels (a compaction went past that revision)
+ * means another resync.  Every MIRROR_CHECK_MS the member watched must
+ * answer a linearizable read: one cut off from the majority cannot, and
+ * the watch moves to a member that can.  The tunnels of this host's own
+ * broker are its broker's rows already and are left alone.  See
  * expose-mirror(8).
  */
 #include <getopt.h>
@@ -18,6 +22,7 @@
 #include <sysexits.h>
 
 #include "bounds.h"
+#include "clock.h"
 #include "cluster_key.h"
 #include "conf.h"
 #include "etcd.h"
@@ -38,7 +43,12 @@ struct mirror {
 	struct registry *reg;
 	int64_t rev;          /* etcd's revision the copies are as of */
 	int ready;            /* READY=1 told */
+	int synced;           /* the copies are a listing's plus its watch's */
+	int lost;             /* no member serves the cluster: said once */
 };
+
+/* How a watch ended. */
+enum follow_end { FOLLOW_STOPPED, FOLLOW_RESUME, FOLLOW_RESYNC };
 
 static void
 on_signal(int sig)
@@ -162,35 +172,84 @@ resync(struct mirror *m)
 	return 0;
 }
 
-/* Follows the watch until it breaks or we stop. */
+/* Whether the watched member (the endpoint that answered last) still
+ * serves the cluster: 0 if another member had to answer, and the watch
+ * moves there.  When none can, the copies stay as they are (the edges
+ * keep routing on them) and the watch too. */
+static int
+member_serves(struct mirror *m)
+{
+	int watched = m->etcd.cur;
+	int64_t rev;
+
+	if (etcd_check(&m->etcd, CLUSTER_PREFIX, &rev) == -1) {
+		if (!m->lost)
+			log_warn("no etcd member can serve the cluster now (%s); the copies stay "
+			         "as they are", m->etcd.why);
+		m->lost = 1;
+		m->etcd.cur = watched;
+		return 1;
+	}
+	if (m->lost)
+		log_info("etcd serves the cluster again revision=%lld", (long long)rev);
+	m->lost = 0;
+	if (m->etcd.cur == watched)
+		return 1;
+	log_warn("etcd member %s:%s cannot serve the cluster (cut off from the majority?); "
+	         "watching %s:%s from revision %lld", m->etcd.host[watched],
+	         m->etcd.port[watched], m->etcd.host[m->etcd.cur], m->etcd.port[m->etcd.cur],
+	         (long long)m->rev + 1);
+	return 0;
+}
+
 static void
+apply_events(struct mirror *m, struct etcd_event *ev, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (ev[i].kind == ETCD_PUT)
+			apply_put(m, &ev[i].kv);
+		else
+			apply_delete(m, &ev[i].kv);
+		m->rev = ev[i].kv.mod_rev;
+	}
+}
+
+/* Follows the watch from m->rev + 1 until it breaks or we stop. */
+static enum follow_end
 follow(struct mirror *m)
 {
 	struct etcd_watch w;
 	struct etcd_event *ev;
 	char why[ETCD_WHY_BYTES];
-	int n, i, rc;
+	int64_t checked = clock_ms();
+	int n, rc;
 
 	if (etcd_watch_open(&m->etcd, &w, CLUSTER_PREFIX, m->rev + 1) == -1) {
 		log_warn("etcd: cannot watch: %s", m->etcd.why);
-		return;
+		return FOLLOW_RESUME;
 	}
 	while (!stopping) {
 		rc = etcd_watch_next(&w, MIRROR_TICK_MS, &ev, &n, why, sizeof why);
 		if (rc == -1) {
-			log_warn("%s: resyncing", why);
-			break;
+			log_warn("%s: %s", why, w.cancelled ? "resyncing" : "resuming the watch");
+			rc = w.cancelled;
+			etcd_watch_close(&w);
+			return rc ? FOLLOW_RESYNC : FOLLOW_RESUME;
 		}
-		for (i = 0; i < n; i++) {
-			if (ev[i].kind == ETCD_PUT)
-				apply_put(m, &ev[i].kv);
-			else
-				apply_delete(m, &ev[i].kv);
-			m->rev = ev[i].kv.mod_rev;
-		}
+		apply_events(m, ev, n);
 		etcd_events_free(ev, n);
+		if (clock_ms() - checked >= MIRROR_CHECK_MS) {
+			checked = clock_ms();
+			if (!member_serves(m)) {
+				etcd_watch_close(&w);
+				return FOLLOW_RESUME;
+			}
+		}
 	}
 	etcd_watch_close(&w);
+	return FOLLOW_STOPPED;
 }
 
 static void
@@ -248,8 +307,10 @@ main(int argc, char **argv)
 	log_info("started host=%s etcd=%s registry=%s", m.set.host_name,
 	         m.set.etcd_endpoints, m.set.registry);
 	while (!stopping) {
-		if (resync(&m) == 0)
-			follow(&m);
+		if (!m.synced && resync(&m) == 0)
+			m.synced = 1;
+		if (m.synced && follow(&m) == FOLLOW_RESYNC)
+			m.synced = 0;
 		if (!stopping)
 			pause_ms(MIRROR_RETRY_MS);
 	}

@@ -16,6 +16,7 @@
 #include "bounds.h"
 #include "buf.h"
 #include "clock.h"
+#include "conf.h"
 #include "exchange.h"
 #include "frame.h"
 
@@ -42,6 +43,7 @@ struct target {
 	char remembered[NAME_MAX_BYTES + 1]; /* the name of last time (names.c), or empty */
 	bool same_as_last;              /* it got the remembered name back */
 	bool name_shared;               /* another client here holds its lock (names.c) */
+	int server;                     /* the server that last bound it */
 	char name[NAME_MAX_BYTES + 1];  /* what the broker gave */
 	char url[URL_BYTES];
 	bool bound;
@@ -56,24 +58,39 @@ struct target {
 	int watch_fd;                   /* its connect under way, or -1 */
 };
 
+/* Servers a client may be given: the hosts of one cluster. */
+#define CLIENT_SERVERS_MAX 16
+/* One server URL as given, at most. */
+#define CLIENT_SERVER_TEXT_BYTES 512
+
 struct server_url {
 	bool tls;
 	char host[256];
 	int port;
 	char path[256];
+	char text[CLIENT_SERVER_TEXT_BYTES];         /* as given, for people */
+	char dialed[IDENTITY_SERVER_MAX_BYTES + 1];  /* as signed: ws[s]://host:port */
 };
 
 struct client {
 	struct lws_context *ctx;
 	struct lws_vhost *vh;
 	struct lws *ws;
-	struct server_url server;
+	struct server_url servers[CLIENT_SERVERS_MAX]; /* servers.c */
+	int nservers;
+	int current;                  /* the one dialled now */
+	int round_start;              /* where this round of the list began */
+	bool served;                  /* the link now bound a tunnel */
+	bool hop;                     /* its host cannot give names: the next */
+	struct server_url server;     /* servers[current] */
 	const char *server_text;
 	char dialed[IDENTITY_SERVER_MAX_BYTES + 1]; /* the server as signed: ws[s]://host:port */
+	const char *server_args[CLIENT_SERVERS_MAX]; /* --server, as given */
+	int nserver_args;             /* how many were given (more are refused) */
 	const char *config;           /* -f FILE */
 	const char *ca;               /* --ca FILE, for wss:// */
 	char link_error[512];         /* why the link to the broker failed */
-	char conf_server[512];        /* server = ... from the config file */
+	char conf_server[CONF_LINE_MAX_BYTES]; /* server = ... from the config file */
 	char auth[200];               /* user:password, for every tunnel (password.c) */
 	bool rewrite_host;            /* --host-header=rewrite */
 	bool host_header_given;       /* on the command line: the file does not change it */
@@ -199,6 +216,17 @@ int password_from_env(struct client *c);
 void names_load(struct client *c);
 /* Records the name t got. */
 void names_save(struct client *c, const struct target *t);
+
+/* servers.c: the servers, from --server, EXPOSE_SERVER or the config file */
+/* Adds a URL or a comma-separated list of them; -1 (said) if one is bad
+ * or there are too many.  from names the source for the error. */
+int servers_add_list(struct client *c, const char *list, const char *from);
+/* Dials servers[i] from now on. */
+void servers_use(struct client *c, int i);
+bool servers_any_tls(const struct client *c);
+/* Whether dialed (len bytes, as signed) is one of the list's. */
+bool servers_has_dialed(const struct client *c, const char *dialed, size_t len);
+void servers_warn_if_clear(const struct client *c);
 
 /* key.c: `expose key [--new [--yes]]` */
 int key_command(int argc, char **argv);

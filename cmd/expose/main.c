@@ -45,7 +45,8 @@ usage(FILE *f)
 	    "Makes local ports public; prints one URL a line on stdout.\n"
 	    "  -f, --config FILE  the config file (default $XDG_CONFIG_HOME/expose/expose.conf)\n"
 	    "  --server URL   the expose server, ws:// or wss://HOST[:PORT] (or EXPOSE_SERVER,\n"
-	    "                 or server = URL in the config file)\n"
+	    "                 or server = URL in the config file); repeatable, or a comma\n"
+	    "                 list: the hosts of one cluster, tried in order\n"
 	    "  --name NAME    the name for the next PORT (default: the one it had last\n"
 	    "                 time, kept beside the key, else a random name)\n"
 	    "  --new-url      not last time's names: new random ones\n"
@@ -61,44 +62,6 @@ usage(FILE *f)
 	    "  --qr           show the URL as a QR code\n"
 	    "  expose key [--new [--yes]]   print (or replace) this machine's key\n"
 	    "  -v, --verbose  log each stream           -h, --help  this text\n");
-}
-
-/* "ws://host:port/path" or "wss://...". */
-static int
-parse_server(const char *text, struct server_url *u)
-{
-	const char *p, *host, *slash, *colon;
-	size_t hlen;
-
-	memset(u, 0, sizeof *u);
-	if (strncmp(text, "ws://", 5) == 0) {
-		p = text + 5;
-		u->port = 80;
-	} else if (strncmp(text, "wss://", 6) == 0) {
-		p = text + 6;
-		u->tls = true;
-		u->port = 443;
-	} else {
-		return -1;
-	}
-	host = p;
-	slash = strchr(host, '/');
-	if (slash == NULL)
-		slash = host + strlen(host);
-	colon = memchr(host, ':', (size_t)(slash - host));
-	hlen = (size_t)((colon ? colon : slash) - host);
-	if (hlen == 0 || hlen >= sizeof u->host)
-		return -1;
-	memcpy(u->host, host, hlen);
-	if (colon) {
-		char *end;
-		long port = strtol(colon + 1, &end, 10);
-		if (end != slash || port < 1 || port > 65535)
-			return -1;
-		u->port = (int)port;
-	}
-	snprintf(u->path, sizeof u->path, "%s", *slash ? slash : "/");
-	return 0;
 }
 
 /* "3000", "HOST:3000", "http://HOST:3000" or "unix:/path/app.sock":
@@ -204,6 +167,15 @@ add_allow(struct client *c, const char *cidr)
 	return 0;
 }
 
+/* --server, given once or more: read in setup_servers. */
+static void
+add_server(struct client *c, const char *url)
+{
+	if (c->nserver_args < CLIENT_SERVERS_MAX)
+		c->server_args[c->nserver_args] = url;
+	c->nserver_args++;
+}
+
 static int
 parse_args(int argc, char **argv, struct client *c)
 {
@@ -261,7 +233,7 @@ parse_args(int argc, char **argv, struct client *c)
 		case 'J': c->json = true; break;
 		case 'Q': c->qr = true; break;
 		case 'N': c->new_url = true; break;
-		case 's': c->server_text = optarg; break;
+		case 's': add_server(c, optarg); break;
 		case 'n':
 			if ((why = name_invalid_reason(optarg)) != NULL) {
 				log_err("--name %s: %s", optarg, why);
@@ -375,32 +347,47 @@ load_config(struct client *c)
 	return -1;
 }
 
+/* The list, from the flags, else the environment, else the file. */
 static int
-setup_server(struct client *c)
+setup_servers(struct client *c)
 {
-	const char *why;
+	const char *env = getenv("EXPOSE_SERVER");
+	int i, rc = 0;
 
-	if (c->server_text == NULL)
-		c->server_text = getenv("EXPOSE_SERVER");
-	if ((c->server_text == NULL || *c->server_text == '\0') && c->conf_server[0])
-		c->server_text = c->conf_server;
-	if (c->server_text == NULL || *c->server_text == '\0') {
+	if (c->nserver_args > CLIENT_SERVERS_MAX) {
+		log_err("--server: at most %d servers (the hosts of one cluster)",
+		        CLIENT_SERVERS_MAX);
+		return -1;
+	}
+	if (c->nserver_args)
+		for (i = 0; i < c->nserver_args && rc == 0; i++)
+			rc = servers_add_list(c, c->server_args[i], "--server");
+	else if (env && *env)
+		rc = servers_add_list(c, env, "EXPOSE_SERVER");
+	else if (c->conf_server[0])
+		rc = servers_add_list(c, c->conf_server, "server =");
+	else {
 		log_err("no server: give --server ws://HOST:PORT, set EXPOSE_SERVER, "
 		        "or put 'server = ws://HOST:PORT' in expose.conf");
 		return -1;
 	}
-	if (parse_server(c->server_text, &c->server) == -1) {
-		log_err("--server %s: not a ws:// or wss:// URL", c->server_text);
+	if (rc == -1)
 		return -1;
-	}
-	/* What the handshake signs: this server, and no other (expose(7)). */
-	if (proto_dialed_make(c->dialed, sizeof c->dialed, c->server.tls, c->server.host,
-	                      c->server.port) == -1) {
-		log_err("--server %s: the host must be a DNS name or an IPv4 address",
-		        c->server_text);
+	servers_use(c, 0);
+	c->round_start = 0;
+	return 0;
+}
+
+static int
+setup_server(struct client *c)
+{
+	const char *why;
+	bool tls;
+
+	if (setup_servers(c) == -1)
 		return -1;
-	}
-	if (c->ca && !c->server.tls) {
+	tls = servers_any_tls(c);
+	if (c->ca && !tls) {
 		if (c->ca == c->conf_ca) {
 			c->ca = NULL;     /* the file's, for wss:// servers only */
 		} else {
@@ -413,7 +400,7 @@ setup_server(struct client *c)
 		return -1;
 	}
 	/* Loaded once, here: a bad file is a one-line error, not a retry loop. */
-	if (c->server.tls && (c->link_trust = tls_trust_new(c->ca, true, &why)) == NULL) {
+	if (tls && (c->link_trust = tls_trust_new(c->ca, true, &why)) == NULL) {
 		if (c->ca)
 			log_err("%s %s: no CA certificate in it (give a PEM file)",
 			        c->ca == c->conf_ca ? "ca =" : "--ca", c->ca);
@@ -422,17 +409,6 @@ setup_server(struct client *c)
 		return -1;
 	}
 	return 0;
-}
-
-/* A password over a plain websocket to another machine travels in clear. */
-static void
-warn_if_clear(const struct client *c)
-{
-	const char *h = c->server.host;
-
-	if (c->auth[0] && !c->server.tls && strcmp(h, "127.0.0.1") != 0 &&
-	    strcmp(h, "localhost") != 0 && strcmp(h, "::1") != 0)
-		log_warn("--auth over %s sends the password in clear; use wss://", c->server_text);
 }
 
 static int
@@ -527,7 +503,7 @@ main(int argc, char **argv)
 		return EX_CONFIG;
 	if (setup_server(&c) == -1)
 		return EX_CONFIG;
-	warn_if_clear(&c);
+	servers_warn_if_clear(&c);
 	if (setup_identity(&c) == -1)
 		return EX_CONFIG;
 	c.names_lock_fd = -1;

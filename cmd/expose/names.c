@@ -6,11 +6,17 @@
  * recent first.  Targets with --name are not recorded; --new-url does not
  * ask for the remembered name (and records the new one).
  *
+ * The servers given together (--server more than once) are the hosts of
+ * one cluster, where a key's names are the same on every host: a line of
+ * any of them is the target's name of last time, asked of whichever
+ * server is dialled, and a new line replaces the lines of all of them.
+ *
  * Two clients of this machine for the same server and target do not
  * take one URL from each other: each running client holds a lock (an
  * open file description lock on one byte of "names.lock", chosen by the
- * server and target) for each of its targets; a second one finds it held
- * and takes a new name, which it does not record.  A client that dies
+ * server and target, taken for each server of its list) for each of its
+ * targets; a second one finds one held and takes a new name, which it
+ * does not record.  A client that dies
  * lets go, so that its restart gets the URL back (the server hands a live
  * name over to the same key).
  *
@@ -86,10 +92,11 @@ split(const char *p, size_t n, struct names_line *l)
 	return name_is_valid(name) ? 0 : -1;
 }
 
+/* Whether l is target's line for one of c's servers. */
 static bool
-line_is(const struct names_line *l, const char *server, const char *target)
+line_is(const struct names_line *l, const struct client *c, const char *target)
 {
-	return l->server_len == strlen(server) && memcmp(l->server, server, l->server_len) == 0 &&
+	return servers_has_dialed(c, l->server, l->server_len) &&
 	       l->target_len == strlen(target) && memcmp(l->target, target, l->target_len) == 0;
 }
 
@@ -121,14 +128,25 @@ lock_offset(const char *server, const char *target)
 	return (off_t)(h % (uint64_t)NAMES_LOCK_SPAN);
 }
 
-/* Takes t's lock for as long as this client runs: 1 taken, 0 another
- * client holds it, -1 locks cannot be had here (then names are kept as
- * if taken: one client at a time is the common case). */
+/* Sets (F_WRLCK) or lets go of (F_UNLCK) the lock byte of server and target. */
+static int
+lock_one(struct client *c, const char *server, const char *target, short type)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_len = 1 };
+
+	fl.l_start = lock_offset(server, target);
+	return fcntl(c->names_lock_fd, F_OFD_SETLK, &fl);
+}
+
+/* Takes t's locks, one for each server, for as long as this client runs:
+ * 1 taken, 0 another client holds one (none kept), -1 locks cannot be
+ * had here (then names are kept as if taken: one client at a time is the
+ * common case). */
 static int
 lock_target(struct client *c, struct target *t)
 {
 	char path[4096];
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 1 };
+	int i, j;
 
 	if (c->names_lock_fd == -1) {
 		if (names_path(path, sizeof path, "names.lock") == -1)
@@ -137,10 +155,16 @@ lock_target(struct client *c, struct target *t)
 		if (c->names_lock_fd == -1)
 			return -1;
 	}
-	fl.l_start = lock_offset(c->dialed, t->label);
-	if (fcntl(c->names_lock_fd, F_OFD_SETLK, &fl) == 0)
-		return 1;
-	return errno == EAGAIN || errno == EACCES ? 0 : -1;
+	for (i = 0; i < c->nservers; i++) {
+		if (lock_one(c, c->servers[i].dialed, t->label, F_WRLCK) == 0)
+			continue;
+		if (errno != EAGAIN && errno != EACCES)
+			return -1;
+		for (j = 0; j < i; j++)
+			lock_one(c, c->servers[j].dialed, t->label, F_UNLCK);
+		return 0;
+	}
+	return 1;
 }
 
 /* The file's text, NUL-ended, or NULL: absent (quietly) or unusable (one
@@ -213,7 +237,7 @@ remember(const struct names_line *l, void *ctx)
 
 	for (i = 0; i < c->ntargets; i++) {
 		t = &c->targets[i];
-		if (t->want[0] || t->remembered[0] || !line_is(l, c->dialed, t->label))
+		if (t->want[0] || t->remembered[0] || !line_is(l, c, t->label))
 			continue;
 		if (t->name_shared) {
 			log_info("%s: another expose on this machine has its URL of last time; "
@@ -245,7 +269,8 @@ names_load(struct client *c)
 
 struct rewrite {
 	FILE *f;
-	const char *server, *target;
+	const struct client *c;
+	const char *target;
 	int kept;
 };
 
@@ -254,7 +279,7 @@ keep_other(const struct names_line *l, void *ctx)
 {
 	struct rewrite *w = ctx;
 
-	if (w->kept >= NAMES_KEEP || line_is(l, w->server, w->target))
+	if (w->kept >= NAMES_KEEP || line_is(l, w->c, w->target))
 		return;
 	fprintf(w->f, "%.*s %.*s %.*s\n", (int)l->server_len, l->server, (int)l->target_len,
 	        l->target, (int)l->name_len, l->name);
@@ -272,7 +297,7 @@ void
 names_save(struct client *c, const struct target *t)
 {
 	char path[4096], tmp[4096 + 16], *text;
-	struct rewrite w = { .server = c->dialed, .target = t->label, .kept = 1 };
+	struct rewrite w = { .c = c, .target = t->label, .kept = 1 };
 	int fd, rc;
 
 	if (t->want[0] || t->name_shared || strchr(t->label, '\n') ||

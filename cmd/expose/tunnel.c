@@ -52,15 +52,43 @@ tunnel_init(struct client *c)
 	frame_decoder_init(&c->dec);
 }
 
-/* Waits, then connects again: base doubling to a cap, +-25% jitter. */
+/* The server the next attempt goes to: the same after a link that
+ * served (its host may come back: a restarted broker), else the next in
+ * the list (and after a host that could not give names: c->hop).  true
+ * if this round of the list is over: every server was tried since the
+ * last that served. */
+static bool
+next_server(struct client *c)
+{
+	bool stay = c->served && !c->hop;
+
+	c->served = false;
+	c->hop = false;
+	if (stay) {
+		c->round_start = c->current;
+		return true;
+	}
+	servers_use(c, (c->current + 1) % c->nservers);
+	return c->current == c->round_start;
+}
+
+/* Waits, then connects again: to the next server at once while a round
+ * of the list lasts; after a round, base doubling to a cap, +-25% jitter. */
 void
 schedule_reconnect(struct client *c, const char *why)
 {
+	const char *failed = c->server_text;
+	bool served = c->served;
 	uint32_t jitter;
 	int delay;
 
 	if (c->stopping || c->done)
 		return;
+	if (!next_server(c)) {
+		log_info("cannot reach %s: %s; trying %s", failed, why, c->server_text);
+		lws_sul_schedule(c->ctx, 0, &c->reconnect, reconnect_now, 0);
+		return;
+	}
 	if (c->connected_ms && clock_ms() - c->connected_ms >= RECONNECT_STABLE_MS)
 		c->backoff_ms = 0;
 	c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : RECONNECT_MIN_MS;
@@ -69,9 +97,13 @@ schedule_reconnect(struct client *c, const char *why)
 	identity_random(&jitter, sizeof jitter);
 	delay = c->backoff_ms * 3 / 4 + (int)(jitter % (uint32_t)(c->backoff_ms / 2 + 1));
 	c->connected_ms = 0;
-	log_warn("%s %s: %s; retrying in %.1fs", c->ever_connected ?
-	         "lost the connection to" : "cannot reach", c->server_text, why,
-	         delay / 1000.0);
+	if (c->nservers > 1 && !served)
+		log_warn("cannot reach any of the %d servers (%s: %s); retrying %s in %.1fs",
+		         c->nservers, failed, why, c->server_text, delay / 1000.0);
+	else
+		log_warn("%s %s: %s; retrying in %.1fs", c->ever_connected ?
+		         "lost the connection to" : "cannot reach", c->server_text, why,
+		         delay / 1000.0);
 	lws_sul_schedule(c->ctx, 0, &c->reconnect, reconnect_now,
 	                 (lws_usec_t)delay * LWS_US_PER_MS);
 }
@@ -244,10 +276,19 @@ on_bound(struct client *c, uint32_t index, const uint8_t *p, size_t len)
 	}
 	t = &c->targets[index - 1];
 	t->bound = true;
+	c->served = true;
 	if (t->printed && strcmp(url, t->url) == 0) {
-		log_info("reconnected: %s -> %s", t->url, t->label);
+		if (t->server != c->current) {
+			/* Its key still owns the name: the cluster gives it back here. */
+			log_info("moved to %s: same URL %s -> %s", c->server_text, t->url, t->label);
+			names_save(c, t);
+		} else {
+			log_info("reconnected: %s -> %s", t->url, t->label);
+		}
+		t->server = c->current;
 		return 0;
 	}
+	t->server = c->current;
 	if (t->printed)
 		log_warn("the tunnel to %s has a new URL: %s (the old name was taken)",
 		         t->label, url);
@@ -293,6 +334,15 @@ on_error(struct client *c, uint32_t index, const uint8_t *p, size_t len)
 	if (index > (uint32_t)c->ntargets)
 		return -1;
 	t = &c->targets[index - 1];
+	if (code == CODE_INTERNAL && c->nservers > 1) {
+		/* This host cannot give names now (cut off from its cluster?):
+		 * another may.  The link goes, and every tunnel with it. */
+		log_warn("%s: %s; trying the next server", t->label, msg);
+		snprintf(c->link_error, sizeof c->link_error, "%s", msg);
+		c->hop = true;
+		lws_set_timeout(c->ws, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+		return 0;
+	}
 	if (code == CODE_REPLACED) {
 		log_err("another expose with the same key took %s", t->name);
 		stop(c, EX_UNAVAILABLE);

@@ -20,7 +20,8 @@ Settings (environment): BENCH_QUICK=1 (3 s loads, smaller counts),
 BENCH_DURATION (s), BENCH_SSE (streams), BENCH_IDLE (e.g. "1000,5000"),
 BENCH_SETUP_RUNS, BENCH_BULK_RUNS, BENCH_TLS_CONNS (sequential connections
 per kind for the handshake cost), BENCH_ONLY (some of keepalive, newconn,
-tls, bulk, sse, setup, idle), BENCH_OUT (directory), BENCH_RESP (the
+tls, bulk, sse, setup, idle, cluster), BENCH_CLUSTER_RUNS (registration
+and failover runs, each), BENCH_OUT (directory), BENCH_RESP (the
 trivial handler, built by run.sh), BENCH_KALAT (tests/bench/kalat.c, the
 keep-alive latency probe, built by run.sh), BENCH_KEEP=1 (keep the scratch directory),
 EXPOSE_RELEASE_BIN (measure the programs in another directory than bin/).
@@ -1075,6 +1076,12 @@ class Bench:
         self.metric("setup.to_answer_ms", round(med, 1), "ms", "lower")
         self.edge.wait_kids_gone()
 
+    def cluster(self):
+        """Registration with etcd vs without, and a client's failover
+        (tests/bench/cluster.py)."""
+        import cluster
+        cluster.run(self, STARTED, BIN, self.origin.port, broker_extra())
+
     def idle(self):
         """Idle tunnels on a fresh broker: one expose process per tunnel."""
         tmp = os.path.join(self.tmp, "idle")
@@ -1410,7 +1417,8 @@ def main():
                               ("bulk", "bulk", bench.bulk),
                               ("sse", "slow streams", bench.sse),
                               ("setup", "tunnel setup", bench.setup_time),
-                              ("idle", "idle tunnels", bench.idle)):
+                              ("idle", "idle tunnels", bench.idle),
+                              ("cluster", "more than one host (etcd)", bench.cluster)):
             if ONLY and key not in ONLY:
                 continue
             bench.scenario(name, fn)

@@ -10,7 +10,8 @@
 # BENCH_IDLE (e.g. 1000,5000), BENCH_SETUP_RUNS, BENCH_BULK_RUNS, BENCH_OUT,
 # BENCH_TLS_CONNS (sequential connections per kind for the TLS handshake
 # cost: 300, 100 with BENCH_QUICK=1),
-# BENCH_ONLY (some of keepalive,newconn,tls,bulk,sse,setup,idle),
+# BENCH_ONLY (some of keepalive,newconn,tls,bulk,sse,setup,idle,cluster),
+# BENCH_CLUSTER_RUNS (registration and failover runs with etcd, each),
 # BENCH_KEEP=1 (keep the scratch directory with every log),
 # EXPOSE_RELEASE_BIN=DIR (measure the programs in DIR instead of bin/),
 # BENCH_UNIT=0 (skip the shipped units' new-connection cost, tests/system),
