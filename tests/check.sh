@@ -76,11 +76,13 @@ print(t - bad, bad)
 PY
 }
 
-e2e_exec() {    # name, marker, bin: becomes one suite's run (call it in a subshell)
-	rm -f "build/e2e-$1.xml" "build/e2e-$1.rc"    # a killed run must not count old ones
-	EXPOSE_BIN="$3" EXPOSE_RELEASE_BIN=bin exec timeout "$E2E_TIMEOUT_S" \
+e2e_exec() {    # name, marker, bin, pytest's paths: becomes one suite's run (in a subshell)
+	name=$1 marker=$2 bin=$3
+	shift 3
+	rm -f "build/e2e-$name.xml" "build/e2e-$name.rc"    # a killed run must not count old ones
+	EXPOSE_BIN="$bin" EXPOSE_RELEASE_BIN=bin exec timeout "$E2E_TIMEOUT_S" \
 		"$PYTHON" -m pytest -q -p no:cacheprovider --timeout "$E2E_TEST_TIMEOUT_S" \
-		-m "$2" --junitxml="build/e2e-$1.xml" tests/e2e
+		-m "$marker" --junitxml="build/e2e-$name.xml" "$@"
 }
 
 e2e_count() {    # name: adds a finished suite's counts to the totals
@@ -102,24 +104,34 @@ else
 	failed=$((failed + 1))
 fi
 
-# The two suites run side by side: the release one is mostly the soak,
-# which keeps both cores busy with short-lived processes, while most of
-# the sanitized one waits on its programs.  Every deadline in them bounds
-# a failure only, so sharing the machine slows them and changes no verdict.
-echo "== end-to-end tests: release (beside the sanitized ones; its output follows theirs)"
-(e2e_exec release "release" bin) >build/e2e-release.log 2>&1 &
+# Three runs side by side: the release suite (mostly the soak, which keeps
+# both cores busy with short-lived processes), and the sanitized tests in
+# two parts of about equal time (measured: the tests of more than one host
+# wait mostly on etcd's leases and elections, and the rest mostly on their
+# programs).  Every deadline in them bounds a failure only, so sharing the
+# machine slows them and changes no verdict.
+HOSTS_TESTS="tests/e2e/test_cluster.py tests/e2e/test_cluster_failover.py tests/e2e/test_access.py"
+echo "== end-to-end tests: release, and hosts and access (beside the other sanitized ones; their output follows)"
+(e2e_exec release "release" bin tests/e2e) >build/e2e-release.log 2>&1 &
 release_pid=$!    # timeout's: a signal to it reaches pytest, and pytest's to its children
-trap 'kill "$release_pid" 2>/dev/null' EXIT INT TERM
+(e2e_exec hosts "not release" build-san/bin $HOSTS_TESTS) >build/e2e-hosts.log 2>&1 &
+hosts_pid=$!
+trap 'kill "$release_pid" "$hosts_pid" 2>/dev/null' EXIT INT TERM
 echo "== end-to-end tests: sanitized"
-(e2e_exec sanitized "not release" build-san/bin)
+(e2e_exec sanitized "not release" build-san/bin tests/e2e \
+	$(for t in $HOSTS_TESTS; do printf -- '--ignore=%s ' "$t"; done))
 echo $? >build/e2e-sanitized.rc
 e2e_count sanitized
+wait "$hosts_pid"
+echo $? >build/e2e-hosts.rc
 wait "$release_pid"
 echo $? >build/e2e-release.rc
 trap - EXIT INT TERM
-echo "== end-to-end tests: release"
-cat build/e2e-release.log
-e2e_count release
+for run in hosts release; do
+	echo "== end-to-end tests: $run"
+	cat "build/e2e-$run.log"
+	e2e_count "$run"
+done
 
 # The operator's path for real: systemd as PID 1 in a container, the
 # README's install steps, the units and their sandbox (tests/system/).
