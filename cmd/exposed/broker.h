@@ -34,6 +34,11 @@
 #include "settings.h"
 #include "sock.h"
 
+/* Batches of frames written per writeable callback, on a client's
+ * websocket or a peer link, so that one connection can't starve the
+ * others. */
+#define MUX_WRITES_PER_CALLBACK 16
+
 struct broker_config {
 	struct settings set;      /* expose.conf and flags (expose.conf(5)) */
 	const char *file;         /* -f, or NULL for the default: read again at reload */

@@ -272,7 +272,7 @@ link_write(struct link *l)
 	}
 	if (!l->seal.ready)
 		return 0;
-	for (i = 0; i < PEER_WRITES_PER_CALLBACK; i++) {
+	for (i = 0; i < MUX_WRITES_PER_CALLBACK; i++) {
 		if ((n = mux_fill(&l->mux, plain_buf, sizeof plain_buf)) == 0)
 			break;
 		n = seal_record(&l->seal, plain_buf, n, sealed_buf + LWS_PRE);

@@ -40,8 +40,6 @@
 #define PEERS_MAX 64
 /* Connections to peer-listen not yet proven, at most; more are closed. */
 #define PEER_LINKS_IN_MAX 64
-/* Frame batches written per writeable callback, at most. */
-#define PEER_WRITES_PER_CALLBACK 16
 /* Streams one link carries at once, at most. */
 #define PEER_STREAMS_MAX 100000
 /* A link's handshake must finish within this. */

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "conf.h"
 #include "log.h"
 #include "peer.h"
 
@@ -40,22 +41,6 @@ hello_challenge(struct link *l)
 	mux_control(&l->mux, FRAME_CHALLENGE, 0, p, n);
 }
 
-/* Whether names ("a,b") lists host. */
-static int
-names_list(const char *names, const char *host)
-{
-	size_t n = strlen(host);
-	const char *p = names;
-
-	while (*p) {
-		size_t len = strcspn(p, ",");
-		if (len == n && memcmp(p, host, n) == 0)
-			return 1;
-		p += len + (p[len] == ',');
-	}
-	return 0;
-}
-
 /* Is pk peer-keys' key for host?  NULL if so, else why not. */
 static const char *
 key_for(struct link *l, const uint8_t pk[IDENTITY_PK_BYTES], const char *host)
@@ -70,7 +55,7 @@ key_for(struct link *l, const uint8_t pk[IDENTITY_PK_BYTES], const char *host)
 		log_warn("peer-keys %s: %s (the last one read still counts)",
 		         b->cfg->set.peer_keys, err);
 	e = keys_find(&l->ps->keys, pk);
-	if (e && names_list(e->names, host))
+	if (e && conf_list_has(e->names, host))
 		return NULL;
 	identity_pk_text(pk, text);
 	snprintf(why, sizeof why, "key of host %s not in peer-keys %s%s (if it is that "

@@ -18,9 +18,6 @@
 static uint8_t write_buf[LWS_PRE + MESSAGE_MAX_BYTES];
 /* RFC 9266: the tls-exporter channel binding's label (no context). */
 #define TLS_BINDING_LABEL "EXPORTER-Channel-Binding"
-/* Messages written per writeable callback, so one connection can't starve
- * the others. */
-#define MUX_WRITES_PER_CALLBACK 16
 
 static struct session *
 session_of_mux(struct mux *m)

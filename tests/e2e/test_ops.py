@@ -108,6 +108,28 @@ def test_config_error_names_file_and_line(tmp, text, line, message):
         assert out.stderr == f"{prog}: {conf}:{line}: {message}\n"
 
 
+@pytest.mark.parametrize("args,code,message", [
+    (["--peers", "bad"], 78, "peers 'bad': not a list of NAME=ADDR:PORT"),
+    (["--peers", "h2=10.0.0.2:7002"], 78,
+     "peer-keys is empty: list the other hosts' keys in a file and name it (exposed(8))"),
+    (["--peers", "h2=10.0.0.2:7002", "--peer-keys", "/nonexistent"], 78,
+     "peer-keys /nonexistent: missing"),
+    (["--peers", "h2=10.0.0.2:7002", "--peer-keys", "/dev/null", "--peer-listen", "nope"], 69,
+     "peer-listen nope: Invalid argument (give another --peer-listen ADDR:PORT)"),
+])
+def test_bad_peer_link_settings_stop_the_broker_with_the_fix(tmp, args, code, message):
+    """More than one host, set wrong: the broker does not start, and says
+    which setting and why in one line (etcd need not answer for that)."""
+    out = subprocess.run([os.path.join(harness.BIN, "exposed"), "--domain", "localhost",
+                          "--listen", "127.0.0.1:0", "--socket", f"{tmp}/b.sock",
+                          "--registry", f"{tmp}/r.db", "--host-key", f"{tmp}/host.key",
+                          "--etcd-endpoints", "http://127.0.0.1:1", "--host-name", "h1", *args],
+                         capture_output=True, text=True, env=harness.sanitizer_env(),
+                         timeout=harness.scaled(20))
+    assert out.returncode == code, out.stderr
+    assert f"exposed: {message}\n" in out.stderr
+
+
 def test_missing_config_file(tmp):
     out = subprocess.run([os.path.join(harness.BIN, "exposed"), "-f", f"{tmp}/none.conf",
                           "--check-config"], capture_output=True, text=True,
