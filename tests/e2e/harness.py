@@ -39,6 +39,8 @@ def _spawn_ms():
 
 SPAWN_MS = _spawn_ms()
 SLOWNESS = max(1.0, SPAWN_MS / REFERENCE_SPAWN_MS)
+# The browser scripts (tests/browser/chromium.mjs) scale their own deadlines.
+os.environ["EXPOSE_TEST_SLOWNESS"] = f"{SLOWNESS:.2f}"
 
 
 def scaled(seconds):

@@ -311,31 +311,17 @@ def test_webpack_hot_reload_reaches_the_page_in_chromium(stack, tmp, webpack):
     c = stack.client("--host-header=rewrite", webpack.port)
     with open(os.path.join(WEBPACK_DIR, "src", "index.js")) as f:
         source = f.read()
-    browser_log = open(os.path.join(tmp, "hotreload.log"), "ab")
+    log_path = os.path.join(tmp, "hotreload.log")
+    browser_log = open(log_path, "ab")
     browser = harness.spawn(["node", HOTRELOAD_JS, c.url, "Hot reloaded through expose"],
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=browser_log,
                             cwd=os.path.dirname(HOTRELOAD_JS))
     try:
-        sockets = []
-        while True:
-            line = harness.read_line(browser.stdout, BROWSER_STEP_S)
-            if line.startswith("ready "):
-                break
-            assert line.startswith("websocket "), line
-            sockets.append(line.split(" ", 1)[1])
-        assert line == "ready Hello from webpack through expose"
-        # Through the tunnel: the public host and port, not the dev server's.
-        assert sockets == [f"ws://{c.host}/ws"]
-        for n in range(EDIT_TRIES):
-            webpack.edit("src/index.js", source.replace("Hello from webpack through expose",
-                                                        f"Hot reloaded through expose {n}"))
-            try:
-                line = harness.read_line(browser.stdout, EDIT_WAIT_S)
-                break
-            except TimeoutError:
-                continue
-        assert re.fullmatch(r"updated Hot reloaded through expose \d", line), line
-        assert browser.wait(harness.scaled(BROWSER_STEP_S)) == 0
+        _hot_reload_in_browser(browser, webpack, source, c)
+    except (AssertionError, TimeoutError, EOFError) as e:
+        browser_log.flush()
+        with open(log_path, errors="replace") as f:
+            raise AssertionError(f"{e}\nhotreload.mjs said:\n{f.read()[-4000:]}") from e
     finally:
         if browser.poll() is None:
             browser.kill()
@@ -344,3 +330,27 @@ def test_webpack_hot_reload_reaches_the_page_in_chromium(stack, tmp, webpack):
     # The socket crossed the tunnel: the client logs it once it closed.
     wanted = re.compile(r"GET    /ws 101 \S+ req \d+B resp \S+, upgraded connection closed\n")
     harness.wait_for(lambda: wanted.search(c.text()), what="the hot-reload websocket's line")
+
+
+def _hot_reload_in_browser(browser, webpack, source, c):
+    """Reads hotreload.mjs's lines while editing the page's source."""
+    sockets = []
+    while True:
+        line = harness.read_line(browser.stdout, BROWSER_STEP_S)
+        if line.startswith("ready "):
+            break
+        assert line.startswith("websocket "), line
+        sockets.append(line.split(" ", 1)[1])
+    assert line == "ready Hello from webpack through expose"
+    # Through the tunnel: the public host and port, not the dev server's.
+    assert sockets == [f"ws://{c.host}/ws"]
+    for n in range(EDIT_TRIES):
+        webpack.edit("src/index.js", source.replace("Hello from webpack through expose",
+                                                    f"Hot reloaded through expose {n}"))
+        try:
+            line = harness.read_line(browser.stdout, EDIT_WAIT_S)
+            break
+        except TimeoutError:
+            continue
+    assert re.fullmatch(r"updated Hot reloaded through expose \d", line), line
+    assert browser.wait(harness.scaled(BROWSER_STEP_S)) == 0
