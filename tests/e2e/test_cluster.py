@@ -50,6 +50,31 @@ def ip(*args):
     subprocess.run(["ip", *args], check=True, capture_output=True)
 
 
+# A run's namespaces are named after its pid: xcPID then hub or a host's name.
+NAMESPACE = re.compile(r"xc(\d+)(?:hub|" + "|".join(HOSTS) + r")")
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def reap_stale_namespaces():
+    """Deletes the namespaces of runs whose process is gone: a run killed
+    before its clean-up (a bench cut short, a check interrupted) leaves
+    them, and nothing else would remove them."""
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    for line in listed.splitlines():
+        m = NAMESPACE.fullmatch(line.split(" ", 1)[0])
+        if m and not pid_alive(int(m.group(1))):
+            subprocess.run(["ip", "netns", "del", m.group(0)], capture_output=True)
+
+
 def in_ns(ns, fn, *args):
     """fn(*args) run on a thread that entered network namespace ns (a
     network namespace is per thread), so that the test itself can speak
@@ -295,7 +320,8 @@ class NsClient:
 class Cluster:
     def __init__(self, tmp):
         self.tmp = tmp
-        self.tag = f"xc{os.getpid() % 100000}"
+        reap_stale_namespaces()
+        self.tag = f"xc{os.getpid()}"
         self.hosts = []
         self.clients = []
         self.apps = []
@@ -1035,3 +1061,26 @@ def test_nothing_left_behind(cluster):
     cluster.close()
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert cluster.tag not in listed
+
+
+def test_a_killed_runs_namespaces_are_reaped_and_a_live_ones_kept():
+    """The fixture's own clean-up: what a killed run left goes, what a live
+    run holds stays."""
+    gone = harness.spawn(["/bin/true"])
+    gone.wait()
+    live = harness.spawn(["sleep", "300"])
+    stale, held = f"xc{gone.pid}h2", f"xc{live.pid}hub"
+    try:
+        assert not pid_alive(gone.pid)
+        ip("netns", "add", stale)
+        ip("netns", "add", held)
+        reap_stale_namespaces()
+        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        names = {line.split(" ", 1)[0] for line in listed.splitlines()}
+        assert stale not in names
+        assert held in names
+    finally:
+        live.kill()
+        live.wait()
+        for ns in (stale, held):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
