@@ -193,6 +193,8 @@ int tls_conn_binding(struct tls_conn *t, uint8_t out[IDENTITY_BINDING_BYTES]);
 void requestlog_line(struct client *c, const struct target *t, const struct exchange *x);
 void output_url(struct client *c, struct target *t, const char *http_url);
 void output_status(struct client *c, int64_t handshake_ms);
+void output_lost(struct client *c, const char *server, const char *why);
+void output_back(struct client *c, struct target *t, bool moved);
 
 /* inspect.c: the web inspector */
 struct inspector;

@@ -151,6 +151,26 @@ output_url(struct client *c, struct target *t, const char *http_url)
 		print_qr(t->url);
 }
 
+/* --json only: a link that had bound tunnels is gone (the text output has
+ * its own warning line), so a script knows its URLs answer 502 for now. */
+void
+output_lost(struct client *c, const char *server, const char *why)
+{
+	if (c->json)
+		json_line(json_pack("{s:s, s:s, s:s}", "event", "disconnected", "server", server,
+		                    "reason", why));
+}
+
+/* --json only: a tunnel bound again with its URL, on the server it had
+ * ("reconnected") or on another of the list ("moved"). */
+void
+output_back(struct client *c, struct target *t, bool moved)
+{
+	if (c->json)
+		json_line(json_pack("{s:s, s:s, s:s, s:s}", "event", moved ? "moved" : "reconnected",
+		                    "url", t->url, "target", t->label, "server", c->server_text));
+}
+
 void
 output_status(struct client *c, int64_t handshake_ms)
 {

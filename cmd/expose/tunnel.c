@@ -84,6 +84,8 @@ schedule_reconnect(struct client *c, const char *why)
 
 	if (c->stopping || c->done)
 		return;
+	if (served)
+		output_lost(c, failed, why);
 	if (!next_server(c)) {
 		log_info("cannot reach %s: %s; trying %s", failed, why, c->server_text);
 		lws_sul_schedule(c->ctx, 0, &c->reconnect, reconnect_now, 0);
@@ -278,13 +280,16 @@ on_bound(struct client *c, uint32_t index, const uint8_t *p, size_t len)
 	t->bound = true;
 	c->served = true;
 	if (t->printed && strcmp(url, t->url) == 0) {
-		if (t->server != c->current) {
+		bool moved = t->server != c->current;
+
+		if (moved) {
 			/* Its key still owns the name: the cluster gives it back here. */
 			log_info("moved to %s: same URL %s -> %s", c->server_text, t->url, t->label);
 			names_save(c, t);
 		} else {
 			log_info("reconnected: %s -> %s", t->url, t->label);
 		}
+		output_back(c, t, moved);
 		t->server = c->current;
 		return 0;
 	}

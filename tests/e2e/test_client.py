@@ -68,6 +68,22 @@ def test_json_events_for_scripts(stack):
     assert req["url"] == event["url"] and req["ms"] >= 0
 
 
+def test_json_says_when_the_link_is_lost_and_back(stack):
+    """A script holding the URL learns that it answers 503 for now, and
+    that it is the same URL again once the broker is back."""
+    c = stack.expose_app("--json", "--name", "scripted", wait_url=False)
+    url = json.loads(c.next_line())["url"]
+    stack.broker.kill()
+    lost = json.loads(c.next_line())
+    assert lost["event"] == "disconnected" and lost["server"] == stack.broker.server
+    assert lost["reason"]
+    stack.broker.start()
+    back = json.loads(c.next_line())
+    assert back == {"event": "reconnected", "url": url, "target": f"localhost:{stack.app.port}",
+                    "server": stack.broker.server}
+    assert stack.get(url + "hello") == (200, b"hello")
+
+
 def test_qr_code(stack):
     c = stack.expose_app("--qr")
     harness.wait_in_file(c.log, "\u2588{10}")

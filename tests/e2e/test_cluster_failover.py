@@ -145,25 +145,36 @@ class FailoverClient(test_cluster.NsClient):
     """expose on host h, given its own broker first, then the others'
     (by address: each listens on its host's own); ready on its URL."""
 
-    def __init__(self, h, others, *args, key_dir=None):
+    def __init__(self, h, others, *args, key_dir=None, json_events=False):
         self.key_dir = key_dir or os.path.join(h.tmp, f"key-{id(self)}")
         env = harness.sanitizer_env()
         env["XDG_CONFIG_HOME"] = self.key_dir
         flags = []
         for o in (h, *others):
             flags += ["--server", own_url(o)]
+        if json_events:
+            flags.append("--json")
         self.proc = harness.Process(h.argv(
             os.path.join(harness.BIN, "expose"), *flags, *[str(a) for a in args]),
             os.path.join(h.tmp, f"client-{id(self)}.log"), env=env, stdout=subprocess.PIPE)
         h.cluster.clients.append(self)
-        self.url = harness.read_line(self.proc.proc.stdout)
+        line = harness.read_line(self.proc.proc.stdout)
+        self.url = json.loads(line)["url"] if json_events else line
+
+    def event(self, *kinds):
+        """The next --json event of one of these kinds (requests skipped)."""
+        while True:
+            e = json.loads(harness.read_line(self.proc.proc.stdout))
+            if e["event"] in kinds:
+                return e
+            assert e["event"] == "request", e
 
 
 def test_killed_broker_clients_move_with_the_same_urls(cluster):
     h1, h2, h3 = cluster.hosts
     named = FailoverClient(h3, (h1, h2), "--name", "mover", h3.app())
     port = h3.app()
-    random = FailoverClient(h3, (h1, h2), port)
+    random = FailoverClient(h3, (h1, h2), port, json_events=True)
     for c in (named, random):
         harness.wait_for(lambda c=c: h1.rows().get(c.name) == "h3",
                          what=f"{c.name} copied to h1")
@@ -173,6 +184,11 @@ def test_killed_broker_clients_move_with_the_same_urls(cluster):
     for c in (named, random):
         harness.wait_in_file(c.proc.log, r"moved to %s: same URL %s -> " % (
             re.escape(own_url(h1)), re.escape(c.url)))
+    # A script reading --json hears both: the link lost, the URL back.
+    assert random.event("disconnected", "moved", "reconnected")["event"] == "disconnected"
+    assert random.event("moved", "reconnected") == {
+        "event": "moved", "url": random.url, "target": f"localhost:{port}",
+        "server": own_url(h1)}
     # Visitors on the host they moved to reach them, at once: its broker
     # wrote its own rows.
     for c in (named, random):
