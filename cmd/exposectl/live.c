@@ -13,7 +13,8 @@
 #include "sock.h"
 
 #define LIVE_TIMEOUT_MS 5000
-#define LIVE_REPLY_BYTES (64 * 1024)
+/* The broker's reply, at most (its CONTROL_REPLY_BYTES). */
+#define LIVE_REPLY_BYTES (128 * 1024)
 
 static int
 ask(const struct settings *s, const char *line, char *reply, size_t size)

@@ -21,7 +21,8 @@
 #include "log.h"
 
 #define CONTROL_LINE_BYTES 512
-#define CONTROL_REPLY_BYTES (64 * 1024)
+/* A reply, at most: METRICS with the peer link's series of PEERS_MAX hosts. */
+#define CONTROL_REPLY_BYTES (128 * 1024)
 /* An HTTP request head to the metrics port, at most. */
 #define METRICS_HEAD_BYTES 8192
 #define CONTROL_TIMEOUT_S 5

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "broker.h"
+#include "peer.h"
 
 static const char *const handshake_names[HS_MAX] = {
 	"ok", "bad_signature", "not_authorized", "protocol", "rate_limited", "abandoned",
@@ -47,6 +48,53 @@ head(struct buf *out, const char *name, const char *type, const char *help)
 	return put(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* The peer link's series, one per host in peers (cluster mode only). */
+static int
+render_peers(const struct peers *ps, struct buf *out)
+{
+	const struct link *l;
+	unsigned in_up = 0;
+	int rc = 0, i;
+
+	rc |= head(out, "expose_peer_link_up", "gauge",
+	           "1 when this broker's link to the host is up and proven.");
+	for (i = 0; i < ps->npeers; i++)
+		rc |= put(out, "expose_peer_link_up{peer=\"%s\"} %d\n", ps->peer[i].name,
+		          ps->peer[i].link && ps->peer[i].link->up);
+	rc |= head(out, "expose_peer_streams", "gauge", "Visitors relayed to the host now.");
+	for (i = 0; i < ps->npeers; i++)
+		rc |= put(out, "expose_peer_streams{peer=\"%s\"} %zu\n", ps->peer[i].name,
+		          ps->peer[i].link ? ps->peer[i].link->streams.count : 0);
+	rc |= head(out, "expose_peer_streams_total", "counter", "Visitors relayed to the host.");
+	for (i = 0; i < ps->npeers; i++)
+		rc |= put(out, "expose_peer_streams_total{peer=\"%s\"} %lu\n", ps->peer[i].name,
+		          ps->peer[i].streams_total);
+	rc |= head(out, "expose_peer_relay_failed_total", "counter",
+	           "Visitors for the host's tunnels answered 502 here (no link up, or full).");
+	for (i = 0; i < ps->npeers; i++)
+		rc |= put(out, "expose_peer_relay_failed_total{peer=\"%s\"} %lu\n",
+		          ps->peer[i].name, ps->peer[i].relay_failed);
+	rc |= head(out, "expose_peer_link_drops_total", "counter",
+	           "Links to the host lost after they were up.");
+	for (i = 0; i < ps->npeers; i++)
+		rc |= put(out, "expose_peer_link_drops_total{peer=\"%s\"} %lu\n", ps->peer[i].name,
+		          ps->peer[i].drops);
+	rc |= head(out, "expose_peer_refused_total", "counter",
+	           "Handshakes this broker refused, by the host dialled (\"in\": on peer-listen).");
+	for (i = 0; i < ps->npeers; i++)
+		rc |= put(out, "expose_peer_refused_total{peer=\"%s\"} %lu\n", ps->peer[i].name,
+		          ps->peer[i].refusals);
+	rc |= put(out, "expose_peer_refused_total{peer=\"in\"} %lu\n", ps->refusals_in);
+	for (l = ps->accepted; l; l = l->next)
+		in_up += l->up;
+	rc |= head(out, "expose_peer_links_in", "gauge", "Links other hosts dialled, up now.");
+	rc |= put(out, "expose_peer_links_in %u\n", in_up);
+	rc |= head(out, "expose_peer_streams_in_total", "counter",
+	           "Streams other hosts opened to this host's tunnels.");
+	rc |= put(out, "expose_peer_streams_in_total %lu\n", ps->streams_in_total);
+	return rc;
+}
+
 int
 metrics_render(const struct broker *b, struct buf *out)
 {
@@ -84,11 +132,14 @@ metrics_render(const struct broker *b, struct buf *out)
 	rc |= put(out, "expose_registry_errors_total %lu\n", m->registry_errors);
 	rc |= head(out, "expose_kicks_total", "counter", "Clients ended by an operator.");
 	rc |= put(out, "expose_kicks_total %lu\n", m->kicks);
+	if (b->peers)
+		rc |= render_peers(b->peers, out);
 	return rc ? -1 : 0;
 }
 
-/* The counters' part of a reply, at most. */
-#define METRICS_BODY_BYTES (32 * 1024)
+/* The counters' part of a reply, at most: the peer link's series for
+ * PEERS_MAX hosts with the longest names fit. */
+#define METRICS_BODY_BYTES (128 * 1024)
 
 void
 metrics_serve(const struct broker *b, const void *head, size_t len, struct buf *reply)

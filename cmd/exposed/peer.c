@@ -161,13 +161,21 @@ link_host(const struct link *l)
 	return l->peer ? l->peer->name : l->their_name[0] ? l->their_name : "-";
 }
 
+/* A link that was up is lost: said, and counted. */
+static void
+link_down(struct link *l, const char *why)
+{
+	if (l->peer)
+		l->peer->drops++;
+	log_warn("peer link down host=%s addr=%s reason=\"%s\"", link_host(l), l->addr, why);
+}
+
 /* Ends a link: its streams reset, a dialled one dialled again later. */
 static void
 link_close(struct link *l, const char *why)
 {
 	if (l->up)
-		log_warn("peer link down host=%s addr=%s reason=\"%s\"", link_host(l), l->addr,
-		         why);
+		link_down(l, why);
 	else if (l->peer)
 		dial_failed(l->peer, why);
 	else
@@ -188,8 +196,12 @@ link_refuse(struct link *l, const char *fp, const char *why)
 	if (l->peer == NULL || !l->peer->quiet)
 		log_warn("peer refused host=%s addr=%s key=%s reason=\"%s\"", link_host(l),
 		         l->addr, fp, why);
-	if (l->peer)
+	if (l->peer) {
 		l->peer->quiet = true;
+		l->peer->refusals++;
+	} else {
+		l->ps->refusals_in++;
+	}
 	/* Tell the other side why, then close. */
 	mux_control(&l->mux, FRAME_ERROR, 0, p,
 	            proto_code_encode(p, sizeof p, CODE_AUTH, why));
@@ -303,8 +315,7 @@ link_event(struct link *l, enum lws_callback_reasons reason, void *in, size_t le
 		if (l->peer && !l->up && !l->refused && !l->closing)
 			dial_failed(l->peer, "no connection, or closed before the handshake");
 		else if (l->up)
-			log_warn("peer link down host=%s addr=%s reason=\"connection closed\"",
-			         link_host(l), l->addr);
+			link_down(l, "connection closed");
 		link_free(l);
 		return 0;
 	default:

@@ -96,6 +96,11 @@ struct peer {
 	int backoff_ms;
 	bool quiet;               /* a failed dial was logged; the next are not */
 	lws_sorted_usec_list_t redial;
+	/* counters for metrics.c */
+	unsigned long streams_total;   /* visitors relayed to it */
+	unsigned long relay_failed;    /* visitors for it answered 502 here: no link up */
+	unsigned long drops;           /* links lost after they were up */
+	unsigned long refusals;        /* handshakes with it that we refused */
 };
 
 struct peers {
@@ -107,6 +112,8 @@ struct peers {
 	int npeers;
 	struct link *accepted;
 	unsigned naccepted;
+	unsigned long streams_in_total;  /* streams other hosts opened to us */
+	unsigned long refusals_in;       /* handshakes on peer-listen we refused */
 };
 
 /* peer.c */

@@ -120,14 +120,14 @@ pstream_new(struct link *l, uint32_t id, struct lws *wsi)
 
 /* --- the dialing side --- */
 
-static struct link *
-link_to(struct peers *ps, const char *host)
+static struct peer *
+peer_named(struct peers *ps, const char *host)
 {
 	int i;
 
 	for (i = 0; i < ps->npeers; i++)
 		if (strcmp(ps->peer[i].name, host) == 0)
-			return ps->peer[i].link && ps->peer[i].link->up ? ps->peer[i].link : NULL;
+			return &ps->peer[i];
 	return NULL;
 }
 
@@ -138,31 +138,39 @@ peer_relay(struct stream *st, const char *name, const char *line,
 	struct broker *b = st->b;
 	struct registry_route r;
 	struct pstream *ps;
+	struct peer *p;
 	struct link *l;
 	uint32_t id;
 
 	if (registry_lookup(b->reg, name, &r) != 1 || r.socket[0] || r.host[0] == '\0' ||
 	    strcmp(r.host, b->cfg->set.host_name) == 0)
 		return 0;
-	l = link_to(b->peers, r.host);
+	p = peer_named(b->peers, r.host);
+	l = p && p->link && p->link->up ? p->link : NULL;
 	if (l == NULL) {
+		if (p)
+			p->relay_failed++;
 		log_debug("peer relay refused name=%s host=%s reason=\"no link to that host "
 		         "is up\"", name, r.host);
 		return -1;
 	}
 	if (l->streams.count >= PEER_STREAMS_MAX)
-		return -1;
+		goto failed;
 	if (++l->next_stream == 0)
 		l->next_stream = 1;
 	id = l->next_stream;
 	if (find(l, id) || (ps = pstream_new(l, id, st->wsi)) == NULL)
-		return -1;
+		goto failed;
+	p->streams_total++;
 	st->relay = ps;
 	mux_control(&l->mux, FRAME_OPEN, id, line, strlen(line));
 	if (n)
 		(void)mux_stream_send(&ps->m, rest, n);   /* within a window: an edge's read */
 	pstream_rx(ps, NULL, 0);
 	return 1;
+failed:
+	p->relay_failed++;
+	return -1;
 }
 
 /* --- the other side --- */
@@ -250,6 +258,7 @@ on_open(struct link *l, uint32_t id, const uint8_t *p, size_t len)
 		return 0;
 	}
 	lws_set_opaque_user_data(near, ps);
+	l->ps->streams_in_total++;
 	return 0;
 }
 

@@ -219,6 +219,16 @@ class Host:
     def log(self):
         return open(self.broker.log, errors="replace").read()
 
+    def metrics(self):
+        """The broker's metrics (exposectl metrics): {series: value}."""
+        out = subprocess.run([os.path.join(harness.BIN, "exposectl"), "--socket",
+                              self.broker.socket, "metrics"],
+                             capture_output=True, text=True, env=harness.sanitizer_env(),
+                             timeout=harness.scaled(20))
+        assert out.returncode == 0, out.stderr
+        return {k: float(v) for k, v in (ln.rsplit(" ", 1) for ln in out.stdout.splitlines()
+                                         if ln and not ln.startswith("#"))}
+
     def links_up(self, since=0):
         """The hosts this broker's links reached (dir=out), since offset."""
         return set(re.findall(r"peer link up host=(\S+) .* dir=out", self.log()[since:]))
@@ -617,6 +627,7 @@ def test_visitor_on_host1_reaches_host3_post_download_and_websocket(cluster):
     c = h3.client("--name", "far", h3.app())
     harness.wait_for(lambda: h1.rows().get("far") == "h3", what="far copied to h1")
     before = {h.name: fds(h.broker.proc.pid) for h in (h1, h3)}
+    m1, m3 = h1.metrics(), h3.metrics()
     body = os.urandom(3 * 1024 * 1024)
     path = os.path.join(cluster.tmp, "body.bin")
     with open(path, "wb") as f:
@@ -633,6 +644,14 @@ def test_visitor_on_host1_reaches_host3_post_download_and_websocket(cluster):
     log = json.loads(h3.get("far", "/__log")[1])
     fwd = [dict(zip(map(str.lower, e["headers"][::2]), e["headers"][1::2])) for e in log]
     assert any(f.get("x-forwarded-for") == "127.0.0.1" for f in fwd), fwd
+    # The operator sees the link and its streams: host 1 relayed the POST,
+    # the download and the websocket to host 3, which served them.
+    relayed = 'expose_peer_streams_total{peer="h3"}'
+    now1, now3 = h1.metrics(), h3.metrics()
+    assert now1['expose_peer_link_up{peer="h3"}'] == 1
+    assert now1[relayed] - m1[relayed] >= 3
+    assert now3["expose_peer_streams_in_total"] - m3["expose_peer_streams_in_total"] >= 3
+    assert now3["expose_peer_links_in"] == 2    # h1's and h2's
     # Each relayed stream's descriptors (the edge's connection on host 1,
     # the socketpair on host 3) went with it.
     for h in (h1, h3):
@@ -671,6 +690,7 @@ def test_unlisted_peer_key_is_refused_with_the_fix(cluster):
     lines = [ln for ln in h3.log()[start:].splitlines() if "peer refused" in ln]
     assert len(lines) == 1, lines
     assert f"add the line: names=stranger {text}" in lines[0]
+    assert h3.metrics()['expose_peer_refused_total{peer="in"}'] >= 1
     # A listed key speaks only for the host it is listed for.
     p = Peer(h1, h3)
     p.challenge()
@@ -882,10 +902,15 @@ def test_link_dropped_mid_request_gives_502_and_the_link_comes_back(cluster):
     harness.wait_for(lambda: b"/barrier" in h3.get("brittle", "/__log")[1],
                      what="the request to reach the app")
     start = {h.name: len(h.log()) for h in (h1, h2)}
+    drops = h1.metrics()['expose_peer_link_drops_total{peer="h3"}']
     h3.broker.kill()
     out, _ = held.communicate(timeout=harness.scaled(30))
     code, body = curl_result(out)
     assert code == 502 and b"closed before the app answered" in body, (code, body)
+    # The operator sees the link down, and counted.
+    m = h1.metrics()
+    assert m['expose_peer_link_up{peer="h3"}'] == 0
+    assert m['expose_peer_link_drops_total{peer="h3"}'] == drops + 1
     # Until it is back, visitors get the 502 at once, not a hang (or the 404
     # once the dead broker's lease took the copies).
     assert h1.get("brittle")[0] in (502, 404)
