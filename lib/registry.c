@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@ struct registry {
 	sqlite3_stmt *lookup;
 	sqlite3_stmt *add;
 	sqlite3_stmt *remove;
+	bool broker_dead_fn;      /* broker_dead() made for this connection */
 };
 
 const char *
@@ -617,10 +619,43 @@ mirror_exec(struct registry *r, const char *sql, const struct registry_tunnel *t
 	return n;
 }
 
+/* broker_dead(boot_id, pid) in SQL: whether a brokers row of this host is
+ * a dead broker's (sweep_dead's test). */
+static void
+sql_broker_dead(sqlite3_context *cx, int argc, sqlite3_value **argv)
+{
+	const char *row_boot = (const char *)sqlite3_value_text(argv[0]);
+	char boot[BOOT_ID_BYTES];
+
+	(void)argc;
+	read_boot_id(boot);
+	sqlite3_result_int(cx, row_boot == NULL ||
+	                   broker_is_dead(boot, row_boot, sqlite3_value_int(argv[1])));
+}
+
+/* A row of a broker of this host that is dead (a crash; its successor
+ * sweeps it at start, but may never come) gives way to the cluster's copy:
+ * deleted, in one statement, so that a broker starting meanwhile is
+ * either before it (the row is still its predecessor's) or after it (the
+ * row was swept).  A live broker's row stays.  -1 on error. */
+static int
+mirror_drop_dead(struct registry *r, const struct registry_tunnel *t)
+{
+	if (!r->broker_dead_fn) {
+		if (sqlite3_create_function(r->db, "broker_dead", 2, SQLITE_UTF8 | SQLITE_DIRECTONLY,
+		                            NULL, sql_broker_dead, NULL, NULL) != SQLITE_OK)
+			return -1;
+		r->broker_dead_fn = true;
+	}
+	return mirror_exec(r, "DELETE FROM tunnels WHERE name = ?1 AND broker != '' AND NOT EXISTS"
+	                   " (SELECT 1 FROM brokers WHERE socket = tunnels.broker"
+	                   " AND NOT broker_dead(boot_id, pid))", t) < 0 ? -1 : 0;
+}
+
 int
 registry_mirror_put(struct registry *r, const struct registry_tunnel *t)
 {
-	int n = mirror_exec(r,
+	int n = mirror_drop_dead(r, t) == -1 ? -1 : mirror_exec(r,
 	    "INSERT INTO tunnels (name, broker, session, key, addr, url, target, since,"
 	    " auth, allow, host) VALUES (?1, '', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
 	    " ON CONFLICT (name) DO UPDATE SET session = excluded.session,"

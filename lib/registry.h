@@ -108,8 +108,8 @@ int registry_names_expire(struct registry *r, int64_t now, int64_t claim_expiry)
 
 /* More than one host: expose-mirror's copies of the tunnels that other
  * hosts' brokers hold (host set, broker empty).  A put replaces the copy
- * of name but never a row of a broker on this host: 1 written, 0 a local
- * row holds name, -1 error. */
+ * of name, and a row of a dead broker of this host, but never a live
+ * one's: 1 written, 0 a live broker's row holds name, -1 error. */
 int registry_mirror_put(struct registry *r, const struct registry_tunnel *t);
 /* Deletes the copy of name: 1 deleted, 0 there was none, -1 error. */
 int registry_mirror_delete(struct registry *r, const char *name);

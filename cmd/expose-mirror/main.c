@@ -9,8 +9,9 @@
  * means another resync.  Every MIRROR_CHECK_MS the member watched must
  * answer a linearizable read: one cut off from the majority cannot, and
  * the watch moves to a member that can.  The tunnels of this host's own
- * broker are its broker's rows already and are left alone.  See
- * expose-mirror(8).
+ * broker are its broker's rows already and are left alone while it
+ * lives; a put for a name a live local row still holds is held back and
+ * tried again each tick (held.h).  See expose-mirror(8).
  */
 #include <getopt.h>
 #include <signal.h>
@@ -26,6 +27,7 @@
 #include "cluster_key.h"
 #include "conf.h"
 #include "etcd.h"
+#include "held.h"
 #include "lifeline.h"
 #include "log.h"
 #include "registry.h"
@@ -33,7 +35,7 @@
 #include "sock.h"
 
 /* How often a quiet watch looks up to see whether it should stop. */
-#define MIRROR_TICK_MS 250
+#define MIRROR_TICK_MS 250    /* also how often held-back copies are tried */
 
 static volatile sig_atomic_t stopping;
 
@@ -45,6 +47,7 @@ struct mirror {
 	int ready;            /* READY=1 told */
 	int synced;           /* the copies are a listing's plus its watch's */
 	int lost;             /* no member serves the cluster: said once */
+	struct held held;     /* copies a live local row holds back (held.h) */
 };
 
 /* How a watch ended. */
@@ -93,34 +96,67 @@ parse_args(int argc, char **argv, const char **file, struct settings_flags *flag
 	return 0;
 }
 
-/* A key's value into a copy; 0 also for keys that are not copied. */
+/* name's value into a copy: 1 written or nothing to copy, 0 a live row
+ * of this host's broker holds the name (the copy is held back), -1 error. */
 static int
-apply_put(struct mirror *m, const struct etcd_kv *kv)
+copy_value(struct mirror *m, const char *name, const char *value)
 {
-	const char *name = cluster_key_name(kv->key);
 	struct registry_tunnel t;
 	json_t *hold;
 	int rc;
 
-	if (name == NULL || kv->value == NULL)
-		return 0;
-	if (cluster_decode(kv->value, &t, &hold) == -1 || strcmp(t.name, name) != 0) {
-		log_warn("etcd key %s: not a tunnel's value; skipped", kv->key);
+	if (value == NULL)
+		return 1;
+	if (cluster_decode(value, &t, &hold) == -1 || strcmp(t.name, name) != 0) {
+		char key[CLUSTER_KEY_BYTES];
+
+		cluster_key(name, key, sizeof key);
+		log_warn("etcd key %s: not a tunnel's value; skipped", key);
 		json_decref(hold);
-		return 0;
+		return 1;
 	}
 	if (strcmp(t.host, m->set.host_name) == 0) {
 		json_decref(hold);
-		return 0;    /* this host's broker has the row itself */
+		return 1;    /* this host's broker has the row itself */
 	}
 	rc = registry_mirror_put(m->reg, &t);
 	if (rc == -1)
 		log_err("registry %s: cannot copy tunnel %s: %s", m->set.registry, name,
 		        registry_error(m->reg));
-	else
+	else if (rc == 1)
 		log_debug("copied name=%s host=%s", name, t.host);
 	json_decref(hold);
+	return rc;
+}
+
+/* A key's value into a copy, or held back; 0 also for keys that are not
+ * copied. */
+static int
+apply_put(struct mirror *m, const struct etcd_kv *kv)
+{
+	const char *name = cluster_key_name(kv->key);
+	int rc;
+
+	if (name == NULL)
+		return 0;
+	rc = copy_value(m, name, kv->value);
+	if (rc == 0)
+		held_keep(&m->held, name, kv->value);
+	else
+		held_forget(&m->held, name);
 	return rc == -1 ? -1 : 0;
+}
+
+/* The copies held back, tried again: a local row that went (its session
+ * closed, or a new broker swept it) or whose broker died lets them in. */
+static void
+retry_held(struct mirror *m)
+{
+	int i;
+
+	for (i = m->held.n - 1; i >= 0; i--)
+		if (copy_value(m, m->held.c[i].name, m->held.c[i].value) != 0)
+			held_forget(&m->held, m->held.c[i].name);
 }
 
 static int
@@ -130,6 +166,7 @@ apply_delete(struct mirror *m, const struct etcd_kv *kv)
 
 	if (name == NULL)
 		return 0;
+	held_forget(&m->held, name);
 	if (registry_mirror_delete(m->reg, name) == -1) {
 		log_err("registry %s: cannot delete the copy of %s: %s", m->set.registry, name,
 		        registry_error(m->reg));
@@ -155,6 +192,7 @@ resync(struct mirror *m)
 		etcd_kvs_free(kvs, n);
 		return -1;
 	}
+	held_clear(&m->held);    /* the listing says all there is */
 	for (i = 0; i < n && rc == 0; i++)
 		rc = apply_put(m, &kvs[i]);
 	etcd_kvs_free(kvs, n);
@@ -240,6 +278,7 @@ follow(struct mirror *m)
 		}
 		apply_events(m, ev, n);
 		etcd_events_free(ev, n);
+		retry_held(m);
 		if (clock_ms() - checked >= MIRROR_CHECK_MS) {
 			checked = clock_ms();
 			if (!member_serves(m)) {
@@ -319,6 +358,7 @@ main(int argc, char **argv)
 		log_err("registry %s: cannot delete the copies: %s", m.set.registry,
 		        registry_error(m.reg));
 	registry_close(m.reg);
+	held_clear(&m.held);
 	log_info("stopped");
 	return 0;
 }

@@ -928,6 +928,28 @@ def test_link_dropped_mid_request_gives_502_and_the_link_comes_back(cluster):
     again.proc.stop(signal.SIGINT)
 
 
+def test_a_name_taken_over_on_another_host_is_copied_once_the_old_session_goes(cluster):
+    """The same key binds its name on host 1 while its old session on
+    host 3 lives on: host 3's broker keeps its own row (it holds that
+    session), and its mirror holds the copy back until the row goes, with
+    no event from etcd to say when."""
+    h1, h2, h3 = cluster.hosts
+    old = h3.client("--name", "twin", h3.app())
+    harness.wait_for(lambda: h2.rows().get("twin") == "h3", what="twin copied to h2")
+    new = h1.client("--name", "twin", h1.app(), key_dir=old.key_dir)
+    assert new.url == old.url
+    harness.wait_for(lambda: h2.rows().get("twin") == "h1", what="twin's copy on h2 moved")
+    assert cluster.keys()["twin"]["host"] == "h1"
+    assert h3.rows().get("twin") == "h3"    # the live session's own row
+    old.proc.stop(signal.SIGINT)
+    harness.wait_for(lambda: h3.rows().get("twin") == "h1", what="the held-back copy on h3")
+    assert h3.get("twin", "/hello") == (200, b"hello")
+    # The old session's release deleted nothing of the new one's.
+    assert cluster.keys()["twin"]["host"] == "h1"
+    new.proc.stop(signal.SIGINT)
+    harness.wait_for(lambda: "twin" not in h3.rows(), what="twin gone from h3")
+
+
 def test_name_claimed_on_host2_is_refused_to_another_key_on_host1(cluster):
     h1, h2, _ = cluster.hosts
     owner = h2.client("--name", "shared", h2.app())
