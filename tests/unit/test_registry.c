@@ -179,6 +179,44 @@ test_live_names_do_not_lapse_and_keys_are_counted(void **state)
 }
 
 /* expose-mirror's copies: never over a local row, gone at a resync. */
+/* A row of a dead broker of this host gives way to the copy; a row with
+ * no broker row (a crash mid-start) too. */
+static void
+test_mirror_replaces_dead_rows(void **state)
+{
+	const char *why = NULL;
+	struct registry *w = registry_open_writer(path, &why), *r;
+	struct registry_tunnel copy = row("moved", "", 9, "K2"), t;
+	struct registry_route route;
+	int dead_pid;
+
+	assert_non_null(w);
+	dead_pid = fork();
+	if (dead_pid == 0)
+		_exit(0);
+	waitpid(dead_pid, NULL, 0);
+	assert_true(registry_broker_start(w, "/run/dead.sock", dead_pid) >= 0);
+	t = row("moved", "/run/dead.sock", 3, "K2");
+	assert_int_equal(registry_tunnel_add(w, &t), 1);
+	t = row("orphan", "/run/none.sock", 4, "K3");
+	assert_int_equal(registry_tunnel_add(w, &t), 1);
+	copy.host = "h2";
+	assert_int_equal(registry_mirror_put(w, &copy), 1);
+	copy.name = "orphan";
+	assert_int_equal(registry_mirror_put(w, &copy), 1);
+	r = registry_open_reader(path, &why);
+	assert_int_equal(registry_lookup(r, "moved", &route), 1);
+	assert_string_equal(route.socket, "");
+	assert_string_equal(route.host, "h2");
+	assert_int_equal(registry_lookup(r, "orphan", &route), 1);
+	assert_string_equal(route.socket, "");
+	registry_close(r);
+	assert_int_equal(registry_mirror_count(w), 2);
+	registry_close(w);
+	unlink(path);
+	(void)state;
+}
+
 static void
 test_mirror_copies(void **state)
 {
@@ -192,10 +230,11 @@ test_mirror_copies(void **state)
 	assert_non_null(w);
 	local.host = "h1";
 	copy.host = "h2";
+	assert_true(registry_broker_start(w, "/run/m.sock", getpid()) >= 0);
 	assert_int_equal(registry_tunnel_add(w, &local), 1);
 	assert_int_equal(registry_mirror_put(w, &copy), 1);
 	copy.name = "mine";
-	assert_int_equal(registry_mirror_put(w, &copy), 0);    /* a local row holds it */
+	assert_int_equal(registry_mirror_put(w, &copy), 0);    /* a live local row holds it */
 	r = registry_open_reader(path, &why);
 	assert_int_equal(registry_lookup(r, "theirs", &route), 1);
 	assert_string_equal(route.socket, "");
@@ -237,6 +276,7 @@ main(void)
 		cmocka_unit_test(test_reader_of_missing_registry_fails),
 		cmocka_unit_test(test_names_owned_and_expiring),
 		cmocka_unit_test(test_mirror_copies),
+		cmocka_unit_test(test_mirror_replaces_dead_rows),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
