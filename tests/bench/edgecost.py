@@ -7,10 +7,16 @@ hold on a busy machine: instructions (user, kernel), page faults, system
 calls and task-clock per connection, median over the runs.
 
     tests/bench/edgecost.py [--runs N] [--bin DIR]... [--resp PATH]
+                            [--callgrind DIR [--wrap TOOL]]
 
-Each --bin DIR adds a column with DIR/expose-edge (default: bin).  Needs
-perf and the right to count kernel events (root, or perf_event_paranoid
-at most 1).  Everything listens on 127.0.0.1; what it starts it stops.
+Each --bin DIR adds a column with DIR/expose-edge (default: bin; the
+broker and client are the first DIR's).  Needs perf and the right to
+count kernel events (root, or perf_event_paranoid at most 1).  Without
+hardware counters (a VM), instructions come from --callgrind DIR (each
+process's callgrind.out kept in DIR for callgrind_annotate); --wrap runs
+each process under another tool, e.g. --wrap 'strace -f -o {out}' or
+--wrap 'perf record -e page-faults -c 1 -d -o {out}'.  Everything listens
+on 127.0.0.1; what it starts it stops.
 """
 import argparse
 import os
@@ -57,7 +63,7 @@ class Counted:
         request = (f"GET /hello HTTP/1.1\r\nHost: {host}\r\nUser-Agent: edgecost\r\n"
                    "Connection: close\r\n\r\n").encode()
         for _ in range(n):
-            reply = harness.http_raw(self.port, request)
+            reply = harness.http_raw(self.port, request, timeout=harness.scaled(60))
             if harness.status_of(reply) != 200:
                 raise RuntimeError(f"{self.proc.argv[-1]}: {reply[:200]!r}")
         # The tools write their counts as the process exits, after the
