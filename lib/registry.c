@@ -154,6 +154,20 @@ fail:
 	return NULL;
 }
 
+int
+registry_setup_one_lookup(void)
+{
+	/* Each is a global of SQLite's that only counts before its set-up:
+	 * one thread needs no mutex; nothing reads the memory statistics;
+	 * the page cache's slots allocated ahead (20 pages, each written to
+	 * at once) cost a page fault each, for a lookup that reads 2 pages. */
+	if (sqlite3_config(SQLITE_CONFIG_SINGLETHREAD) != SQLITE_OK ||
+	    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK ||
+	    sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0) != SQLITE_OK)
+		return -1;
+	return 0;
+}
+
 struct registry *
 registry_open_reader(const char *path, const char **why)
 {

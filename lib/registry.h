@@ -48,6 +48,11 @@ struct registry_name {
 struct registry *registry_open_writer(const char *path, const char **why);
 struct registry *registry_open_reader(const char *path, const char **why);
 void registry_close(struct registry *r);
+/* For a process that opens the registry once, from one thread, to look up
+ * a name (the edge, once per connection): SQLite set up for that, without
+ * mutexes, memory statistics or a page cache allocated ahead.  Call it
+ * before any other registry function; 0, or -1 if SQLite was in use. */
+int registry_setup_one_lookup(void);
 /* The last error from SQLite, for messages. */
 const char *registry_error(struct registry *r);
 

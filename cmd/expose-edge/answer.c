@@ -21,9 +21,7 @@ pending_oldest(struct edge *e)
 static void
 edge_access_line(struct edge *e, const struct pending *p, int status)
 {
-	char when[32], raw[64] = "";
-	time_t now = time(NULL);
-	struct tm tm;
+	char when[CLOCK_UTC_TEXT_BYTES], raw[64] = "";
 	size_t bytes = p->bytes;
 
 	/* An upgraded connection is logged at its close: bytes counts the
@@ -33,7 +31,7 @@ edge_access_line(struct edge *e, const struct pending *p, int status)
 		bytes += e->raw_down;
 		snprintf(raw, sizeof raw, " raw_in=%zu raw_out=%zu", e->raw_up, e->raw_down);
 	}
-	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+	clock_utc_text(time(NULL), when, sizeof when);
 	log_info("access time=%s name=%s addr=%s method=%s path=%s status=%d bytes=%zu ms=%lld%s",
 	         when, e->name[0] ? e->name : "-", e->peer, p->method, p->path, status,
 	         bytes, (long long)(clock_ms() - p->start_ms), raw);

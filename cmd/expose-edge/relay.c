@@ -193,10 +193,12 @@ flush(struct edge *e, bool visitor_waited, bool broker_waited)
 	return 0;
 }
 
+/* Not on the stack: the calls below it would start 64 KiB deeper, on
+ * pages that fault in for them alone. */
 static void
 read_broker(struct edge *e)
 {
-	uint8_t tmp[EDGE_IO_BYTES];
+	static uint8_t tmp[EDGE_IO_BYTES];    /* one connection per process */
 	ssize_t n = read(e->broker_fd, tmp, sizeof tmp);
 
 	if (n > 0)

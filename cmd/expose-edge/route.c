@@ -27,6 +27,10 @@ route_lookup(struct edge *e, const char *name)
 	const char *why = NULL;
 	int found;
 
+	/* One lookup per process: the first request's (the later ones stay
+	 * on its tunnel). */
+	if (registry_setup_one_lookup() == -1)
+		log_warn("registry: SQLite was set up before its one lookup");
 	reg = registry_open_reader(e->cfg->set.registry, &why);
 	if (reg == NULL) {
 		log_err("registry %s: %s", e->cfg->set.registry, why);

@@ -104,6 +104,61 @@ test_start_sweeps_dead_brokers(void **state)
 	registry_close(w);
 }
 
+/* What the edge does, in a fresh process (this program run again: SQLite's
+ * set-up is per process, and a fork would inherit ours): set up for one lookup, then look up a row the writer wrote
+ * meanwhile with its WAL still open; a second set-up is refused once
+ * SQLite is in use.  Exit codes name the step that failed. */
+static int
+one_lookup_child(void)
+{
+	struct registry_route route;
+	const char *why = NULL;
+	struct registry *r;
+	int found;
+
+	if (registry_setup_one_lookup() != 0)
+		return 10;
+	if ((r = registry_open_reader(path, &why)) == NULL)
+		return 11;
+	found = registry_lookup(r, "edge", &route);
+	if (found != 1 || strcmp(route.socket, "/run/e.sock") != 0 ||
+	    strcmp(route.allow, "192.0.2.0/24") != 0)
+		return 12;
+	if (registry_lookup(r, "none", &route) != 0)
+		return 13;
+	if (registry_setup_one_lookup() != -1)
+		return 14;
+	registry_close(r);
+	return 0;
+}
+
+static void
+test_setup_one_lookup_then_lookup(void **state)
+{
+	const char *why = NULL;
+	struct registry *w = registry_open_writer(path, &why);
+	struct registry_tunnel t = row("edge", "/run/e.sock", 4, "K4");
+	int status;
+	pid_t pid;
+
+	assert_non_null(w);
+	t.allow = "192.0.2.0/24";
+	assert_int_equal(registry_tunnel_add(w, &t), 1);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execl("/proc/self/exe", "test_registry", "one-lookup", path, (char *)NULL);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	/* This process used SQLite already: too late to set it up. */
+	assert_int_equal(registry_setup_one_lookup(), -1);
+	assert_int_equal(registry_tunnel_remove(w, "edge", 4), 0);
+	registry_close(w);
+}
+
 static void
 test_reader_of_missing_registry_fails(void **state)
 {
@@ -267,13 +322,18 @@ test_mirror_copies(void **state)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+	if (argc == 3 && strcmp(argv[1], "one-lookup") == 0) {
+		snprintf(path, sizeof path, "%s", argv[2]);
+		return one_lookup_child();
+	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_add_lookup_remove),
 		cmocka_unit_test(test_live_names_do_not_lapse_and_keys_are_counted),
 		cmocka_unit_test(test_start_sweeps_dead_brokers),
 		cmocka_unit_test(test_reader_of_missing_registry_fails),
+		cmocka_unit_test(test_setup_one_lookup_then_lookup),
 		cmocka_unit_test(test_names_owned_and_expiring),
 		cmocka_unit_test(test_mirror_copies),
 		cmocka_unit_test(test_mirror_replaces_dead_rows),
