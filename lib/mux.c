@@ -11,7 +11,7 @@
 /* A message is not topped up with a data frame smaller than this. */
 #define MUX_MIN_DATA_BYTES 4096
 /* out may hold a little more than the credit: one local read. */
-#define MUX_OUT_MAX_BYTES (STREAM_WINDOW_BYTES + FRAME_PAYLOAD_MAX_BYTES)
+#define MUX_OUT_MAX_BYTES (STREAM_WINDOW_BYTES + IO_CHUNK_BYTES)
 
 void
 mux_init(struct mux *m)

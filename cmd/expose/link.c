@@ -12,7 +12,7 @@
 #include "proto.h"
 
 /* A websocket message: room for its header, then a batch of frames. */
-static uint8_t write_buf[WS_HEADER_MAX_BYTES + MESSAGE_MAX_BYTES];
+static uint8_t write_buf[WS_HEADER_MAX_BYTES + MUX_MESSAGE_BYTES];
 #define LINK_WRITES_PER_CALLBACK 16
 #define LINK_REQUEST_BYTES 1024
 /* A close frame's reason, at most (RFC 6455 section 5.5: 123 bytes). */
@@ -126,7 +126,7 @@ link_write(struct client *c, struct lws *wsi)
 			return -1;
 	}
 	for (i = 0; i < LINK_WRITES_PER_CALLBACK; i++) {
-		n = mux_fill(&c->mux, payload, MESSAGE_MAX_BYTES);
+		n = mux_fill(&c->mux, payload, MUX_MESSAGE_BYTES);
 		if (n == 0)
 			break;
 		if (write_frame(wsi, payload, n, WS_BINARY) == -1)

@@ -33,9 +33,9 @@ exchange_done(void *ctx, struct exchange *x)
 }
 
 /* Bytes written to the app per writeable callback. */
-#define LOCAL_WRITE_BYTES (64 * 1024)
+#define LOCAL_WRITE_BYTES IO_CHUNK_BYTES
 /* What one read from the app may bring (lws's buffer, or TLS records). */
-#define LOCAL_READ_MAX_BYTES (64 * 1024)
+#define LOCAL_READ_MAX_BYTES IO_CHUNK_BYTES
 #define LOCAL_TLS_HINT " (for a self-signed certificate give --local-insecure)"
 
 struct cstream *

@@ -21,7 +21,7 @@
 #include "preamble.h"
 
 /* Bytes written to the edge per writeable callback. */
-#define STREAM_WRITE_BYTES (64 * 1024)
+#define STREAM_WRITE_BYTES IO_CHUNK_BYTES
 /* An edge must send its OPEN line within this. */
 #define STREAM_PREAMBLE_TIMEOUT_S 10
 

@@ -15,7 +15,7 @@
 #include "registry.h"
 
 /* A message: LWS_PRE bytes of room for lws, then a batch of frames. */
-static uint8_t write_buf[LWS_PRE + MESSAGE_MAX_BYTES];
+static uint8_t write_buf[LWS_PRE + MUX_MESSAGE_BYTES];
 /* RFC 9266: the tls-exporter channel binding's label (no context). */
 #define TLS_BINDING_LABEL "EXPORTER-Channel-Binding"
 
@@ -311,7 +311,7 @@ session_write_mux(struct mux *m, struct lws *wsi, enum lws_write_protocol how)
 	int i;
 
 	for (i = 0; i < MUX_WRITES_PER_CALLBACK; i++) {
-		n = mux_fill(m, write_buf + LWS_PRE, MESSAGE_MAX_BYTES);
+		n = mux_fill(m, write_buf + LWS_PRE, MUX_MESSAGE_BYTES);
 		if (n == 0)
 			break;
 		if (lws_write(wsi, write_buf + LWS_PRE, n, how) < (int)n)

@@ -149,6 +149,41 @@ test_streams_take_turns(void **state)
 	mux_free(&m);
 }
 
+/* One websocket message carries up to a window of DATA, in frames the
+ * decoder takes (none past FRAME_PAYLOAD_MAX_BYTES), streams alternating;
+ * a stream queues its credit and one read more, not a byte past that. */
+static void
+test_message_carries_a_window(void **state)
+{
+	static uint8_t data[STREAM_WINDOW_BYTES + IO_CHUNK_BYTES];
+	static uint8_t big[MUX_MESSAGE_BYTES];
+	struct frame_decoder d;
+	struct mux m;
+	struct mux_stream a, b;
+	struct tally t = { 0 };
+	size_t n;
+	int i;
+
+	mux_init(&m);
+	mux_stream_init(&m, &a, 1);
+	mux_stream_init(&m, &b, 2);
+	assert_int_equal(mux_stream_send(&a, data, sizeof data), 0);
+	assert_int_equal(mux_stream_send(&a, data, 1), -1);
+	assert_int_equal(mux_stream_send(&b, data, STREAM_WINDOW_BYTES), 0);
+	n = mux_fill(&m, big, sizeof big);
+	assert_true(n > 3 * (FRAME_HEADER_BYTES + FRAME_PAYLOAD_MAX_BYTES));
+	frame_decoder_init(&d);
+	assert_int_equal(frame_feed(&d, big, n, &handlers, &t), 0);
+	frame_decoder_free(&d);
+	assert_int_equal(t.data[1] + t.data[2] + t.norder * FRAME_HEADER_BYTES, n);
+	assert_true(t.norder >= 4);
+	for (i = 0; i + 1 < t.norder; i++)
+		assert_int_not_equal(t.order[i], t.order[i + 1]);
+	mux_stream_free(&a);
+	mux_stream_free(&b);
+	mux_free(&m);
+}
+
 int
 main(void)
 {
@@ -157,6 +192,7 @@ main(void)
 		cmocka_unit_test(test_receiver_grants_credit_as_it_drains),
 		cmocka_unit_test(test_fin_follows_data),
 		cmocka_unit_test(test_streams_take_turns),
+		cmocka_unit_test(test_message_carries_a_window),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
