@@ -131,12 +131,28 @@ link_write(struct client *c, struct lws *wsi)
 			break;
 		if (write_frame(wsi, payload, n, WS_BINARY) == -1)
 			return -1;
-		if (lws_send_pipe_choked(wsi))
+		if (lws_partial_buffered(wsi))
 			break;
 	}
 	if (mux_pending(&c->mux))
 		lws_callback_on_writable(wsi);
 	return 0;
+}
+
+void
+link_flush(struct client *c)
+{
+	if (!c->flush_link)
+		return;
+	c->flush_link = false;
+	if (c->ws == NULL)
+		return;
+	if (!c->link.open || lws_partial_buffered(c->ws)) {
+		lws_callback_on_writable(c->ws);
+		return;
+	}
+	if (link_write(c, c->ws) == -1)
+		lws_set_timeout(c->ws, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
 static int

@@ -61,6 +61,9 @@ struct broker {
 	struct map names;         /* name -> struct tunnel */
 	struct map keys_in_use;   /* public key -> struct keyuse */
 	struct session *sessions; /* every client websocket */
+	/* What this turn of the event loop gave bytes to write (broker_flush). */
+	struct session *flush_sessions;
+	struct stream *flush_streams;
 	struct keys authorized;   /* authorized_keys, when the server is closed */
 	/* What clients may sign for (server-urls): ws[s]://host:port each. */
 	char servers[SERVER_URLS_MAX][IDENTITY_SERVER_MAX_BYTES + 1];
@@ -138,6 +141,8 @@ struct session {
 	uint32_t next_stream;
 	uint16_t close_code;
 	char close_reason[120];
+	bool flush_queued;        /* on broker.flush_sessions */
+	struct session *flush_next;
 };
 
 struct stream {
@@ -158,6 +163,8 @@ struct stream {
 	bool from_peer;           /* a peer link's stream (peer_stream.c): never relayed on */
 	struct pstream *relay;    /* another host's tunnel: the peer link carries it */
 	char error[96];           /* reply with this error, then close */
+	bool flush_queued;        /* on broker.flush_streams */
+	struct stream *flush_next;
 };
 
 /* The broker a connection belongs to (the context's user data). */
@@ -176,6 +183,10 @@ int session_old_callback(struct lws *wsi, enum lws_callback_reasons reason,
                          void *user, void *in, size_t len);
 /* Queues ERROR (code, message) on stream 0 or a tunnel number. */
 void session_error(struct session *s, uint32_t stream, uint16_t code, const char *msg);
+/* After each turn of the event loop: writes the bytes that turn queued
+ * for edges and clients now, where the socket takes them, instead of
+ * asking lws for writeable callbacks (one more poll of every socket). */
+void broker_flush(struct broker *b);
 
 /* edgeconn.c: an edge's connection, one stream of a tunnel */
 int stream_callback(struct lws *wsi, enum lws_callback_reasons reason,
@@ -187,6 +198,8 @@ int stream_on_data(struct stream *st, const uint8_t *p, size_t n);
 void stream_on_fin(struct stream *st);
 void stream_on_rst(struct stream *st, uint16_t code, const char *msg);
 void stream_on_window(struct stream *st);
+/* broker_flush's part for the edges. */
+void stream_flush_all(struct broker *b);
 
 /* bind.c: BIND, and the table of live tunnels */
 int tunnel_bind(struct session *s, uint32_t index, const uint8_t *p, size_t len);

@@ -356,9 +356,64 @@ stream_on_data(struct stream *st, const uint8_t *p, size_t n)
 	if (mux_stream_recv(&st->m, p, n) == -1)
 		return -1;    /* past the credit we granted: a protocol error */
 	st->b->metrics.bytes_from_clients += n;
-	if (st->wsi)
-		lws_callback_on_writable(st->wsi);
+	if (st->wsi && !st->flush_queued) {
+		st->flush_queued = true;    /* stream_flush_all, after this turn */
+		st->flush_next = st->b->flush_streams;
+		st->b->flush_streams = st;
+	}
 	return 0;
+}
+
+static void
+stream_unqueue_flush(struct stream *st)
+{
+	struct stream **pp;
+
+	if (!st->flush_queued)
+		return;
+	for (pp = &st->b->flush_streams; *pp; pp = &(*pp)->flush_next) {
+		if (*pp == st) {
+			*pp = st->flush_next;
+			break;
+		}
+	}
+	st->flush_queued = false;
+}
+
+/* The client's bytes go to the edge now if its socket takes them; the
+ * first reply line, the close, or a full socket wait for the writeable
+ * callback. */
+static void
+stream_flush(struct stream *st)
+{
+	size_t n = buf_len(&st->m.in);
+
+	if (st->wsi == NULL)
+		return;
+	if (st->replied && !st->kill && st->s && n > 0 && !lws_partial_buffered(st->wsi)) {
+		if (n > STREAM_WRITE_BYTES)
+			n = STREAM_WRITE_BYTES;
+		if (lws_write(st->wsi, (unsigned char *)(uintptr_t)buf_data(&st->m.in), n,
+		              LWS_WRITE_RAW) < (int)n) {
+			lws_set_timeout(st->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+			return;
+		}
+		mux_stream_drained(&st->m, n);
+	}
+	if (buf_len(&st->m.in) > 0 || st->m.fin_in || !st->replied || st->kill || st->s == NULL)
+		lws_callback_on_writable(st->wsi);
+}
+
+void
+stream_flush_all(struct broker *b)
+{
+	struct stream *st;
+
+	while ((st = b->flush_streams) != NULL) {
+		b->flush_streams = st->flush_next;
+		st->flush_queued = false;
+		stream_flush(st);
+	}
 }
 
 void
@@ -408,6 +463,7 @@ stream_adopt(struct lws *wsi)
 static void
 stream_closed(struct stream *st)
 {
+	stream_unqueue_flush(st);
 	if (st->relay)
 		pstream_closed(st->relay);
 	if (st->s) {

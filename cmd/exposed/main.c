@@ -245,6 +245,7 @@ run(struct broker *b)
 			char msg[CONF_ERROR_BYTES + 128];
 			broker_reload(b, msg, sizeof msg);
 		}
+		broker_flush(b);
 	}
 	sock_notify("STOPPING=1");
 }

@@ -30,8 +30,27 @@ session_wake(struct mux *m)
 {
 	struct session *s = session_of_mux(m);
 
-	if (s->wsi)
-		lws_callback_on_writable(s->wsi);
+	if (s->wsi && !s->flush_queued) {
+		s->flush_queued = true;    /* broker_flush, after this turn */
+		s->flush_next = s->b->flush_sessions;
+		s->b->flush_sessions = s;
+	}
+}
+
+static void
+session_unqueue_flush(struct session *s)
+{
+	struct session **pp;
+
+	if (!s->flush_queued)
+		return;
+	for (pp = &s->b->flush_sessions; *pp; pp = &(*pp)->flush_next) {
+		if (*pp == s) {
+			*pp = s->flush_next;
+			break;
+		}
+	}
+	s->flush_queued = false;
 }
 
 static void
@@ -131,6 +150,7 @@ session_free(struct session *s)
 	struct broker *b = s->b;
 
 	session_retire(s);
+	session_unqueue_flush(s);
 	map_each(&s->streams, detach_stream, NULL);
 	access_leave(s);
 	map_free(&s->streams);
@@ -316,7 +336,7 @@ session_write_mux(struct mux *m, struct lws *wsi, enum lws_write_protocol how)
 			break;
 		if (lws_write(wsi, write_buf + LWS_PRE, n, how) < (int)n)
 			return -1;
-		if (lws_send_pipe_choked(wsi))
+		if (lws_partial_buffered(wsi))
 			break;
 	}
 	if (mux_pending(m))
@@ -337,6 +357,35 @@ session_write(struct session *s)
 		return -1;
 	}
 	return 0;
+}
+
+/* A session's frames go out now if its socket takes them; one that is
+ * not through its handshake, is closing, or is full waits for its
+ * writeable callback. */
+static void
+session_flush(struct session *s)
+{
+	if (s->wsi == NULL)
+		return;
+	if (!s->authed || s->closing || lws_partial_buffered(s->wsi)) {
+		lws_callback_on_writable(s->wsi);
+		return;
+	}
+	if (session_write_mux(&s->mux, s->wsi, LWS_WRITE_BINARY) == -1)
+		lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+void
+broker_flush(struct broker *b)
+{
+	struct session *s;
+
+	stream_flush_all(b);    /* first: what it drains may queue WINDOW frames */
+	while ((s = b->flush_sessions) != NULL) {
+		b->flush_sessions = s->flush_next;
+		s->flush_queued = false;
+		session_flush(s);
+	}
 }
 
 int
