@@ -10,8 +10,6 @@
 #define MUX_CONTROL_MAX_BYTES (1024 * 1024)
 /* A message is not topped up with a data frame smaller than this. */
 #define MUX_MIN_DATA_BYTES 4096
-/* out may hold a little more than the credit: one local read. */
-#define MUX_OUT_MAX_BYTES (STREAM_WINDOW_BYTES + IO_CHUNK_BYTES)
 
 void
 mux_init(struct mux *m)
@@ -126,6 +124,12 @@ mux_stream_send(struct mux_stream *s, const void *p, size_t n)
 		return -1;
 	mux_queue(s);
 	return 0;
+}
+
+void
+mux_stream_appended(struct mux_stream *s)
+{
+	mux_queue(s);
 }
 
 size_t

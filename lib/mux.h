@@ -20,9 +20,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bounds.h"
 #include "buf.h"
 
 struct mux;
+
+/* A stream's out may hold more than its credit: one local read, and a
+ * response head a follower held back until it was whole (64 KiB at most,
+ * lib/exchange), released with it. */
+#define MUX_OUT_MAX_BYTES (STREAM_WINDOW_BYTES + IO_CHUNK_BYTES + 64 * 1024)
 
 struct mux_stream {
 	struct mux *mux;          /* NULL once detached */
@@ -65,6 +71,9 @@ int mux_reset(struct mux *m, uint32_t stream, uint16_t code, const char *msg);
 
 /* Bytes read from the local side, for the peer; -1 past the buffer. */
 int mux_stream_send(struct mux_stream *s, const void *p, size_t n);
+/* The owner appended bytes to s->out itself (a filter that writes its
+ * output there, saving a copy): they are queued as mux_stream_send's. */
+void mux_stream_appended(struct mux_stream *s);
 /* How many more bytes the owner should read from the local side now. */
 size_t mux_stream_want(const struct mux_stream *s);
 /* No more bytes from the local side: FIN follows the queued ones. */

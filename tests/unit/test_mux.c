@@ -151,11 +151,12 @@ test_streams_take_turns(void **state)
 
 /* One websocket message carries up to a window of DATA, in frames the
  * decoder takes (none past FRAME_PAYLOAD_MAX_BYTES), streams alternating;
- * a stream queues its credit and one read more, not a byte past that. */
+ * a stream queues its credit and one read more (and a held head), not a
+ * byte past that. */
 static void
 test_message_carries_a_window(void **state)
 {
-	static uint8_t data[STREAM_WINDOW_BYTES + IO_CHUNK_BYTES];
+	static uint8_t data[MUX_OUT_MAX_BYTES];
 	static uint8_t big[MUX_MESSAGE_BYTES];
 	struct frame_decoder d;
 	struct mux m;
@@ -184,6 +185,30 @@ test_message_carries_a_window(void **state)
 	mux_free(&m);
 }
 
+/* Bytes a filter wrote into out itself are framed like sent ones, under
+ * the same credit. */
+static void
+test_appended_bytes_go_like_sent_ones(void **state)
+{
+	struct mux m;
+	struct mux_stream s;
+	struct tally t = { 0 };
+
+	mux_init(&m);
+	mux_stream_init(&m, &s, 3);
+	assert_false(mux_pending(&m));
+	assert_int_equal(buf_append(&s.out, "abc", 3), 0);
+	assert_false(mux_pending(&m));
+	mux_stream_appended(&s);
+	assert_true(mux_pending(&m));
+	assert_int_equal(mux_stream_want(&s), STREAM_WINDOW_BYTES - 3);
+	drain(&m, &t);
+	assert_int_equal(t.data[3], 3);
+	assert_int_equal(s.credit, STREAM_WINDOW_BYTES - 3);
+	mux_stream_free(&s);
+	mux_free(&m);
+}
+
 int
 main(void)
 {
@@ -193,6 +218,7 @@ main(void)
 		cmocka_unit_test(test_fin_follows_data),
 		cmocka_unit_test(test_streams_take_turns),
 		cmocka_unit_test(test_message_carries_a_window),
+		cmocka_unit_test(test_appended_bytes_go_like_sent_ones),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
