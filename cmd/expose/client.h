@@ -111,8 +111,7 @@ struct client {
 	int ntargets;
 
 	struct mux mux;
-	bool flush_link;              /* mux frames to write after this turn of the loop */
-	struct cstream *flush_streams; /* streams with bytes for their apps, likewise */
+	bool flush_link;              /* frames or bytes for apps to write after this turn */
 	struct frame_decoder dec;
 	struct ws link;               /* the websocket over the raw connection */
 	struct tls_conn *link_tls;    /* for wss://, or NULL */
@@ -155,8 +154,6 @@ struct cstream {
 	struct tls_conn *tls;         /* to an https:// target, or NULL */
 	bool overrun;                 /* more from the app than the stream holds */
 	bool held;                    /* requests wait: the pipeline followed is full */
-	bool flush_queued;            /* on the client's flush_streams */
-	struct cstream *flush_next;
 };
 
 /* The client a connection belongs to (the context's user data). */
@@ -245,9 +242,9 @@ void schedule_reconnect(struct client *c, const char *why);
 int link_connect(struct client *c);
 int link_callback(struct lws *wsi, enum lws_callback_reasons reason,
                   void *user, void *in, size_t len);
-/* Writes the frames queued in this turn of the event loop now, if the
- * socket takes them, instead of asking for a writeable callback (one
- * more poll of every socket). */
+/* After each turn of the event loop: writes the bytes for the apps and
+ * then the frames that turn queued, where the sockets take them, instead
+ * of asking for writeable callbacks (each one more poll of every socket). */
 void link_flush(struct client *c);
 
 /* local.c */
@@ -261,9 +258,8 @@ void local_on_window(struct cstream *cs);
 /* Ends a stream: closes its local connection and frees it. */
 void local_close(struct cstream *cs);
 void local_close_all(struct client *c);
-/* Writes the bytes for the apps that arrived in this turn of the loop,
- * likewise. */
-void local_flush_all(struct client *c);
+/* link_flush's part for one stream's app. */
+void local_flush(struct cstream *cs);
 struct cstream *local_find(struct client *c, uint32_t id);
 
 /* appwatch.c: whether the targets' apps answer */

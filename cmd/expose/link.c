@@ -142,10 +142,14 @@ link_write(struct client *c, struct lws *wsi)
 void
 link_flush(struct client *c)
 {
+	struct mux_stream *ms;
+
 	if (!c->flush_link)
 		return;
+	while ((ms = mux_arrived(&c->mux)) != NULL)
+		local_flush((struct cstream *)(void *)ms);
 	c->flush_link = false;
-	if (c->ws == NULL)
+	if (c->ws == NULL || !mux_pending(&c->mux))
 		return;
 	if (!c->link.open || lws_partial_buffered(c->ws)) {
 		lws_callback_on_writable(c->ws);

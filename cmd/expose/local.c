@@ -44,27 +44,9 @@ local_find(struct client *c, uint32_t id)
 	return n ? map_entry(n, struct cstream, node) : NULL;
 }
 
-/* Takes cs off the streams to flush. */
-static void
-unqueue_flush(struct cstream *cs)
-{
-	struct cstream **pp;
-
-	if (!cs->flush_queued)
-		return;
-	for (pp = &cs->c->flush_streams; *pp; pp = &(*pp)->flush_next) {
-		if (*pp == cs) {
-			*pp = cs->flush_next;
-			break;
-		}
-	}
-	cs->flush_queued = false;
-}
-
 static void
 unlink_stream(struct cstream *cs)
 {
-	unqueue_flush(cs);
 	map_remove(&cs->c->streams, &cs->node);
 	mux_stream_free(&cs->m);
 	if (cs->wsi) {
@@ -209,12 +191,7 @@ local_on_data(struct cstream *cs, const uint8_t *p, size_t n)
 {
 	if (mux_stream_recv(&cs->m, p, n) == -1)
 		return -1;
-	if (cs->wsi && cs->connected && !cs->flush_queued) {
-		/* local_flush_all, after this turn of the loop */
-		cs->flush_queued = true;
-		cs->flush_next = cs->c->flush_streams;
-		cs->c->flush_streams = cs;
-	}
+	cs->c->flush_link = true;    /* link_flush, after this turn of the loop */
 	return 0;
 }
 
@@ -289,7 +266,7 @@ local_writeable(struct cstream *cs)
 /* Writes to the app now what the broker sent in this turn of the loop;
  * an https target, or a socket that takes no more, waits for its
  * writeable callback. */
-static void
+void
 local_flush(struct cstream *cs)
 {
 	if (cs->wsi == NULL || !cs->connected)
@@ -302,17 +279,6 @@ local_flush(struct cstream *cs)
 		lws_set_timeout(cs->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
-void
-local_flush_all(struct client *c)
-{
-	struct cstream *cs;
-
-	while ((cs = c->flush_streams) != NULL) {
-		c->flush_streams = cs->flush_next;
-		cs->flush_queued = false;
-		local_flush(cs);
-	}
-}
 
 /* Bytes from the app onto the stream, through the exchange follower
  * straight into the stream's out buffer; -1 (cs->overrun) when they do

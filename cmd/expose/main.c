@@ -471,7 +471,6 @@ run(struct client *c)
 	while (!c->done) {
 		if (lws_service(c->ctx, 0) < 0)
 			break;
-		local_flush_all(c);
 		link_flush(c);
 		if (c->stopping && !c->closing) {
 			c->closing = true;

@@ -61,9 +61,9 @@ struct broker {
 	struct map names;         /* name -> struct tunnel */
 	struct map keys_in_use;   /* public key -> struct keyuse */
 	struct session *sessions; /* every client websocket */
-	/* What this turn of the event loop gave bytes to write (broker_flush). */
+	/* Sessions this turn of the event loop gave bytes to write, for their
+	 * websockets or their edges (broker_flush). */
 	struct session *flush_sessions;
-	struct stream *flush_streams;
 	struct keys authorized;   /* authorized_keys, when the server is closed */
 	/* What clients may sign for (server-urls): ws[s]://host:port each. */
 	char servers[SERVER_URLS_MAX][IDENTITY_SERVER_MAX_BYTES + 1];
@@ -163,8 +163,6 @@ struct stream {
 	bool from_peer;           /* a peer link's stream (peer_stream.c): never relayed on */
 	struct pstream *relay;    /* another host's tunnel: the peer link carries it */
 	char error[96];           /* reply with this error, then close */
-	bool flush_queued;        /* on broker.flush_streams */
-	struct stream *flush_next;
 };
 
 /* The broker a connection belongs to (the context's user data). */
@@ -198,8 +196,9 @@ int stream_on_data(struct stream *st, const uint8_t *p, size_t n);
 void stream_on_fin(struct stream *st);
 void stream_on_rst(struct stream *st, uint16_t code, const char *msg);
 void stream_on_window(struct stream *st);
-/* broker_flush's part for the edges. */
-void stream_flush_all(struct broker *b);
+/* Writes the client's bytes to the edge now, where its socket takes
+ * them (broker_flush). */
+void stream_flush(struct stream *st);
 
 /* bind.c: BIND, and the table of live tunnels */
 int tunnel_bind(struct session *s, uint32_t index, const uint8_t *p, size_t len);

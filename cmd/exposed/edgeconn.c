@@ -372,34 +372,12 @@ stream_on_data(struct stream *st, const uint8_t *p, size_t n)
 	if (mux_stream_recv(&st->m, p, n) == -1)
 		return -1;    /* past the credit we granted: a protocol error */
 	st->b->metrics.bytes_from_clients += n;
-	if (st->wsi && !st->flush_queued) {
-		st->flush_queued = true;    /* stream_flush_all, after this turn */
-		st->flush_next = st->b->flush_streams;
-		st->b->flush_streams = st;
-	}
-	return 0;
+	return 0;    /* broker_flush writes them, after this turn of the loop */
 }
 
-static void
-stream_unqueue_flush(struct stream *st)
-{
-	struct stream **pp;
-
-	if (!st->flush_queued)
-		return;
-	for (pp = &st->b->flush_streams; *pp; pp = &(*pp)->flush_next) {
-		if (*pp == st) {
-			*pp = st->flush_next;
-			break;
-		}
-	}
-	st->flush_queued = false;
-}
-
-/* The client's bytes go to the edge now if its socket takes them; the
- * first reply line, the close, or a full socket wait for the writeable
- * callback. */
-static void
+/* The first reply line, the close, or a full socket wait for the
+ * writeable callback. */
+void
 stream_flush(struct stream *st)
 {
 	if (st->wsi == NULL)
@@ -412,17 +390,6 @@ stream_flush(struct stream *st)
 		lws_callback_on_writable(st->wsi);
 }
 
-void
-stream_flush_all(struct broker *b)
-{
-	struct stream *st;
-
-	while ((st = b->flush_streams) != NULL) {
-		b->flush_streams = st->flush_next;
-		st->flush_queued = false;
-		stream_flush(st);
-	}
-}
 
 void
 stream_on_fin(struct stream *st)
@@ -471,7 +438,6 @@ stream_adopt(struct lws *wsi)
 static void
 stream_closed(struct stream *st)
 {
-	stream_unqueue_flush(st);
 	if (st->relay)
 		pstream_closed(st->relay);
 	if (st->s) {

@@ -25,16 +25,21 @@ session_of_mux(struct mux *m)
 	return (struct session *)(void *)((char *)m - offsetof(struct session, mux));
 }
 
+/* broker_flush writes what s has, after this turn of the event loop. */
 static void
-session_wake(struct mux *m)
+session_queue_flush(struct session *s)
 {
-	struct session *s = session_of_mux(m);
-
 	if (s->wsi && !s->flush_queued) {
-		s->flush_queued = true;    /* broker_flush, after this turn */
+		s->flush_queued = true;
 		s->flush_next = s->b->flush_sessions;
 		s->b->flush_sessions = s;
 	}
+}
+
+static void
+session_wake(struct mux *m)
+{
+	session_queue_flush(session_of_mux(m));
 }
 
 static void
@@ -278,6 +283,7 @@ on_data(void *ctx, uint32_t id, const uint8_t *p, size_t n)
 	st = session_stream(s, id);
 	if (st == NULL)
 		return 0;    /* a stream we already reset: its bytes are moot */
+	session_queue_flush(s);
 	return stream_on_data(st, p, n);
 }
 
@@ -379,10 +385,14 @@ void
 broker_flush(struct broker *b)
 {
 	struct session *s;
+	struct mux_stream *ms;
 
-	stream_flush_all(b);    /* first: what it drains may queue WINDOW frames */
 	while ((s = b->flush_sessions) != NULL) {
 		b->flush_sessions = s->flush_next;
+		/* The edges first: what they drain queues WINDOW frames, which
+		 * go in the same write (s stays marked queued meanwhile). */
+		while ((ms = mux_arrived(&s->mux)) != NULL)
+			stream_flush((struct stream *)(void *)ms);
 		s->flush_queued = false;
 		session_flush(s);
 	}

@@ -209,6 +209,35 @@ test_appended_bytes_go_like_sent_ones(void **state)
 	mux_free(&m);
 }
 
+/* Streams that got DATA are handed to the owner once each until it asks
+ * again; a freed one is not handed out. */
+static void
+test_arrived_streams_once_each(void **state)
+{
+	struct mux m;
+	struct mux_stream a, b, c;
+
+	mux_init(&m);
+	mux_stream_init(&m, &a, 1);
+	mux_stream_init(&m, &b, 2);
+	mux_stream_init(&m, &c, 3);
+	assert_null(mux_arrived(&m));
+	assert_int_equal(mux_stream_recv(&a, (const uint8_t *)"x", 1), 0);
+	assert_int_equal(mux_stream_recv(&b, (const uint8_t *)"y", 1), 0);
+	assert_int_equal(mux_stream_recv(&a, (const uint8_t *)"z", 1), 0);
+	assert_int_equal(mux_stream_recv(&c, (const uint8_t *)"w", 1), 0);
+	mux_stream_free(&b);
+	assert_ptr_equal(mux_arrived(&m), &c);
+	assert_ptr_equal(mux_arrived(&m), &a);
+	assert_null(mux_arrived(&m));
+	assert_int_equal(mux_stream_recv(&a, (const uint8_t *)"v", 1), 0);
+	assert_ptr_equal(mux_arrived(&m), &a);
+	assert_null(mux_arrived(&m));
+	mux_stream_free(&a);
+	mux_stream_free(&c);
+	mux_free(&m);
+}
+
 int
 main(void)
 {
@@ -219,6 +248,7 @@ main(void)
 		cmocka_unit_test(test_streams_take_turns),
 		cmocka_unit_test(test_message_carries_a_window),
 		cmocka_unit_test(test_appended_bytes_go_like_sent_ones),
+		cmocka_unit_test(test_arrived_streams_once_each),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
