@@ -38,6 +38,9 @@
  * websocket or a peer link, so that one connection can't starve the
  * others. */
 #define MUX_WRITES_PER_CALLBACK 16
+/* And bytes, at most, on a client's websocket: its messages hold up to a
+ * stream's window each (what 16 messages of one frame came to). */
+#define MUX_WRITE_BYTES_PER_CALLBACK (1024 * 1024)
 
 struct broker_config {
 	struct settings set;      /* expose.conf and flags (expose.conf(5)) */

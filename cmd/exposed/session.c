@@ -333,15 +333,16 @@ static const struct frame_handlers handlers = {
 static int
 session_write_mux(struct mux *m, struct lws *wsi, enum lws_write_protocol how)
 {
-	size_t n;
+	size_t n, total = 0;
 	int i;
 
-	for (i = 0; i < MUX_WRITES_PER_CALLBACK; i++) {
+	for (i = 0; i < MUX_WRITES_PER_CALLBACK && total < MUX_WRITE_BYTES_PER_CALLBACK; i++) {
 		n = mux_fill(m, write_buf + LWS_PRE, MUX_MESSAGE_BYTES);
 		if (n == 0)
 			break;
 		if (lws_write(wsi, write_buf + LWS_PRE, n, how) < (int)n)
 			return -1;
+		total += n;
 		if (lws_partial_buffered(wsi))
 			break;
 	}
