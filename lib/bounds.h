@@ -62,6 +62,16 @@
 /* Credit each side of a stream starts with.  Bounds the bytes in flight
  * (and so the memory) per stream and direction. */
 #define STREAM_WINDOW_BYTES (256 * 1024)
+/* What the broker and the client take from a socket in one read (lws's
+ * service buffer), and the most they write to one in one call: in bulk
+ * the cost is per system call, so 64 KiB reads cost four times what
+ * these do. */
+#define IO_CHUNK_BYTES (256 * 1024)
+/* A batch of frames the broker and the client send as one websocket
+ * message: a stream's whole window, in frames of at most
+ * FRAME_PAYLOAD_MAX_BYTES.  Receivers parse frames as bytes arrive, so a
+ * message's length is theirs to ignore (expose(7)). */
+#define MUX_MESSAGE_BYTES (STREAM_WINDOW_BYTES + 64)
 /* A receiver returns credit once it has drained this much. */
 #define STREAM_WINDOW_UPDATE_BYTES (64 * 1024)
 /* Tunnels one client may open over its websocket. */

@@ -555,7 +555,7 @@ static int
 side_feed(struct side *d, const uint8_t *p, size_t n, struct buf *out, size_t *taken)
 {
 	const uint8_t *end, *start = p;
-	size_t used, before;
+	size_t used, before, look;
 	llhttp_errno_t err;
 
 	*taken = n;
@@ -567,13 +567,16 @@ side_feed(struct side *d, const uint8_t *p, size_t n, struct buf *out, size_t *t
 			return 0;
 		}
 		if (d->state == S_HEAD) {
+			/* Only what a head may hold is looked at: a piece may
+			 * bring a body far past it. */
 			before = buf_len(&d->head);
-			if (buf_append(&d->head, p, n) == -1)
+			look = n < EXCHANGE_HEAD_MAX_BYTES - before ? n : EXCHANGE_HEAD_MAX_BYTES - before;
+			if (look == 0 || buf_append(&d->head, p, look) == -1)
 				return -1;
 			end = memmem(buf_data(&d->head) + (before > 3 ? before - 3 : 0),
 			             buf_len(&d->head) - (before > 3 ? before - 3 : 0), "\r\n\r\n", 4);
 			if (end == NULL)
-				return 0;
+				return look < n ? -1 : 0;    /* past the bound: not followed */
 			used = (size_t)(end + 4 - buf_data(&d->head)) - before;
 			d->head.len = before + used;
 			p += used;

@@ -10,8 +10,6 @@
 #define MUX_CONTROL_MAX_BYTES (1024 * 1024)
 /* A message is not topped up with a data frame smaller than this. */
 #define MUX_MIN_DATA_BYTES 4096
-/* out may hold a little more than the credit: one local read. */
-#define MUX_OUT_MAX_BYTES (STREAM_WINDOW_BYTES + FRAME_PAYLOAD_MAX_BYTES)
 
 void
 mux_init(struct mux *m)
@@ -31,6 +29,8 @@ mux_free(struct mux *m)
 		s->next = NULL;
 	}
 	m->head = m->tail = NULL;
+	while (mux_arrived(m) != NULL)
+		;
 	buf_free(&m->control);
 }
 
@@ -65,10 +65,28 @@ mux_unqueue(struct mux_stream *s)
 	s->next = NULL;
 }
 
+static void
+mux_unqueue_arrived(struct mux_stream *s)
+{
+	struct mux_stream **pp;
+
+	if (!s->arrived_queued || s->mux == NULL)
+		return;
+	for (pp = &s->mux->arrived; *pp; pp = &(*pp)->arrived_next) {
+		if (*pp == s) {
+			*pp = s->arrived_next;
+			break;
+		}
+	}
+	s->arrived_queued = false;
+	s->arrived_next = NULL;
+}
+
 void
 mux_stream_free(struct mux_stream *s)
 {
 	mux_unqueue(s);
+	mux_unqueue_arrived(s);
 	s->mux = NULL;
 	buf_free(&s->out);
 	buf_free(&s->in);
@@ -128,6 +146,12 @@ mux_stream_send(struct mux_stream *s, const void *p, size_t n)
 	return 0;
 }
 
+void
+mux_stream_appended(struct mux_stream *s)
+{
+	mux_queue(s);
+}
+
 size_t
 mux_stream_want(const struct mux_stream *s)
 {
@@ -152,7 +176,25 @@ mux_stream_recv(struct mux_stream *s, const uint8_t *p, size_t n)
 	 * we granted breaks the protocol. */
 	if (s->fin_in || buf_append(&s->in, p, n) == -1)
 		return -1;
+	if (!s->arrived_queued && s->mux) {
+		s->arrived_queued = true;
+		s->arrived_next = s->mux->arrived;
+		s->mux->arrived = s;
+	}
 	return 0;
+}
+
+struct mux_stream *
+mux_arrived(struct mux *m)
+{
+	struct mux_stream *s = m->arrived;
+
+	if (s == NULL)
+		return NULL;
+	m->arrived = s->arrived_next;
+	s->arrived_queued = false;
+	s->arrived_next = NULL;
+	return s;
 }
 
 int

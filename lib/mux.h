@@ -20,9 +20,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bounds.h"
 #include "buf.h"
 
 struct mux;
+
+/* A stream's out may hold more than its credit: one local read, and a
+ * response head a follower held back until it was whole (64 KiB at most,
+ * lib/exchange), released with it. */
+#define MUX_OUT_MAX_BYTES (STREAM_WINDOW_BYTES + IO_CHUNK_BYTES + 64 * 1024)
 
 struct mux_stream {
 	struct mux *mux;          /* NULL once detached */
@@ -36,12 +42,15 @@ struct mux_stream {
 	bool fin_in;              /* the peer sent FIN */
 	bool queued;              /* on the mux's send list */
 	struct mux_stream *next;  /* send list */
+	bool arrived_queued;      /* on the mux's arrived list */
+	struct mux_stream *arrived_next;
 };
 
 struct mux {
 	struct buf control;       /* encoded control frames, sent first */
 	struct mux_stream *head;  /* streams with data or FIN to send */
 	struct mux_stream *tail;
+	struct mux_stream *arrived;  /* got DATA since the owner last asked */
 	/* Asks the owner for a chance to write (lws_callback_on_writable). */
 	void (*wake)(struct mux *m);
 	/* Tells the owner a stream's out buffer has room again. */
@@ -65,6 +74,9 @@ int mux_reset(struct mux *m, uint32_t stream, uint16_t code, const char *msg);
 
 /* Bytes read from the local side, for the peer; -1 past the buffer. */
 int mux_stream_send(struct mux_stream *s, const void *p, size_t n);
+/* The owner appended bytes to s->out itself (a filter that writes its
+ * output there, saving a copy): they are queued as mux_stream_send's. */
+void mux_stream_appended(struct mux_stream *s);
 /* How many more bytes the owner should read from the local side now. */
 size_t mux_stream_want(const struct mux_stream *s);
 /* No more bytes from the local side: FIN follows the queued ones. */
@@ -72,6 +84,10 @@ void mux_stream_fin(struct mux_stream *s);
 
 /* DATA from the peer; -1 if it exceeds the credit we granted. */
 int mux_stream_recv(struct mux_stream *s, const uint8_t *p, size_t n);
+/* Takes the next stream that got DATA since the owner last asked, or
+ * NULL: what to write to local sides after a turn of the event loop, in
+ * one go, rather than a writeable callback each. */
+struct mux_stream *mux_arrived(struct mux *m);
 /* WINDOW from the peer; -1 if the credit overflows. */
 int mux_stream_window(struct mux_stream *s, uint32_t add);
 /* The owner wrote n bytes of s->in to the local side. */

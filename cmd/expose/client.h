@@ -111,6 +111,7 @@ struct client {
 	int ntargets;
 
 	struct mux mux;
+	bool flush_link;              /* frames or bytes for apps to write after this turn */
 	struct frame_decoder dec;
 	struct ws link;               /* the websocket over the raw connection */
 	struct tls_conn *link_tls;    /* for wss://, or NULL */
@@ -243,6 +244,10 @@ void schedule_reconnect(struct client *c, const char *why);
 int link_connect(struct client *c);
 int link_callback(struct lws *wsi, enum lws_callback_reasons reason,
                   void *user, void *in, size_t len);
+/* After each turn of the event loop: writes the bytes for the apps and
+ * then the frames that turn queued, where the sockets take them, instead
+ * of asking for writeable callbacks (each one more poll of every socket). */
+void link_flush(struct client *c);
 
 /* local.c */
 int local_callback(struct lws *wsi, enum lws_callback_reasons reason,
@@ -255,6 +260,8 @@ void local_on_window(struct cstream *cs);
 /* Ends a stream: closes its local connection and frees it. */
 void local_close(struct cstream *cs);
 void local_close_all(struct client *c);
+/* link_flush's part for one stream's app. */
+void local_flush(struct cstream *cs);
 struct cstream *local_find(struct client *c, uint32_t id);
 
 /* appwatch.c: whether the targets' apps answer */

@@ -12,7 +12,7 @@
 #include "proto.h"
 
 /* A websocket message: room for its header, then a batch of frames. */
-static uint8_t write_buf[WS_HEADER_MAX_BYTES + MESSAGE_MAX_BYTES];
+static uint8_t write_buf[WS_HEADER_MAX_BYTES + MUX_MESSAGE_BYTES];
 #define LINK_WRITES_PER_CALLBACK 16
 #define LINK_REQUEST_BYTES 1024
 /* A close frame's reason, at most (RFC 6455 section 5.5: 123 bytes). */
@@ -126,17 +126,37 @@ link_write(struct client *c, struct lws *wsi)
 			return -1;
 	}
 	for (i = 0; i < LINK_WRITES_PER_CALLBACK; i++) {
-		n = mux_fill(&c->mux, payload, MESSAGE_MAX_BYTES);
+		n = mux_fill(&c->mux, payload, MUX_MESSAGE_BYTES);
 		if (n == 0)
 			break;
 		if (write_frame(wsi, payload, n, WS_BINARY) == -1)
 			return -1;
-		if (lws_send_pipe_choked(wsi))
+		if (lws_partial_buffered(wsi))
 			break;
 	}
 	if (mux_pending(&c->mux))
 		lws_callback_on_writable(wsi);
 	return 0;
+}
+
+void
+link_flush(struct client *c)
+{
+	struct mux_stream *ms;
+
+	if (!c->flush_link)
+		return;
+	while ((ms = mux_arrived(&c->mux)) != NULL)
+		local_flush((struct cstream *)(void *)ms);
+	c->flush_link = false;
+	if (c->ws == NULL || !mux_pending(&c->mux))
+		return;
+	if (!c->link.open || lws_partial_buffered(c->ws)) {
+		lws_callback_on_writable(c->ws);
+		return;
+	}
+	if (link_write(c, c->ws) == -1)
+		lws_set_timeout(c->ws, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
 static int

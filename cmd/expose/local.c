@@ -33,9 +33,7 @@ exchange_done(void *ctx, struct exchange *x)
 }
 
 /* Bytes written to the app per writeable callback. */
-#define LOCAL_WRITE_BYTES (64 * 1024)
-/* What one read from the app may bring (lws's buffer, or TLS records). */
-#define LOCAL_READ_MAX_BYTES (64 * 1024)
+#define LOCAL_WRITE_BYTES IO_CHUNK_BYTES
 #define LOCAL_TLS_HINT " (for a self-signed certificate give --local-insecure)"
 
 struct cstream *
@@ -193,8 +191,7 @@ local_on_data(struct cstream *cs, const uint8_t *p, size_t n)
 {
 	if (mux_stream_recv(&cs->m, p, n) == -1)
 		return -1;
-	if (cs->wsi && cs->connected)
-		lws_callback_on_writable(cs->wsi);
+	cs->c->flush_link = true;    /* link_flush, after this turn of the loop */
 	return 0;
 }
 
@@ -206,13 +203,29 @@ local_on_fin(struct cstream *cs)
 		lws_callback_on_writable(cs->wsi);
 }
 
+/* Sends the app what its socket takes of to_app now; the rest waits
+ * there (lws_write would copy it into a buffer of its own).  TLS takes
+ * it all.  -1 if the app is gone. */
 static int
-to_app(struct cstream *cs, const uint8_t *p, size_t n)
+to_app(struct cstream *cs)
 {
-	if (cs->tls)
-		return tls_conn_send(cs->tls, cs->wsi, p, n);
-	return lws_write(cs->wsi, (unsigned char *)(uintptr_t)p, n, LWS_WRITE_RAW) < (int)n ?
-	       -1 : 0;
+	size_t n = buf_len(&cs->to_app);
+	ssize_t sent;
+
+	if (n == 0)
+		return 0;
+	if (cs->tls) {
+		if (tls_conn_send(cs->tls, cs->wsi, buf_data(&cs->to_app), n) == -1)
+			return -1;
+		buf_consume(&cs->to_app, n);
+		return 0;
+	}
+	sent = send(lws_get_socket_fd(cs->wsi), buf_data(&cs->to_app), n,
+	            MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (sent == -1)
+		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+	buf_consume(&cs->to_app, (size_t)sent);
+	return 0;
 }
 
 static int
@@ -223,6 +236,13 @@ local_writeable(struct cstream *cs)
 
 	if (!cs->connected)
 		return 0;             /* TLS handshake under way: ready() asks again */
+	/* What the app's socket did not take last time goes first. */
+	if (to_app(cs) == -1)
+		return -1;
+	if (buf_len(&cs->to_app) > 0) {
+		lws_callback_on_writable(cs->wsi);
+		return 0;
+	}
 	if (n > LOCAL_WRITE_BYTES)
 		n = LOCAL_WRITE_BYTES;
 	/* Requests pass the exchange follower (log, inspector, Host rewrite). */
@@ -234,32 +254,43 @@ local_writeable(struct cstream *cs)
 		/* A full pipeline: the rest waits for a response to end. */
 		cs->held = (size_t)taken < n;
 	}
-	if (buf_len(&cs->to_app) > 0) {
-		size_t out = buf_len(&cs->to_app);
-		if (to_app(cs, buf_data(&cs->to_app), out) == -1)
-			return -1;
-		buf_consume(&cs->to_app, out);
-	}
-	if (buf_len(&cs->m.in) > 0) {
-		if (!cs->held)
-			lws_callback_on_writable(cs->wsi);
-	} else if (cs->m.fin_in)
+	if (to_app(cs) == -1)
+		return -1;
+	if (buf_len(&cs->to_app) > 0 || (buf_len(&cs->m.in) > 0 && !cs->held))
+		lws_callback_on_writable(cs->wsi);
+	else if (buf_len(&cs->m.in) == 0 && cs->m.fin_in)
 		shutdown(lws_get_socket_fd(cs->wsi), SHUT_WR);
 	return 0;
 }
 
-/* Bytes from the app onto the stream; -1 (cs->overrun) when they do not fit. */
+/* Writes to the app now what the broker sent in this turn of the loop;
+ * an https target, or a socket that takes no more, waits for its
+ * writeable callback. */
+void
+local_flush(struct cstream *cs)
+{
+	if (cs->wsi == NULL || !cs->connected)
+		return;
+	if (cs->tls || lws_partial_buffered(cs->wsi)) {
+		lws_callback_on_writable(cs->wsi);
+		return;
+	}
+	if (local_writeable(cs) == -1)
+		lws_set_timeout(cs->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+
+/* Bytes from the app onto the stream, through the exchange follower
+ * straight into the stream's out buffer; -1 (cs->overrun) when they do
+ * not fit. */
 static int
 from_app(struct cstream *cs, const uint8_t *p, size_t n)
 {
-	static struct buf out = { .limit = LOCAL_READ_MAX_BYTES + EXCHANGE_HEAD_MAX_BYTES };
-
-	buf_consume(&out, buf_len(&out));
-	if (cs->xs == NULL || exchange_response(cs->xs, p, n, &out) == -1 ||
-	    mux_stream_send(&cs->m, buf_data(&out), buf_len(&out)) == -1) {
+	if (cs->xs == NULL || exchange_response(cs->xs, p, n, &cs->m.out) == -1) {
 		cs->overrun = true;
 		return -1;
 	}
+	mux_stream_appended(&cs->m);
 	if (mux_stream_want(&cs->m) == 0)
 		pause_local(cs);
 	return 0;

@@ -21,14 +21,11 @@
 #include "proto.h"
 #include "name.h"
 
-/* Every read is at most this; a websocket frame batch fits one read. */
-#define CLIENT_IO_BYTES (64 * 1024)
-
 /* The client the signal handler flags. */
 static struct client *signalled;
 
 static const struct lws_protocols protocols[] = {
-	{ "expose-link", link_callback, 0, CLIENT_IO_BYTES, 0, NULL, 0 },
+	{ "expose-link", link_callback, 0, IO_CHUNK_BYTES, 0, NULL, 0 },
 	{ "expose-inspect", inspect_callback, 0, 0, 0, NULL, 0 },
 	{ "expose-replay", inspect_replay_callback, 0, 0, 0, NULL, 0 },
 	{ "expose-local", local_callback, 0, 0, 0, NULL, 0 },
@@ -443,7 +440,7 @@ setup_context(struct client *c)
 	memset(&info, 0, sizeof info);
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = protocols;
-	info.pt_serv_buf_size = CLIENT_IO_BYTES;
+	info.pt_serv_buf_size = IO_CHUNK_BYTES;
 	info.user = c;    /* client_of() */
 	/* Sized for the streams the client takes, not for the fd limit: lws
 	 * allocates and clears a table of this many entries at start. */
@@ -474,6 +471,7 @@ run(struct client *c)
 	while (!c->done) {
 		if (lws_service(c->ctx, 0) < 0)
 			break;
+		link_flush(c);
 		if (c->stopping && !c->closing) {
 			c->closing = true;
 			if (c->ws)

@@ -83,8 +83,10 @@ requestlog_line(struct client *c, const struct target *t, const struct exchange 
 	struct tm tm;
 	int64_t ms = x->end_ms - x->start_ms;
 	const char *end = exchange_end_text(x);
-	bool tty = isatty(STDERR_FILENO);
+	static int tty = -1;    /* asked once: a system call a request otherwise */
 
+	if (tty == -1)
+		tty = isatty(STDERR_FILENO);
 	strftime(when, sizeof when, "%H:%M:%S", localtime_r(&now, &tm));
 	if (c->json)
 		json_line(json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:s, s:b, s:s}",

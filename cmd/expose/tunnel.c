@@ -23,8 +23,7 @@ mux_wake(struct mux *m)
 {
 	struct client *c = lws_container_of(m, struct client, mux);
 
-	if (c->ws)
-		lws_callback_on_writable(c->ws);
+	c->flush_link = true;    /* link_flush, after this turn of the loop */
 }
 
 static void

@@ -38,6 +38,9 @@
  * websocket or a peer link, so that one connection can't starve the
  * others. */
 #define MUX_WRITES_PER_CALLBACK 16
+/* And bytes, at most, on a client's websocket: its messages hold up to a
+ * stream's window each (what 16 messages of one frame came to). */
+#define MUX_WRITE_BYTES_PER_CALLBACK (1024 * 1024)
 
 struct broker_config {
 	struct settings set;      /* expose.conf and flags (expose.conf(5)) */
@@ -61,6 +64,9 @@ struct broker {
 	struct map names;         /* name -> struct tunnel */
 	struct map keys_in_use;   /* public key -> struct keyuse */
 	struct session *sessions; /* every client websocket */
+	/* Sessions this turn of the event loop gave bytes to write, for their
+	 * websockets or their edges (broker_flush). */
+	struct session *flush_sessions;
 	struct keys authorized;   /* authorized_keys, when the server is closed */
 	/* What clients may sign for (server-urls): ws[s]://host:port each. */
 	char servers[SERVER_URLS_MAX][IDENTITY_SERVER_MAX_BYTES + 1];
@@ -138,6 +144,8 @@ struct session {
 	uint32_t next_stream;
 	uint16_t close_code;
 	char close_reason[120];
+	bool flush_queued;        /* on broker.flush_sessions */
+	struct session *flush_next;
 };
 
 struct stream {
@@ -176,6 +184,10 @@ int session_old_callback(struct lws *wsi, enum lws_callback_reasons reason,
                          void *user, void *in, size_t len);
 /* Queues ERROR (code, message) on stream 0 or a tunnel number. */
 void session_error(struct session *s, uint32_t stream, uint16_t code, const char *msg);
+/* After each turn of the event loop: writes the bytes that turn queued
+ * for edges and clients now, where the socket takes them, instead of
+ * asking lws for writeable callbacks (one more poll of every socket). */
+void broker_flush(struct broker *b);
 
 /* edgeconn.c: an edge's connection, one stream of a tunnel */
 int stream_callback(struct lws *wsi, enum lws_callback_reasons reason,
@@ -187,6 +199,9 @@ int stream_on_data(struct stream *st, const uint8_t *p, size_t n);
 void stream_on_fin(struct stream *st);
 void stream_on_rst(struct stream *st, uint16_t code, const char *msg);
 void stream_on_window(struct stream *st);
+/* Writes the client's bytes to the edge now, where its socket takes
+ * them (broker_flush). */
+void stream_flush(struct stream *st);
 
 /* bind.c: BIND, and the table of live tunnels */
 int tunnel_bind(struct session *s, uint32_t index, const uint8_t *p, size_t len);

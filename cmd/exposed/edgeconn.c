@@ -10,9 +10,11 @@
  * password says AUTHFAIL instead of OPEN: the broker counts those per
  * source for every edge (auth-failures).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "broker.h"
 #include "clock.h"
@@ -21,7 +23,7 @@
 #include "preamble.h"
 
 /* Bytes written to the edge per writeable callback. */
-#define STREAM_WRITE_BYTES (64 * 1024)
+#define STREAM_WRITE_BYTES IO_CHUNK_BYTES
 /* An edge must send its OPEN line within this. */
 #define STREAM_PREAMBLE_TIMEOUT_S 10
 
@@ -305,11 +307,32 @@ write_line(struct stream *st, const char *line)
 	return lws_write(st->wsi, (unsigned char *)(uintptr_t)line, n, LWS_WRITE_RAW) < (int)n ? -1 : 0;
 }
 
+/* Sends the edge what its socket takes now of the client's bytes; the
+ * rest stays in the stream (lws_write would copy it into a buffer of its
+ * own).  Only once lws holds nothing of ours: the reply lines go through
+ * it.  -1 if the edge is gone. */
+static int
+stream_send(struct stream *st)
+{
+	size_t n = buf_len(&st->m.in);
+	ssize_t sent;
+
+	if (n > STREAM_WRITE_BYTES)
+		n = STREAM_WRITE_BYTES;
+	if (n == 0 || lws_partial_buffered(st->wsi))
+		return 0;
+	sent = send(lws_get_socket_fd(st->wsi), buf_data(&st->m.in), n,
+	            MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (sent == -1)
+		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+	mux_stream_drained(&st->m, (size_t)sent);
+	return 0;
+}
+
 static int
 stream_writeable(struct stream *st)
 {
 	char line[PREAMBLE_MAX_BYTES];
-	size_t n;
 
 	if (st->error[0] && !st->replied) {
 		st->replied = true;
@@ -333,15 +356,8 @@ stream_writeable(struct stream *st)
 			return -1;
 		st->replied = true;
 	}
-	n = buf_len(&st->m.in);
-	if (n > STREAM_WRITE_BYTES)
-		n = STREAM_WRITE_BYTES;
-	if (n > 0) {
-		if (lws_write(st->wsi, (unsigned char *)(uintptr_t)buf_data(&st->m.in), n,
-		              LWS_WRITE_RAW) < (int)n)
-			return -1;
-		mux_stream_drained(&st->m, n);
-	}
+	if (stream_send(st) == -1)
+		return -1;
 	if (buf_len(&st->m.in) > 0) {
 		lws_callback_on_writable(st->wsi);
 		return 0;
@@ -356,10 +372,24 @@ stream_on_data(struct stream *st, const uint8_t *p, size_t n)
 	if (mux_stream_recv(&st->m, p, n) == -1)
 		return -1;    /* past the credit we granted: a protocol error */
 	st->b->metrics.bytes_from_clients += n;
-	if (st->wsi)
-		lws_callback_on_writable(st->wsi);
-	return 0;
+	return 0;    /* broker_flush writes them, after this turn of the loop */
 }
+
+/* The first reply line, the close, or a full socket wait for the
+ * writeable callback. */
+void
+stream_flush(struct stream *st)
+{
+	if (st->wsi == NULL)
+		return;
+	if (st->replied && !st->kill && st->s && stream_send(st) == -1) {
+		lws_set_timeout(st->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+		return;
+	}
+	if (buf_len(&st->m.in) > 0 || st->m.fin_in || !st->replied || st->kill || st->s == NULL)
+		lws_callback_on_writable(st->wsi);
+}
+
 
 void
 stream_on_fin(struct stream *st)

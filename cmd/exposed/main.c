@@ -21,8 +21,8 @@
 #include "peer.h"
 #include "registry.h"
 
-/* Every read is at most this; a websocket frame batch fits one read. */
-#define BROKER_IO_BYTES (64 * 1024)
+/* Allocations from this size up come from mmap (see main). */
+#define BROKER_MMAP_MIN_BYTES (64 * 1024)
 /* TLS 1.2 suites for wss: forward-secret AEADs only. */
 #define BROKER_TLS12_CIPHERS "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
 	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
@@ -47,8 +47,8 @@ http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 static const struct lws_protocols ws_protocols[] = {
 	{ "http", http_callback, 0, 0, 0, NULL, 0 },
-	{ FRAME_SUBPROTOCOL, session_callback, 0, BROKER_IO_BYTES, 0, NULL,
-	  MESSAGE_MAX_BYTES + 16 },
+	{ FRAME_SUBPROTOCOL, session_callback, 0, IO_CHUNK_BYTES, 0, NULL,
+	  MUX_MESSAGE_BYTES + 16 },
 	{ FRAME_SUBPROTOCOL_V1, session_old_callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
@@ -146,7 +146,7 @@ context_create(struct broker *b)
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
 	if (b->cfg->set.cert[0])
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	info.pt_serv_buf_size = BROKER_IO_BYTES;
+	info.pt_serv_buf_size = IO_CHUNK_BYTES;
 	info.user = b;    /* broker_of() */
 	b->ctx = lws_create_context(&info);
 	if (b->ctx == NULL)
@@ -245,6 +245,7 @@ run(struct broker *b)
 			char msg[CONF_ERROR_BYTES + 128];
 			broker_reload(b, msg, sizeof msg);
 		}
+		broker_flush(b);
 	}
 	sock_notify("STOPPING=1");
 }
@@ -278,10 +279,10 @@ main(int argc, char **argv)
 
 	lifeline_from_env();
 	log_init("exposed", LOG_INFO);
-	/* lws zero-fills a receive buffer of BROKER_IO_BYTES per client at
+	/* lws zero-fills a receive buffer of IO_CHUNK_BYTES per client at
 	 * connect.  From mmap, calloc's zeroes are the kernel's untouched pages
 	 * (no RSS until used); from the heap they would all be written. */
-	mallopt(M_MMAP_THRESHOLD, BROKER_IO_BYTES);
+	mallopt(M_MMAP_THRESHOLD, BROKER_MMAP_MIN_BYTES);
 	if (parse_args(argc, argv, &cfg, &check) == -1)
 		return EX_USAGE;
 	if (load_settings(&cfg) == -1)

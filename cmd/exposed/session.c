@@ -15,7 +15,7 @@
 #include "registry.h"
 
 /* A message: LWS_PRE bytes of room for lws, then a batch of frames. */
-static uint8_t write_buf[LWS_PRE + MESSAGE_MAX_BYTES];
+static uint8_t write_buf[LWS_PRE + MUX_MESSAGE_BYTES];
 /* RFC 9266: the tls-exporter channel binding's label (no context). */
 #define TLS_BINDING_LABEL "EXPORTER-Channel-Binding"
 
@@ -25,13 +25,37 @@ session_of_mux(struct mux *m)
 	return (struct session *)(void *)((char *)m - offsetof(struct session, mux));
 }
 
+/* broker_flush writes what s has, after this turn of the event loop. */
+static void
+session_queue_flush(struct session *s)
+{
+	if (s->wsi && !s->flush_queued) {
+		s->flush_queued = true;
+		s->flush_next = s->b->flush_sessions;
+		s->b->flush_sessions = s;
+	}
+}
+
 static void
 session_wake(struct mux *m)
 {
-	struct session *s = session_of_mux(m);
+	session_queue_flush(session_of_mux(m));
+}
 
-	if (s->wsi)
-		lws_callback_on_writable(s->wsi);
+static void
+session_unqueue_flush(struct session *s)
+{
+	struct session **pp;
+
+	if (!s->flush_queued)
+		return;
+	for (pp = &s->b->flush_sessions; *pp; pp = &(*pp)->flush_next) {
+		if (*pp == s) {
+			*pp = s->flush_next;
+			break;
+		}
+	}
+	s->flush_queued = false;
 }
 
 static void
@@ -131,6 +155,7 @@ session_free(struct session *s)
 	struct broker *b = s->b;
 
 	session_retire(s);
+	session_unqueue_flush(s);
 	map_each(&s->streams, detach_stream, NULL);
 	access_leave(s);
 	map_free(&s->streams);
@@ -258,6 +283,7 @@ on_data(void *ctx, uint32_t id, const uint8_t *p, size_t n)
 	st = session_stream(s, id);
 	if (st == NULL)
 		return 0;    /* a stream we already reset: its bytes are moot */
+	session_queue_flush(s);
 	return stream_on_data(st, p, n);
 }
 
@@ -307,16 +333,17 @@ static const struct frame_handlers handlers = {
 static int
 session_write_mux(struct mux *m, struct lws *wsi, enum lws_write_protocol how)
 {
-	size_t n;
+	size_t n, total = 0;
 	int i;
 
-	for (i = 0; i < MUX_WRITES_PER_CALLBACK; i++) {
-		n = mux_fill(m, write_buf + LWS_PRE, MESSAGE_MAX_BYTES);
+	for (i = 0; i < MUX_WRITES_PER_CALLBACK && total < MUX_WRITE_BYTES_PER_CALLBACK; i++) {
+		n = mux_fill(m, write_buf + LWS_PRE, MUX_MESSAGE_BYTES);
 		if (n == 0)
 			break;
 		if (lws_write(wsi, write_buf + LWS_PRE, n, how) < (int)n)
 			return -1;
-		if (lws_send_pipe_choked(wsi))
+		total += n;
+		if (lws_partial_buffered(wsi))
 			break;
 	}
 	if (mux_pending(m))
@@ -337,6 +364,39 @@ session_write(struct session *s)
 		return -1;
 	}
 	return 0;
+}
+
+/* A session's frames go out now if its socket takes them; one that is
+ * not through its handshake, is closing, or is full waits for its
+ * writeable callback. */
+static void
+session_flush(struct session *s)
+{
+	if (s->wsi == NULL)
+		return;
+	if (!s->authed || s->closing || lws_partial_buffered(s->wsi)) {
+		lws_callback_on_writable(s->wsi);
+		return;
+	}
+	if (session_write_mux(&s->mux, s->wsi, LWS_WRITE_BINARY) == -1)
+		lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+void
+broker_flush(struct broker *b)
+{
+	struct session *s;
+	struct mux_stream *ms;
+
+	while ((s = b->flush_sessions) != NULL) {
+		b->flush_sessions = s->flush_next;
+		/* The edges first: what they drain queues WINDOW frames, which
+		 * go in the same write (s stays marked queued meanwhile). */
+		while ((ms = mux_arrived(&s->mux)) != NULL)
+			stream_flush((struct stream *)(void *)ms);
+		s->flush_queued = false;
+		session_flush(s);
+	}
 }
 
 int

@@ -63,6 +63,11 @@ TLS_CONNS = int(os.environ.get("BENCH_TLS_CONNS", "100" if QUICK else "300"))
 TLS_WARMUP = 10
 # After the idle tunnels leave: when the broker's RSS is read again.
 IDLE_SETTLE_S = 3
+# Edge connections held idle on the broker beside a keep-alive load: lws's
+# loop polls every socket each time it wakes.  Their load runs under the
+# broker's 10 s wait for an edge's OPEN line (STREAM_PREAMBLE_TIMEOUT_S).
+IDLE_EDGE_CONNS = 1000
+IDLE_EDGE_LOAD_S = 3
 TLS_DOMAIN = "tunnel.test"
 # Some scenarios only, e.g. "keepalive,idle" (while working on one).
 ONLY = [x for x in os.environ.get("BENCH_ONLY", "").split(",") if x]
@@ -652,6 +657,37 @@ class Bench:
             self.metric(f"keepalive.{col}.p99_ms", r["p99_us"] / 1000, "ms", "lower")
         self.metric("keepalive.ratio_expose_nginx", round(ratio, 3), "x", "higher")
         self.cpu_row(sec, "keepalive", e)
+        self.keepalive_idle_edges(sec)
+
+    def keepalive_idle_edges(self, sec):
+        """The same load for IDLE_EDGE_LOAD_S while IDLE_EDGE_CONNS Unix
+        connections sit on the broker's edge socket saying nothing."""
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = IDLE_EDGE_CONNS + 256
+        if soft < want and hard >= want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        idle = []
+        try:
+            for _ in range(IDLE_EDGE_CONNS):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                idle.append(s)
+                s.connect(self.broker.socket)
+            harness.wait_for(lambda: len(os.listdir(f"/proc/{self.broker.proc.pid}/fd")) > IDLE_EDGE_CONNS,
+                             what=f"the broker to accept {IDLE_EDGE_CONNS} idle edge connections")
+            before = self.expose_cpu()
+            r = wrk(self.log, "keep-alive expose, idle edges", f"http://127.0.0.1:{self.edge.port}/1k",
+                    host=self.host, duration=min(DURATION_S, IDLE_EDGE_LOAD_S))
+            self.edge.wait_kids_gone()
+            after = self.expose_cpu()
+        finally:
+            for s in idle:
+                s.close()
+        c = {k: (after[k] - before[k]) * 1e6 / max(1, r["requests"]) for k in after}
+        self.row(sec, f"with {IDLE_EDGE_CONNS} idle edge connections ({IDLE_EDGE_LOAD_S} s): requests/s; "
+                 "expose CPU µs/req edge/broker/client",
+                 expose=f"{num(r['rps'])}; {c['edges']:.0f}/{c['broker']:.0f}/{c['client']:.0f}")
+        for k, v in c.items():
+            self.metric(f"keepalive.idle_edges.expose.cpu_us_per_req.{k}", round(v, 1), "µs", "lower")
 
     def keepalive_established(self, sec):
         """p99 on established connections, and what the first requests of

@@ -124,6 +124,28 @@ def test_bodies_past_the_edge_buffers_then_more_requests(stack):
     assert len(stack.edge.accesses()) == 4    # one edge process served all four
 
 
+def test_a_stalled_download_holds_up_no_other_stream(stack):
+    """Streams share the client's websocket, a window of each per message:
+    one whose visitor stops reading must leave the others flowing, a bulk
+    download beside it included, and get all its bytes when it reads on."""
+    c = stack.expose_app()
+    n = 64 * 1024 * 1024    # far past every buffer and window on the way
+    with socket.create_connection(("127.0.0.1", stack.edge_port), timeout=60) as stalled:
+        stalled.sendall(f"GET /bytes?n={n} HTTP/1.1\r\nHost: {c.host}\r\n\r\n".encode())
+        head, _, body = harness.recv_until(stalled, b"\r\n\r\n").partition(b"\r\n\r\n")
+        assert harness.status_of(head) == 200
+        code, other = stack.get(c.url + f"bytes?n={n // 2}")
+        assert code == 200 and len(other) == n // 2
+        for _ in range(20):
+            assert stack.get(c.url + "hello") == (200, b"hello")
+        got = len(body)
+        while got < n:
+            chunk = stalled.recv(1 << 20)
+            assert chunk, f"the stalled download ended at {got} of {n} bytes"
+            got += len(chunk)
+        assert got == n
+
+
 def test_chunked_both_ways(stack):
     c = stack.expose_app()
     code, body = stack.get(c.url + "chunked")

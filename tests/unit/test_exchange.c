@@ -207,6 +207,35 @@ test_captures_bodies_up_to_the_cap(void **state)
 	buf_free(&b);
 }
 
+/* A read may bring a head and a body far past the head's bound in one
+ * piece: the head is found, the body counted and passed, unchanged. */
+static void
+test_head_and_a_large_body_in_one_piece(void **state)
+{
+	static char resp[300 * 1024];
+	struct exchange_options o = { .capture_bytes = 10 };
+	struct buf a, b;
+	struct seen s = { 0 };
+	const char *req = "GET /big HTTP/1.1\r\nHost: h\r\n\r\n";
+	size_t body = sizeof resp - 1 - 64, head;
+
+	head = (size_t)snprintf(resp, sizeof resp, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n",
+	                        body);
+	memset(resp + head, 'x', sizeof resp - 1 - head);
+	resp[head + body] = '\0';
+	buf_init(&a, 1 << 16);
+	buf_init(&b, sizeof resp);
+	run(&o, req, resp, 0, &a, &b, &s);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.status, 200);
+	assert_int_equal(s.resp_body, 10);
+	assert_int_equal(s.resp_bytes, body);
+	assert_int_equal(buf_len(&b), head + body);
+	assert_memory_equal(buf_data(&b), resp, head + body);
+	buf_free(&a);
+	buf_free(&b);
+}
+
 static void
 test_upgrade_then_raw(void **state)
 {
@@ -445,6 +474,7 @@ main(void)
 		cmocka_unit_test(test_other_locations_and_cookies_untouched),
 		cmocka_unit_test(test_loopback_location_and_dotted_cookie_domain),
 		cmocka_unit_test(test_captures_bodies_up_to_the_cap),
+		cmocka_unit_test(test_head_and_a_large_body_in_one_piece),
 		cmocka_unit_test(test_upgrade_then_raw),
 		cmocka_unit_test(test_not_http_passes_through),
 		cmocka_unit_test(test_bodyless_responses_pair_with_their_requests),

@@ -149,6 +149,95 @@ test_streams_take_turns(void **state)
 	mux_free(&m);
 }
 
+/* One websocket message carries up to a window of DATA, in frames the
+ * decoder takes (none past FRAME_PAYLOAD_MAX_BYTES), streams alternating;
+ * a stream queues its credit and one read more (and a held head), not a
+ * byte past that. */
+static void
+test_message_carries_a_window(void **state)
+{
+	static uint8_t data[MUX_OUT_MAX_BYTES];
+	static uint8_t big[MUX_MESSAGE_BYTES];
+	struct frame_decoder d;
+	struct mux m;
+	struct mux_stream a, b;
+	struct tally t = { 0 };
+	size_t n;
+	int i;
+
+	mux_init(&m);
+	mux_stream_init(&m, &a, 1);
+	mux_stream_init(&m, &b, 2);
+	assert_int_equal(mux_stream_send(&a, data, sizeof data), 0);
+	assert_int_equal(mux_stream_send(&a, data, 1), -1);
+	assert_int_equal(mux_stream_send(&b, data, STREAM_WINDOW_BYTES), 0);
+	n = mux_fill(&m, big, sizeof big);
+	assert_true(n > 3 * (FRAME_HEADER_BYTES + FRAME_PAYLOAD_MAX_BYTES));
+	frame_decoder_init(&d);
+	assert_int_equal(frame_feed(&d, big, n, &handlers, &t), 0);
+	frame_decoder_free(&d);
+	assert_int_equal(t.data[1] + t.data[2] + t.norder * FRAME_HEADER_BYTES, n);
+	assert_true(t.norder >= 4);
+	for (i = 0; i + 1 < t.norder; i++)
+		assert_int_not_equal(t.order[i], t.order[i + 1]);
+	mux_stream_free(&a);
+	mux_stream_free(&b);
+	mux_free(&m);
+}
+
+/* Bytes a filter wrote into out itself are framed like sent ones, under
+ * the same credit. */
+static void
+test_appended_bytes_go_like_sent_ones(void **state)
+{
+	struct mux m;
+	struct mux_stream s;
+	struct tally t = { 0 };
+
+	mux_init(&m);
+	mux_stream_init(&m, &s, 3);
+	assert_false(mux_pending(&m));
+	assert_int_equal(buf_append(&s.out, "abc", 3), 0);
+	assert_false(mux_pending(&m));
+	mux_stream_appended(&s);
+	assert_true(mux_pending(&m));
+	assert_int_equal(mux_stream_want(&s), STREAM_WINDOW_BYTES - 3);
+	drain(&m, &t);
+	assert_int_equal(t.data[3], 3);
+	assert_int_equal(s.credit, STREAM_WINDOW_BYTES - 3);
+	mux_stream_free(&s);
+	mux_free(&m);
+}
+
+/* Streams that got DATA are handed to the owner once each until it asks
+ * again; a freed one is not handed out. */
+static void
+test_arrived_streams_once_each(void **state)
+{
+	struct mux m;
+	struct mux_stream a, b, c;
+
+	mux_init(&m);
+	mux_stream_init(&m, &a, 1);
+	mux_stream_init(&m, &b, 2);
+	mux_stream_init(&m, &c, 3);
+	assert_null(mux_arrived(&m));
+	assert_int_equal(mux_stream_recv(&a, (const uint8_t *)"x", 1), 0);
+	assert_int_equal(mux_stream_recv(&b, (const uint8_t *)"y", 1), 0);
+	assert_int_equal(mux_stream_recv(&a, (const uint8_t *)"z", 1), 0);
+	assert_int_equal(mux_stream_recv(&c, (const uint8_t *)"w", 1), 0);
+	mux_stream_free(&b);
+	assert_ptr_equal(mux_arrived(&m), &c);
+	assert_ptr_equal(mux_arrived(&m), &a);
+	assert_null(mux_arrived(&m));
+	assert_int_equal(mux_stream_recv(&a, (const uint8_t *)"v", 1), 0);
+	assert_ptr_equal(mux_arrived(&m), &a);
+	assert_null(mux_arrived(&m));
+	mux_stream_free(&a);
+	mux_stream_free(&c);
+	mux_free(&m);
+}
+
 int
 main(void)
 {
@@ -157,6 +246,9 @@ main(void)
 		cmocka_unit_test(test_receiver_grants_credit_as_it_drains),
 		cmocka_unit_test(test_fin_follows_data),
 		cmocka_unit_test(test_streams_take_turns),
+		cmocka_unit_test(test_message_carries_a_window),
+		cmocka_unit_test(test_appended_bytes_go_like_sent_ones),
+		cmocka_unit_test(test_arrived_streams_once_each),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
