@@ -45,6 +45,7 @@ ALL_CFLAGS = $(WARN) $(HARDEN) $(CFLAGS) -iquote lib -iquote $(BUILD) -I$(LLHTTP
 LWS_LIBS    = $(shell $(PKG_CONFIG) --libs libwebsockets 2>/dev/null || echo -lwebsockets)
 SODIUM_LIBS = $(shell $(PKG_CONFIG) --libs libsodium 2>/dev/null || echo -lsodium)
 SQLITE_LIBS = $(shell $(PKG_CONFIG) --libs sqlite3 2>/dev/null || echo -lsqlite3)
+GNUTLS_LIBS = $(shell $(PKG_CONFIG) --libs gnutls 2>/dev/null || echo -lgnutls)
 
 LIB_SRC   := $(wildcard lib/*.c)
 LIB_OBJ   := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o) $(BUILD)/sql.o
@@ -60,7 +61,7 @@ LIBS_expose      = $(BUILD)/inspect_html.o $(LIBLLHTTP) $(LWS_LIBS) $(SODIUM_LIB
                    -ljansson -lqrencode -lssl -lcrypto
 LIBS_exposed     = $(LWS_LIBS) $(SODIUM_LIBS) $(SQLITE_LIBS) -ljansson -lpthread -lssl -lcrypto
 LIBS_expose-edge = $(LIBLLHTTP) $(SODIUM_LIBS) $(SQLITE_LIBS)
-LIBS_expose-edge-tls = $(LIBS_expose-edge) -lssl -lcrypto
+LIBS_expose-edge-tls = $(LIBS_expose-edge) $(GNUTLS_LIBS)
 LIBS_exposectl   = $(SODIUM_LIBS) $(SQLITE_LIBS)
 LIBS_expose-mirror = $(SODIUM_LIBS) $(SQLITE_LIBS) -ljansson
 
@@ -80,8 +81,6 @@ all: $(PROG_BINS)
 ifeq ($(SAN),)
 LDLINK_expose-edge = -static-pie -Wl,-z,relro,-z,now
 LIBS_STATIC_expose-edge = -lpthread -ldl
-LDLINK_expose-edge-tls = $(LDLINK_expose-edge)
-LIBS_STATIC_expose-edge-tls = $(LIBS_STATIC_expose-edge)
 endif
 
 # The edge, built twice from cmd/expose-edge: expose-edge speaks plain
