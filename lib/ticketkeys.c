@@ -66,7 +66,7 @@ parse_line(const char *line, struct ticket_keys *t)
 static int
 read_key(FILE *f, struct ticket_keys *t, const char **why)
 {
-	char line[TICKET_LINE_BYTES + 8];
+	char line[TICKET_OLD_HEX_DIGITS + 8];    /* either form, and its newline */
 	struct stat st;
 	int rc;
 
