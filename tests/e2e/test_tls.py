@@ -297,32 +297,37 @@ def test_sni_and_host_must_agree(tls_stack):
     assert harness.status_of(out) == 421
 
 
-def test_sessions_resume_across_edge_processes(tls_stack):
-    s = tls_stack
-    ctx = ssl.create_default_context(cafile=s.ca)
-    session = None
-    reused = []
-    for _ in range(3):
-        with connect(s, "resume", session=session, ctx=ctx) as t:
-            t.sendall(f"GET / HTTP/1.1\r\nHost: resume.{DOMAIN}\r\n\r\n".encode())
-            t.recv(4096)
-            reused.append(t.session_reused)
-            session = t.session
-    assert reused == [False, True, True]
-    # One rotation and the ticket no longer opens (GnuTLS opens tickets
-    # with one key): a full handshake, which brings a ticket that resumes.
+def visit(s, ctx, session=None, edge=None, name="resume"):
+    """One connection to the https edge (or edge) offering session, one
+    request read back (which brings TLS 1.3's ticket): (resumed, session)."""
+    raw = socket.create_connection(("127.0.0.1", (edge or s.tls_edge).port), timeout=10)
+    with ctx.wrap_socket(raw, server_hostname=f"{name}.{DOMAIN}", session=session) as t:
+        t.sendall(f"GET / HTTP/1.1\r\nHost: {name}.{DOMAIN}\r\n\r\n".encode())
+        t.recv(4096)
+        return t.session_reused, t.session
+
+
+def rotate_ticket_key(s):
     out = subprocess.run([os.path.join(s.bin, "exposectl"), "--registry",
                           s.broker.registry, "rotate-ticket-keys"], capture_output=True,
                          text=True, env=harness.sanitizer_env())
     assert out.returncode == 0, out.stderr
-    reused = []
-    for _ in range(2):
-        with connect(s, "resume", session=session, ctx=ctx) as t:
-            t.sendall(f"GET / HTTP/1.1\r\nHost: resume.{DOMAIN}\r\n\r\n".encode())
-            t.recv(4096)
-            reused.append(t.session_reused)
-            session = t.session
-    assert reused == [False, True]
+
+
+def test_sessions_resume_across_edge_processes(tls_stack):
+    s = tls_stack
+    ctx = ssl.create_default_context(cafile=s.ca)
+    session, reused = None, []
+    for _ in range(3):
+        r, session = visit(s, ctx, session)
+        reused.append(r)
+    assert reused == [False, True, True]
+    # One rotation and the ticket no longer opens (GnuTLS opens tickets
+    # with one key): a full handshake, which brings a ticket that resumes.
+    rotate_ticket_key(s)
+    r, session = visit(s, ctx, session)
+    assert not r
+    assert visit(s, ctx, session)[0]
 
 
 def test_ticket_resumes_on_another_edge_and_not_under_a_foreign_key(tls_stack, tmp):
@@ -342,18 +347,11 @@ def test_ticket_resumes_on_another_edge_and_not_under_a_foreign_key(tls_stack, t
     none = harness.Edge(tmp, s.broker, program="expose-edge-tls",
                         extra=(*extra, "--ticket-keys", os.path.join(tmp, "absent.key")))
     ctx = ssl.create_default_context(cafile=s.ca)
-
-    def visit(edge, session=None):
-        raw = socket.create_connection(("127.0.0.1", edge.port), timeout=10)
-        with ctx.wrap_socket(raw, server_hostname=f"x.{DOMAIN}", session=session) as t:
-            t.sendall(f"GET / HTTP/1.1\r\nHost: x.{DOMAIN}\r\n\r\n".encode())
-            t.recv(4096)
-            return t.session_reused, t.session
     try:
-        _, first = visit(s.tls_edge)
-        assert visit(second, first)[0]
-        assert not visit(other, first)[0]
-        assert not visit(none, first)[0]
+        _, first = visit(s, ctx)
+        assert visit(s, ctx, first, second)[0]
+        assert not visit(s, ctx, first, other)[0]
+        assert not visit(s, ctx, first, none)[0]
         harness.wait_in_file(none.log, r"ticket-keys .*absent\.key: missing .*; sessions will "
                                        r"not resume")
     finally:
@@ -371,27 +369,16 @@ def test_ticket_key_file_of_the_older_format(tls_stack):
     with open(path, "w") as f:
         f.write("".join(os.urandom(80).hex() + "\n" for _ in range(3)))
     ctx = ssl.create_default_context(cafile=s.ca)
-    with connect(s, "x", ctx=ctx) as t:
-        t.sendall(f"GET / HTTP/1.1\r\nHost: x.{DOMAIN}\r\n\r\n".encode())
-        t.recv(4096)
-        session = t.session
+    _, session = visit(s, ctx)
     harness.wait_in_file(s.tls_edge.log, r"ticket-keys .*tickets\.key: in the older format "
                                          r"of three keys .*; sessions will not resume")
-    with connect(s, "x", session=session, ctx=ctx) as t:
-        assert not t.session_reused
-    out = subprocess.run([os.path.join(s.bin, "exposectl"), "--registry",
-                          s.broker.registry, "rotate-ticket-keys"], capture_output=True,
-                         text=True, env=harness.sanitizer_env())
-    assert out.returncode == 0, out.stderr
+    assert not visit(s, ctx, session)[0]
+    rotate_ticket_key(s)
     with open(path) as f:
         assert len(f.read().strip()) == 128
     assert os.stat(path).st_mode & 0o777 == 0o640
-    with connect(s, "x", ctx=ctx) as t:
-        t.sendall(f"GET / HTTP/1.1\r\nHost: x.{DOMAIN}\r\n\r\n".encode())
-        t.recv(4096)
-        session = t.session
-    with connect(s, "x", session=session, ctx=ctx) as t:
-        assert t.session_reused
+    _, session = visit(s, ctx)
+    assert visit(s, ctx, session)[0]
 
 
 def test_each_resumption_brings_a_fresh_ticket_and_ends_with_close_notify(tls_stack):
