@@ -55,7 +55,7 @@ count() {
 	    valgrind -q --tool=callgrind --callgrind-out-file="$out/%p.out" \
 	    "$BIN/$prog" "$@" 2>"$log" &
 	LAUNCHER=$!
-	until grep -q Listening "$log"; do
+	until grep -qs Listening "$log"; do
 		kill -0 "$LAUNCHER" || exit 1
 		sleep 0.05
 	done
