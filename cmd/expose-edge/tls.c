@@ -44,7 +44,7 @@
 
 static const char TLS_ALPN[] = "http/1.1";
 
-static gnutls_datum_t ticket_key;
+static struct ticket_keys tickets_shared;    /* wiped at the close */
 
 /* The SNI name must be the domain or one label under it. */
 static int
@@ -146,20 +146,16 @@ credentials(struct edge *e)
 }
 
 /* Tickets sealed with the shared key; without it none (a full handshake
- * every time). */
+ * every time).  0 or GNUTLS_NO_TICKETS, gnutls_init's flag. */
 static unsigned int
 tickets(struct edge *e)
 {
 	char path[SETTINGS_PATH_BYTES + 16];
-	static struct ticket_keys keys;
 	const char *why = NULL;
 
 	settings_ticket_keys(&e->cfg->set, path, sizeof path);
-	if (ticket_keys_load(path, 0, &keys, &why) == 0) {
-		ticket_key.data = keys.key;
-		ticket_key.size = sizeof keys.key;
+	if (ticket_keys_load(path, 0, &tickets_shared, &why) == 0)
 		return 0;
-	}
 	log_warn("ticket-keys %s: %s; sessions will not resume", path, why);
 	return GNUTLS_NO_TICKETS;
 }
@@ -168,6 +164,7 @@ static int
 session(struct edge *e)
 {
 	static const gnutls_datum_t alpn = { (unsigned char *)TLS_ALPN, sizeof TLS_ALPN - 1 };
+	const gnutls_datum_t key = { tickets_shared.key, sizeof tickets_shared.key };
 	unsigned int flags = GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL | tickets(e);
 	const char *at = NULL;
 	int rc;
@@ -185,7 +182,7 @@ session(struct edge *e)
 	    (rc = gnutls_alpn_set_protocols(e->tls, &alpn, 1, GNUTLS_ALPN_SERVER_PRECEDENCE)) < 0)
 		goto fail;
 	if (!(flags & GNUTLS_NO_TICKETS) &&
-	    (rc = gnutls_session_ticket_enable_server(e->tls, &ticket_key)) < 0)
+	    (rc = gnutls_session_ticket_enable_server(e->tls, &key)) < 0)
 		goto fail;
 	e->tls_closed = true;    /* until the handshake is done */
 	gnutls_session_set_ptr(e->tls, e);
@@ -258,15 +255,16 @@ tls_handshake(struct edge *e)
 }
 
 /* A GnuTLS record result as read(2) or write(2) would give it: >0 bytes,
- * 0 at a clean end (reads), -1 with errno EAGAIN to wait, or ECONNRESET
- * (reads) or EPIPE (writes) when the connection failed (a renegotiation
- * attempt included: the edge allows none). */
+ * 0 at a clean end (reads), -1 with errno EAGAIN to wait (a warning alert
+ * too), or ECONNRESET (reads) or EPIPE (writes) when the connection failed
+ * (a renegotiation attempt included: the edge allows none). */
 static ssize_t
 as_syscall(ssize_t rc, bool reading)
 {
 	if (rc > 0 || (rc == 0 && reading))
 		return rc;
-	if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) {
+	if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED ||
+	    rc == GNUTLS_E_WARNING_ALERT_RECEIVED) {
 		errno = EAGAIN;
 		return -1;
 	}
@@ -319,8 +317,5 @@ tls_close(struct edge *e)
 		gnutls_certificate_free_credentials(e->tls_cred);
 		e->tls_cred = NULL;
 	}
-	if (ticket_key.data) {
-		ticket_keys_wipe((struct ticket_keys *)ticket_key.data);
-		ticket_key.data = NULL;
-	}
+	ticket_keys_wipe(&tickets_shared);
 }
