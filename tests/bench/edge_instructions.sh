@@ -12,6 +12,10 @@
 # usage: tests/bench/edge_instructions.sh [BIN [CONNECTIONS]]
 #        EDGE_PROFILES=DIR keeps each connection's callgrind profile there
 #        (callgrind_annotate DIR/https/PID.out shows where it went).
+#        EDGE_COUNT=cpu counts CPU time (user and kernel: exec, page
+#        faults, the dynamic loader) and page faults instead, with perf
+#        stat's software counters over the launcher and its edges, less
+#        the launcher's own with no connection; noisy on a busy machine.
 set -eu
 
 BIN=${1:-bin}
@@ -19,6 +23,7 @@ N=${2:-50}
 DOMAIN=tunnel.test
 TMP=$(mktemp -d)
 OUT=${EDGE_PROFILES:-$TMP/out}
+COUNT=${EDGE_COUNT:-instructions}
 LAUNCHER=
 trap 'test -n "$LAUNCHER" && kill "$LAUNCHER" 2>/dev/null; rm -rf "$TMP"' EXIT
 
@@ -51,9 +56,15 @@ count() {
 	mkdir -p "$out"
 	set -- --registry "$TMP/registry.db" --domain "$DOMAIN"
 	[ "$kind" = plain ] || set -- "$@" --cert "$TMP/site.pem" --key "$TMP/site.key"
-	systemd-socket-activate --inetd -a -l "127.0.0.1:$port" \
-	    valgrind -q --tool=callgrind --callgrind-out-file="$out/%p.out" \
-	    "$BIN/$prog" "$@" 2>"$log" &
+	if [ "$COUNT" = cpu ]; then
+		perf stat -x, -e task-clock,page-faults -o "$out/perf" -- \
+		    systemd-socket-activate --inetd -a -l "127.0.0.1:$port" \
+		    "$BIN/$prog" "$@" 2>"$log" &
+	else
+		systemd-socket-activate --inetd -a -l "127.0.0.1:$port" \
+		    valgrind -q --tool=callgrind --callgrind-out-file="$out/%p.out" \
+		    "$BIN/$prog" "$@" 2>"$log" &
+	fi
 	LAUNCHER=$!
 	until grep -qs Listening "$log"; do
 		kill -0 "$LAUNCHER" || exit 1
@@ -71,15 +82,33 @@ count() {
 		*)       curl "$@" ;;
 		esac
 	done
+	[ "$COUNT" = cpu ] && LAUNCHER=$(pgrep -P "$LAUNCHER")    # perf's child
 	while pgrep -P "$LAUNCHER" >/dev/null; do sleep 0.05; done
 	kill "$LAUNCHER"
-	wait "$LAUNCHER" || true
+	wait 2>/dev/null || true
 	LAUNCHER=
-	cat "$out"/*.out | awk -v n="$visits" '/^totals:/ { t += $2 } END { printf "%.2f", t / n / 1e6 }'
+	if [ "$COUNT" = cpu ]; then
+		awk -F, '/task-clock/ { ms = $1 } /page-faults/ { pf = $1 }
+		         END { printf "%.0f %.0f", ms * 1000, pf }' "$out/perf"
+	else
+		cat "$out"/*.out | awk -v n="$visits" '/^totals:/ { t += $2 }
+		                                       END { printf "%.2f", t / n / 1e6 }'
+	fi
+}
+
+# cpu KIND PROGRAM: µs of CPU and page faults per connection.
+cpu() {
+	set -- $(count "$1" "$2" 0) $(count "$1" "$2" "$N")
+	echo "$(( ($3 - $1) / N )) µs CPU, $(( ($4 - $2) / N )) page faults"
 }
 
 pki
 setup
+if [ "$COUNT" = cpu ]; then
+	echo "plain: $(cpu plain expose-edge) per connection ($N connections)"
+	echo "https: $(cpu https expose-edge-tls) per full handshake ($N connections)"
+	exit 0
+fi
 echo "plain: $(count plain expose-edge "$N") M instructions per connection ($N connections)"
 echo "https: $(count https expose-edge-tls "$N") M instructions per full handshake ($N connections)"
 echo "https: $(count resumed expose-edge-tls "$N") M instructions per full + resumed pair ($N pairs)"
