@@ -19,8 +19,8 @@
 
 #include "settings.h"
 
-struct ssl_st;
-struct ssl_ctx_st;
+struct gnutls_session_int;
+struct gnutls_certificate_credentials_st;
 
 struct edge_config {
 	struct settings set;      /* expose.conf and flags: registry, domain, limits */
@@ -57,8 +57,9 @@ struct edge {
 	char peer[SOCK_ADDR_TEXT_BYTES];
 	int peer_port;
 	char name[NAME_MAX_BYTES + 1];  /* the tunnel, set by the first request */
-	struct ssl_st *tls;             /* the visitor's TLS session, with --tls */
-	struct ssl_ctx_st *tls_ctx;
+	struct gnutls_session_int *tls; /* the visitor's TLS session, with --tls */
+	struct gnutls_certificate_credentials_st *tls_cred;
+	bool tls_closed;                /* no close_notify to send: sent, or no session */
 	char sni[NAME_MAX_BYTES + 1];   /* the tunnel the TLS handshake named */
 	struct registry_route route;    /* its broker and access rules */
 	uint8_t auth_key[AUTH_KEY_BYTES];

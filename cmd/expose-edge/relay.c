@@ -416,7 +416,7 @@ edge_run(struct edge *e)
 		deadline = next_deadline(e);
 		now = clock_ms();
 		timeout = deadline == 0 ? -1 : deadline <= now ? 0 : (int)(deadline - now);
-		/* OpenSSL may hold decrypted bytes that poll() cannot see. */
+		/* GnuTLS may hold decrypted bytes that poll() cannot see. */
 		if (iv >= 0 && tls_pending(e))
 			timeout = 0;
 		if (n == 0 && timeout == -1)

@@ -260,7 +260,7 @@ ctl_rotate_tickets(const struct settings *s, char **argv)
 		log_err("ticket-keys %s: %s", path, why);
 		return EX_IOERR;
 	}
-	printf("%s: a new key seals tickets; the previous %d still open them\n", path,
-	       TICKET_KEYS_MAX - 1);
+	printf("%s: a new key seals and opens tickets; a visitor's older ticket gets a full "
+	       "handshake and a new one\n", path);
 	return 0;
 }

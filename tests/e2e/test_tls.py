@@ -213,17 +213,80 @@ def test_sni_outside_the_domain_refused(tls_stack):
 
 
 def test_sni_cannot_forge_log_lines(tls_stack):
-    """An SNI with a line break in it (OpenSSL lets it through) is logged
-    on one line: it cannot make the journal show a line of its own."""
+    """An SNI with a line break in it cannot make the journal show a line
+    of its own: GnuTLS refuses a name that is not a DNS name before the
+    edge sees it, and the edge logs the failed handshake on one line."""
     s = tls_stack
     forged = "expose-edge: access name=forged status=200"
-    subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{s.tls_edge.port}",
-                    "-servername", f"x.example\n{forged}", "-CAfile", s.ca],
-                   input=b"", capture_output=True, timeout=20)
-    harness.wait_in_file(s.tls_edge.log, r'tls refused .*sni="x\.example\?expose-edge: access')
+    out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{s.tls_edge.port}",
+                          "-servername", f"x.example\n{forged}", "-CAfile", s.ca],
+                         input=b"", capture_output=True, timeout=20)
+    assert b"New, (NONE), Cipher is (NONE)" in out.stdout, out.stdout
+    harness.wait_in_file(s.tls_edge.log, r'tls handshake failed addr=127\.0\.0\.1 '
+                                         r'reason="A disallowed SNI server name')
+    s.tls_edge.wait_idle()
     with open(s.tls_edge.log, errors="replace") as f:
         assert not any(line.startswith(forged) for line in f)
 
+
+def test_no_sni_lets_host_route(tls_stack):
+    """A visitor that sends no SNI (an address typed in, an old client):
+    the handshake goes on and Host decides."""
+    s = tls_stack
+    c = s.client("--ca", s.ca, s.app.port, server=s.wss)
+    name = c.host.split(".")[0]
+    ctx = ssl.create_default_context(cafile=s.ca)
+    ctx.check_hostname = False
+    raw = socket.create_connection(("127.0.0.1", s.tls_edge.port), timeout=10)
+    with ctx.wrap_socket(raw, server_hostname=None) as t:
+        t.sendall(f"GET /hello HTTP/1.1\r\nHost: {name}.{DOMAIN}\r\n"
+                  "Connection: close\r\n\r\n".encode())
+        got = harness.recv_until(t, b"hello")
+    assert harness.status_of(got) == 200
+
+
+def refused_handshake(s, *args):
+    """openssl s_client with args against the https edge: no session comes
+    of it, and the edge logs the failed handshake (the ClientHello reached
+    it and it said no, rather than the client refusing to offer)."""
+    before = open(s.tls_edge.log, errors="replace").read().count("tls handshake failed")
+    out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{s.tls_edge.port}",
+                          "-servername", f"x.{DOMAIN}", "-CAfile", s.ca, *args],
+                         input=b"", capture_output=True, timeout=20)
+    assert b"Cipher is (NONE)" in out.stdout or out.returncode != 0, out.stdout
+    assert b"BEGIN CERTIFICATE" not in out.stdout
+    harness.wait_for(lambda: open(s.tls_edge.log, errors="replace").read()
+                     .count("tls handshake failed") > before, 30, "the edge's failure line")
+
+
+@pytest.mark.parametrize("offer", [
+    ("-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA:AES128-SHA"),
+    ("-tls1_2", "-cipher", "AES128-GCM-SHA256:AES256-GCM-SHA384"),       # AEAD, no PFS
+    ("-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"),
+    ("-tls1", "-cipher", "DEFAULT:@SECLEVEL=0"),
+], ids=["tls12-cbc-only", "tls12-static-rsa-only", "tls11", "tls10"])
+def test_handshake_refused_without_an_aead_forward_secret_suite(tls_stack, offer):
+    refused_handshake(tls_stack, *offer)
+
+
+def test_garbage_first_record_refused(tls_stack):
+    """Plain HTTP, and a record header claiming more than any record
+    may hold: the edge ends the connection and logs why."""
+    s = tls_stack
+    for junk in (b"GET / HTTP/1.1\r\nHost: x.tunnel.test\r\n\r\n",
+                 b"\x16\x03\x01\xff\xff" + b"\x00" * 64):
+        with socket.create_connection(("127.0.0.1", s.tls_edge.port)) as raw:
+            raw.sendall(junk)
+            raw.settimeout(20)
+            try:
+                rest = raw.recv(4096)
+                while rest and raw.recv(4096):
+                    pass
+            except ConnectionResetError:
+                pass
+    harness.wait_for(lambda: open(s.tls_edge.log, errors="replace").read()
+                     .count("tls handshake failed") >= 2, 30, "two failure lines")
+    s.tls_edge.wait_idle()
 
 def test_sni_and_host_must_agree(tls_stack):
     s = tls_stack
@@ -234,26 +297,88 @@ def test_sni_and_host_must_agree(tls_stack):
     assert harness.status_of(out) == 421
 
 
+def visit(s, ctx, session=None, edge=None, name="resume"):
+    """One connection to the https edge (or edge) offering session, one
+    request read back (which brings TLS 1.3's ticket): (resumed, session)."""
+    raw = socket.create_connection(("127.0.0.1", (edge or s.tls_edge).port), timeout=10)
+    with ctx.wrap_socket(raw, server_hostname=f"{name}.{DOMAIN}", session=session) as t:
+        t.sendall(f"GET / HTTP/1.1\r\nHost: {name}.{DOMAIN}\r\n\r\n".encode())
+        t.recv(4096)
+        return t.session_reused, t.session
+
+
+def rotate_ticket_key(s):
+    out = subprocess.run([os.path.join(s.bin, "exposectl"), "--registry",
+                          s.broker.registry, "rotate-ticket-keys"], capture_output=True,
+                         text=True, env=harness.sanitizer_env())
+    assert out.returncode == 0, out.stderr
+
+
 def test_sessions_resume_across_edge_processes(tls_stack):
     s = tls_stack
     ctx = ssl.create_default_context(cafile=s.ca)
-    session = None
-    reused = []
+    session, reused = None, []
     for _ in range(3):
-        with connect(s, "resume", session=session, ctx=ctx) as t:
-            t.sendall(f"GET / HTTP/1.1\r\nHost: resume.{DOMAIN}\r\n\r\n".encode())
-            t.recv(4096)
-            reused.append(t.session_reused)
-            session = t.session
+        r, session = visit(s, ctx, session)
+        reused.append(r)
     assert reused == [False, True, True]
-    # Rotating past every key a ticket could use forces a full handshake.
-    for _ in range(3):
-        out = subprocess.run([os.path.join(s.bin, "exposectl"), "--registry",
-                              s.broker.registry, "rotate-ticket-keys"], capture_output=True,
-                             text=True, env=harness.sanitizer_env())
-        assert out.returncode == 0, out.stderr
-    with connect(s, "resume", session=session, ctx=ctx) as t:
-        assert not t.session_reused
+    # One rotation and the ticket no longer opens (GnuTLS opens tickets
+    # with one key): a full handshake, which brings a ticket that resumes.
+    rotate_ticket_key(s)
+    r, session = visit(s, ctx, session)
+    assert not r
+    assert visit(s, ctx, session)[0]
+
+
+def test_ticket_resumes_on_another_edge_and_not_under_a_foreign_key(tls_stack, tmp):
+    """A ticket from one launcher's edge resumes on a second launcher's
+    (the shared tickets.key); an edge with another key file opens none of
+    them and does a full handshake; one whose key file is missing serves
+    without tickets and says so."""
+    s = tls_stack
+    foreign = os.path.join(tmp, "foreign.key")
+    with open(foreign, "w") as f:
+        f.write(os.urandom(64).hex() + "\n")
+    os.chmod(foreign, 0o640)
+    extra = ("--cert", s.cert, "--key", s.key)
+    second = harness.Edge(tmp, s.broker, program="expose-edge-tls", extra=extra)
+    other = harness.Edge(tmp, s.broker, program="expose-edge-tls",
+                         extra=(*extra, "--ticket-keys", foreign))
+    none = harness.Edge(tmp, s.broker, program="expose-edge-tls",
+                        extra=(*extra, "--ticket-keys", os.path.join(tmp, "absent.key")))
+    ctx = ssl.create_default_context(cafile=s.ca)
+    try:
+        _, first = visit(s, ctx)
+        assert visit(s, ctx, first, second)[0]
+        assert not visit(s, ctx, first, other)[0]
+        assert not visit(s, ctx, first, none)[0]
+        harness.wait_in_file(none.log, r"ticket-keys .*absent\.key: missing .*; sessions will "
+                                       r"not resume")
+    finally:
+        second.stop()
+        other.stop()
+        none.stop()
+
+
+def test_ticket_key_file_of_the_older_format(tls_stack):
+    """tickets.key of three keys (lines of 160 hex digits, as before
+    GnuTLS): the edge says how to replace it and serves without tickets;
+    exposectl rotate-ticket-keys writes the new form and resumption works."""
+    s = tls_stack
+    path = os.path.join(os.path.dirname(s.broker.registry), "tickets.key")
+    with open(path, "w") as f:
+        f.write("".join(os.urandom(80).hex() + "\n" for _ in range(3)))
+    ctx = ssl.create_default_context(cafile=s.ca)
+    _, session = visit(s, ctx)
+    harness.wait_in_file(s.tls_edge.log, r"ticket-keys .*tickets\.key: in the older format "
+                                         r"of three keys .*; sessions will not resume")
+    assert not visit(s, ctx, session)[0]
+    rotate_ticket_key(s)
+    with open(path) as f:
+        assert len(f.read().strip()) == 128
+    assert os.stat(path).st_mode & 0o777 == 0o640
+    _, session = visit(s, ctx)
+    assert visit(s, ctx, session)[0]
 
 
 def test_each_resumption_brings_a_fresh_ticket_and_ends_with_close_notify(tls_stack):
@@ -374,6 +499,7 @@ def test_stalled_handshake_times_out(tls_stack):
         raw.sendall(b"\x16\x03\x01\x00\xff")       # a ClientHello that never finishes
         raw.settimeout(20)
         assert raw.recv(4096) == b""
+    harness.wait_in_file(s.tls_edge.log, r"tls handshake timed out addr=127\.0\.0\.1")
     s.tls_edge.wait_idle()
 
 

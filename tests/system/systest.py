@@ -51,6 +51,26 @@ OTHER_NAME = "elsewhere"
 TUNNEL_PREFIX = "/expose/tunnels/"
 
 
+# https visits, each offering the last one's ticket, with the ticket key
+# rotated by its service before the third: "full" or "resumed" for each.
+TICKET_PROBE = """import socket, ssl, subprocess
+ctx = ssl.create_default_context(cafile="/etc/expose/tls/cert.pem")
+def visit(session=None):
+    raw = socket.create_connection(("{host}", 443), timeout=10)
+    with ctx.wrap_socket(raw, server_hostname="{host}", session=session) as t:
+        t.sendall(b"GET /hello.txt HTTP/1.1\\r\\nHost: {host}\\r\\nConnection: close\\r\\n\\r\\n")
+        while t.recv(65536):
+            pass
+        return ("resumed" if t.session_reused else "full"), t.session
+session = None
+for i in range(4):
+    if i == 2:
+        subprocess.run(["systemctl", "start", "expose-tickets.service"], check=True)
+    state, session = visit(session)
+    print(state)
+"""
+
+
 class CaseFailed(Exception):
     pass
 
@@ -527,11 +547,24 @@ key = /etc/expose/tls/key.pem
             raise CaseFailed(f"https: {r.stdout.strip()} {r.stderr.strip()[-300:]}")
 
     def tickets(self):
+        """Through the real units: a session resumes on the next https
+        edge process; the timer's service writes a new key (one line of
+        128 hex digits, 0640, group expose), after which the old ticket
+        gets a full handshake and the new one resumes."""
         self.wait_active("expose-tickets.timer")
-        self.c.run("systemctl start expose-tickets.service")
+        key = "/var/lib/expose/tickets.key"
+        before = self.c.run(f"cat {key}").stdout.strip()
+        r = self.c.run("python3", input=TICKET_PROBE.format(host=f"{NAME}.{DOMAIN}"))
+        if r.stdout.split() != ["full", "resumed", "full", "resumed"]:
+            raise CaseFailed(f"https sessions before and after the rotation: {r.stdout.split()} "
+                             "(want full, resumed, full, resumed)")
         r = self.c.run("systemctl show -P Result expose-tickets.service").stdout.strip()
         if r != "success":
             raise CaseFailed(f"expose-tickets.service: {r}")
+        after = self.c.run(f"stat -c '%a %G' {key} && cat {key}").stdout.split("\n")
+        if after[0] != "640 expose" or after[1] == before or \
+                not re.fullmatch(r"[0-9a-f]{128}", after[1]):
+            raise CaseFailed(f"{key} after the rotation: {after[0]!r}, {len(after[1])} chars")
 
     def authorized_keys(self):
         key = self.c.run("XDG_CONFIG_HOME=/var/lib/demo-client expose key").stdout.strip()
