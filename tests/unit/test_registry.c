@@ -79,21 +79,29 @@ test_add_lookup_remove(void **state)
 	registry_close(w);
 }
 
+/* A broker row on socket for a pid that no longer exists. */
+static void
+dead_broker(struct registry *w, const char *socket)
+{
+	int pid = fork();
+
+	if (pid == 0)
+		_exit(0);
+	assert_true(pid > 0);
+	waitpid(pid, NULL, 0);
+	assert_true(registry_broker_start(w, socket, pid) >= 0);
+}
+
 static void
 test_start_sweeps_dead_brokers(void **state)
 {
 	const char *why = NULL;
 	struct registry *w = registry_open_writer(path, &why);
 	struct registry_tunnel t;
-	int dead_pid;
 
 	assert_non_null(w);
 	/* A broker row for a pid that no longer exists, with a tunnel. */
-	dead_pid = fork();
-	if (dead_pid == 0)
-		_exit(0);
-	waitpid(dead_pid, NULL, 0);
-	assert_true(registry_broker_start(w, "/run/dead.sock", dead_pid) >= 0);
+	dead_broker(w, "/run/dead.sock");
 	t = row("old", "/run/dead.sock", 9, "K9");
 	assert_int_equal(registry_tunnel_add(w, &t), 1);
 	/* And rows of an earlier broker on our own socket. */
@@ -243,14 +251,9 @@ test_mirror_replaces_dead_rows(void **state)
 	struct registry *w = registry_open_writer(path, &why), *r;
 	struct registry_tunnel copy = row("moved", "", 9, "K2"), t;
 	struct registry_route route;
-	int dead_pid;
 
 	assert_non_null(w);
-	dead_pid = fork();
-	if (dead_pid == 0)
-		_exit(0);
-	waitpid(dead_pid, NULL, 0);
-	assert_true(registry_broker_start(w, "/run/dead.sock", dead_pid) >= 0);
+	dead_broker(w, "/run/dead.sock");
 	t = row("moved", "/run/dead.sock", 3, "K2");
 	assert_int_equal(registry_tunnel_add(w, &t), 1);
 	t = row("orphan", "/run/none.sock", 4, "K3");
