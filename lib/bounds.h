@@ -152,6 +152,9 @@
 #define RECONNECT_MAX_MS 30000
 /* A connection that lasted this long resets the backoff. */
 #define RECONNECT_STABLE_MS 10000
+/* A server that takes the connection but has not finished TLS and the
+ * websocket upgrade within this is given up on, and the next one tried. */
+#define LINK_HANDSHAKE_TIMEOUT_S 20
 
 /* --- more than one host (etcd) --- */
 

@@ -122,7 +122,7 @@ struct client {
 	bool pong_due;                /* answer the broker's ping */
 	uint8_t pong[WS_CONTROL_MAX_BYTES];
 	size_t pong_len;
-	lws_sorted_usec_list_t keepalive;
+	lws_sorted_usec_list_t keepalive;   /* pings; before the upgrade, its deadline */
 	struct map streams;           /* id -> struct cstream */
 	struct cstream *opening;      /* the stream whose connect is being made */
 	bool authed;

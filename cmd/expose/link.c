@@ -40,6 +40,20 @@ keepalive_tick(lws_sorted_usec_list_t *sul)
 	                 (lws_usec_t)PING_INTERVAL_S * LWS_US_PER_SEC);
 }
 
+/* Until the websocket is open, the keepalive timer is the handshake's
+ * deadline: a server that accepts and then says nothing is not waited on. */
+static void
+handshake_tick(lws_sorted_usec_list_t *sul)
+{
+	struct client *c = lws_container_of(sul, struct client, keepalive);
+
+	if (c->ws == NULL || c->link.open)
+		return;
+	snprintf(c->link_error, sizeof c->link_error, "the server took the connection but "
+	         "did not finish the handshake within %d s", LINK_HANDSHAKE_TIMEOUT_S);
+	lws_set_timeout(c->ws, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
 int
 link_connect(struct client *c)
 {
@@ -76,6 +90,8 @@ link_connect(struct client *c)
 		schedule_reconnect(c, "cannot start a connection");
 		return -1;
 	}
+	lws_sul_schedule(c->ctx, 0, &c->keepalive, handshake_tick,
+	                 (lws_usec_t)LINK_HANDSHAKE_TIMEOUT_S * LWS_US_PER_SEC);
 	return 0;
 }
 
@@ -262,8 +278,11 @@ link_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 
 	switch (reason) {
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-		if (wsi == c->ws)
-			tunnel_lost(c, in ? (const char *)in : "connection failed");
+		if (wsi == c->ws) {
+			lws_sul_cancel(&c->keepalive);
+			tunnel_lost(c, c->link_error[0] ? c->link_error :
+			               in ? (const char *)in : "connection failed");
+		}
 		return 0;
 	case LWS_CALLBACK_RAW_CONNECTED:
 		if (wsi != c->ws)

@@ -474,7 +474,9 @@ run(struct client *c)
 		link_flush(c);
 		if (c->stopping && !c->closing) {
 			c->closing = true;
-			if (c->ws)
+			/* An open websocket is closed cleanly; one still being
+			 * made has nothing to close: it goes with the context. */
+			if (c->ws && c->link.open)
 				lws_callback_on_writable(c->ws);
 			else
 				c->done = true;

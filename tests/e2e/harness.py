@@ -186,6 +186,16 @@ class Process:
         if self.alive():
             self.proc.send_signal(sig)
 
+    def exit_status(self, timeout=READY_TIMEOUT_S):
+        """Waits for it to exit by itself (timeout scaled to this machine);
+        a failure quotes its log."""
+        timeout = scaled(timeout)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{self.argv[0]} still runs after {timeout:.0f}s; "
+                                 f"its log:\n{self.text()}") from None
+
     def stop(self, sig=signal.SIGTERM, timeout=20):
         """Stops it and returns its exit status."""
         self.send(sig)

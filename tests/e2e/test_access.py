@@ -172,7 +172,7 @@ def test_closed_server_lets_listed_keys_in(closed):
 
 def test_closed_server_refuses_other_keys(closed, tmp):
     c = closed.expose_app(key_dir=os.path.join(tmp, "mallory"), wait_url=False)
-    assert c.proc.proc.wait(20) == 77
+    assert c.proc.exit_status(20) == 77
     assert "this key is not authorized on this server" in c.text()
     assert closed.broker.rows() == []
 
@@ -187,25 +187,25 @@ def test_removed_key_refused_at_next_handshake_and_kick_ends_it(closed):
     assert closed.get(c.url + "hello") == (200, b"hello")
     out = ctl(closed, "kick", "alice-app")
     assert out.returncode == 0 and out.stdout.startswith("kicked alice-app")
-    assert c.proc.proc.wait(20) == 69
+    assert c.proc.exit_status(20) == 69
     assert "an operator ended this connection" in c.text()
     assert closed.broker.rows() == []
     # ... and the key cannot come back.
     again = closed.expose_app(key_dir=closed.alice, wait_url=False)
-    assert again.proc.proc.wait(20) == 77
+    assert again.proc.exit_status(20) == 77
 
 
 def test_key_tunnel_limit(closed):
     closed.expose_app(key_dir=closed.alice)
     closed.expose_app(key_dir=closed.alice)
     third = closed.expose_app(key_dir=closed.alice, wait_url=False)
-    assert third.proc.proc.wait(20) != 0
+    assert third.proc.exit_status(20) != 0
     assert "this key already has 2 tunnels, its limit" in third.text()
 
 
 def test_names_kept_for_a_key_in_authorized_keys(closed):
     other = closed.expose_app("--name", "billing", key_dir=closed.alice, wait_url=False)
-    assert other.proc.proc.wait(20) == 77
+    assert other.proc.exit_status(20) == 77
     assert "name 'billing' is taken" in other.text()
     c = closed.expose_app("--name", "billing", key_dir=closed.bob)
     assert closed.get(c.url + "hello") == (200, b"hello")
@@ -223,7 +223,7 @@ def test_first_key_claims_a_name_and_gets_it_back(stack, tmp):
     c = stack.expose_app("--name", "mine", key_dir=a)
     c.stop()
     other = stack.expose_app("--name", "mine", key_dir=os.path.join(tmp, "b"), wait_url=False)
-    assert other.proc.proc.wait(20) == 77
+    assert other.proc.exit_status(20) == 77
     assert "name 'mine' is taken" in other.text()
     assert "mine" not in other.text().replace("name 'mine' is taken", "")
     again = stack.expose_app("--name", "mine", key_dir=a)
@@ -237,7 +237,7 @@ def test_random_name_stays_its_keys(stack, tmp):
     name = a.host.split(".")[0]
     a.stop()
     thief = stack.expose_app("--name", name, key_dir=os.path.join(tmp, "b"), wait_url=False)
-    assert thief.proc.proc.wait(20) == 77
+    assert thief.proc.exit_status(20) == 77
     assert f"name '{name}' is taken" in thief.text()
     row = [line.split() for line in ctl(stack, "names", check=True).stdout.splitlines()
            if line.startswith(name)][0]
@@ -273,14 +273,14 @@ def test_names_past_their_quarantine_are_deleted(tmp):
 
 def test_denied_names(stack):
     c = stack.expose_app("--name", "www", wait_url=False)
-    assert c.proc.proc.wait(20) == 77
+    assert c.proc.exit_status(20) == 77
     assert "name 'www' is reserved by this server's operator" in c.text()
 
 
 @pytest.mark.parametrize("bad", ["Bad_Name", "-x", "x" * 64, "xn--abc"])
 def test_invalid_names_refused_by_client(stack, bad):
     c = stack.expose_app("--name", bad, wait_url=False)
-    assert c.proc.proc.wait(20) == 64
+    assert c.proc.exit_status(20) == 64
     assert f"--name {bad}:" in c.text()
 
 
@@ -298,7 +298,7 @@ def test_reserve_and_release(tmp):
     try:
         a, b = os.path.join(tmp, "a"), os.path.join(tmp, "b")
         c = s.expose_app("--name", "shop", key_dir=a, wait_url=False)
-        assert c.proc.proc.wait(20) == 77
+        assert c.proc.exit_status(20) == 77
         assert "does not let clients claim names" in c.text()
         assert ctl(s, "reserve", "shop", key_of(b), check=True).stdout.startswith("shop reserved")
         assert ctl(s, "reserve", "shop", key_of(a)).returncode == 65
@@ -340,7 +340,7 @@ def test_basic_auth(stack):
 
 def test_bad_auth_value_refused(stack):
     c = stack.expose_app("--auth", "nocolon", wait_url=False)
-    assert c.proc.proc.wait(20) == 64
+    assert c.proc.exit_status(20) == 64
     assert "--auth: give USER:PASSWORD" in c.text()
 
 
@@ -351,7 +351,7 @@ def test_allow_list(stack):
     code, body = stack.get(d.url + "hello")
     assert code == 403 and b"may not reach this tunnel" in body
     bad = stack.expose_app("--allow", "10.0.0.1/8", wait_url=False)
-    assert bad.proc.proc.wait(20) == 64
+    assert bad.proc.exit_status(20) == 64
 
 
 def test_expose_key_prints_and_renews(tmp):
@@ -436,10 +436,10 @@ def test_auth_file_and_environment(stack, tmp):
     assert stack.get(e.url + "hello")[0] == 401
 
     bad = stack.expose_app("--auth-file", os.path.join(tmp, "missing"), wait_url=False)
-    assert bad.proc.proc.wait(20) == 64
+    assert bad.proc.exit_status(20) == 64
     assert "--auth-file" in bad.text() and "No such file" in bad.text()
     with open(path, "w") as f:
         f.write("no colon here\n")
     bad = stack.expose_app("--auth-file", path, wait_url=False)
-    assert bad.proc.proc.wait(20) == 64
+    assert bad.proc.exit_status(20) == 64
     assert "give USER:PASSWORD" in bad.text()

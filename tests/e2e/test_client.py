@@ -34,7 +34,7 @@ def test_unix_socket_target(stack, tmp):
 
 def test_bad_target_one_line(stack):
     c = stack.client("ftp://x", wait_url=False)
-    assert c.proc.proc.wait(10) == 64
+    assert c.proc.exit_status(10) == 64
     assert "'ftp://x': not a target (give PORT, HOST:PORT, http://HOST:PORT, " \
         "https://HOST:PORT or unix:/PATH" in c.text()
 
@@ -93,7 +93,7 @@ def test_ctrl_c_twice_exits(stack):
     c = stack.expose_app()
     c.proc.send(signal.SIGINT)
     c.proc.send(signal.SIGINT)
-    assert c.proc.proc.wait(10) in (0, 130)
+    assert c.proc.exit_status(10) in (0, 130)
 
 
 def test_host_header_rewrite_for_dev_servers(stack):
@@ -132,7 +132,7 @@ def test_config_file_defaults_and_flags_win(tmp, stack):
     with open(conf, "w") as f:
         f.write("host-header = always\n")
     bad = stack.expose_app("-f", conf, wait_url=False)
-    assert bad.proc.proc.wait(10) == 78    # EX_CONFIG
+    assert bad.proc.exit_status(10) == 78    # EX_CONFIG
     assert f"{conf}:1: host-header = always: give rewrite or keep" in bad.text()
 
 
@@ -142,7 +142,7 @@ def dict_of(raw):
 
 def test_bad_host_header_value(stack):
     c = stack.expose_app("--host-header=sometimes", wait_url=False)
-    assert c.proc.proc.wait(10) == 64
+    assert c.proc.exit_status(10) == 64
     assert "--host-header sometimes: give rewrite" in c.text()
 
 

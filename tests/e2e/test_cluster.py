@@ -956,14 +956,14 @@ def test_name_claimed_on_host2_is_refused_to_another_key_on_host1(cluster):
     harness.wait_for(lambda: h1.rows().get("shared") == "h2", what="the copy on h1")
     # Host 1's registry already says so; the refusal is the single host's.
     other = h1.client("--name", "shared", h1.app(), wait_url=False)
-    assert other.proc.proc.wait(harness.scaled(20)) != 0
+    assert other.proc.exit_status(20) != 0
     assert "name 'shared' is taken" in other.text()
     # Without the copy (the mirror stopped, as if it lagged), etcd's
     # transaction refuses it just the same.
     assert h1.mirror.stop() == 0
     assert "shared" not in h1.rows()
     late = h1.client("--name", "shared", h1.app(), wait_url=False)
-    assert late.proc.proc.wait(harness.scaled(20)) != 0
+    assert late.proc.exit_status(20) != 0
     assert "name 'shared' is taken" in late.text()
     assert "shared" not in h1.rows()    # the refused BIND left nothing
     assert cluster.keys()["shared"]["host"] == "h2"
@@ -1068,7 +1068,7 @@ def test_host_cut_off_from_the_majority_refuses_new_names_and_says_why(cluster):
     # Host 1's member is alone: no leader, no new name, and the client is
     # told why; the tunnel it has keeps serving.
     refused = h1.client("--name", "lonely", h1.app(), wait_url=False)
-    assert refused.proc.proc.wait(harness.scaled(30)) != 0
+    assert refused.proc.exit_status(30) != 0
     assert "the cluster cannot be reached, so no name can be claimed now" in refused.text()
     assert "lonely" not in h1.rows()
     assert h1.get("kept")[0] == 200

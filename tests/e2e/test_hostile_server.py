@@ -168,3 +168,56 @@ def test_a_close_reason_reaches_the_terminal_as_plain_text(tmp):
     _, text = client_against(tmp, script, r"the server closed the connection")
     assert not any(ch in text for ch in TERMINAL_CONTROLS)
     assert "the server closed the connection: bye?]0;owned???2J" in text
+
+
+class Mute:
+    """A server that accepts connections and never says a word: a hung
+    server, or a port something else holds."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(harness.scaled(20))
+        self.port = self.sock.getsockname()[1]
+        self.held = []
+
+    def take(self):
+        """Waits for the next connection and holds it open."""
+        conn, _ = self.sock.accept()
+        self.held.append(conn)
+
+    def close(self):
+        for s in self.held + [self.sock]:
+            s.close()
+
+
+HANDSHAKE_S = harness.bound("LINK_HANDSHAKE_TIMEOUT_S")
+RECONNECT_MAX_S = harness.bound("RECONNECT_MAX_MS") / 1000
+
+
+def test_a_silent_server_is_given_up_on_and_tried_again(tmp):
+    """The client does not wait forever on a server that took the
+    connection but never finishes TLS: it says so and dials again."""
+    mute = Mute()
+    try:
+        c = harness.Client(tmp, f"wss://127.0.0.1:{mute.port}", "1", wait_url=False)
+        mute.take()
+        harness.wait_in_file(c.log, rf"did not finish the handshake within {HANDSHAKE_S} s",
+                             timeout=HANDSHAKE_S * 3)
+        assert "retrying in" in c.text()
+        mute.sock.settimeout(harness.scaled(RECONNECT_MAX_S))
+        mute.take()    # and it dials again
+        assert c.stop() == 0
+    finally:
+        mute.close()
+
+
+def test_ctrl_c_stops_a_client_whose_server_is_silent(tmp):
+    """One Ctrl-C is enough while the handshake hangs, as at any time."""
+    mute = Mute()
+    try:
+        for server in (f"ws://127.0.0.1:{mute.port}", f"wss://127.0.0.1:{mute.port}"):
+            c = harness.Client(tmp, server, "1", wait_url=False)
+            mute.take()
+            assert c.stop() == 0, c.text()
+    finally:
+        mute.close()

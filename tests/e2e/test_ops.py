@@ -313,7 +313,7 @@ def test_broker_takes_sockets_from_systemd(tmp):
                                   f"{tmp}/ctl.sock", "kick", c.host.split(".")[0]],
                                  capture_output=True, text=True, env=harness.sanitizer_env())
             assert out.returncode == 0, out.stderr
-            assert c.proc.proc.wait(20) == 69
+            assert c.proc.exit_status(20) == 69
         finally:
             edge.stop()
         harness.wait_in_file(launcher.log, rf"socket={re.escape(tmp)}/edges\.sock")

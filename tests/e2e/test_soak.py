@@ -51,7 +51,7 @@ def wave(stack, keys, pool):
     for c in clients:
         c.proc.send(signal.SIGINT)
     for c in clients:
-        assert c.proc.proc.wait(harness.READY_TIMEOUT_S) == 0
+        assert c.proc.exit_status() == 0
         c.proc.logf.close()
         os.unlink(c.log)
 
@@ -117,7 +117,7 @@ def test_memory_handed_back_after_a_crowd_leaves(tmp):
         for c in crowd:
             c.proc.send(signal.SIGINT)
         for c in crowd:
-            assert c.proc.proc.wait(30) == 0
+            assert c.proc.exit_status(30) == 0
         harness.wait_for(lambda: s.broker.rows() == [], what="an empty registry")
         harness.wait_for(
             lambda: harness.proc_status(pid)["VmRSS"] - rss0 < CROWD_LEFTOVER_LIMIT_KIB,

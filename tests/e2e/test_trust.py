@@ -92,7 +92,7 @@ def test_relayed_handshake_cannot_bind_the_victims_name(stack, tmp):
             f"(ws://localhost:{stack.broker.ws_port},ws://127.0.0.1:{stack.broker.ws_port}): "
             "a server between you relayed it?")]
     assert BOUND not in [t for t, _, _ in relay.answers]
-    assert dupe.proc.proc.wait(harness.scaled(20)) == 77
+    assert dupe.proc.exit_status(20) == 77
     # The developer's own tunnel was not touched.
     assert stack.broker.sessions() == held
     assert victim.proc.alive()
@@ -183,21 +183,36 @@ class TlsRelay:
         self.listener = socket.create_server(("127.0.0.1", port))
         self.port = port
         self.socks = []
+        self.errors = []    # what failed, for a failing test to show
         threading.Thread(target=self.accept, daemon=True).start()
 
     def accept(self):
+        """Each connection in a thread of its own: one that fails its
+        handshake does not stop the next from being relayed."""
         while True:
             try:
                 raw, _ = self.listener.accept()
-                a = self.server_ctx.wrap_socket(raw, server_side=True)
-                b = self.client_ctx.wrap_socket(
-                    socket.create_connection(("127.0.0.1", self.broker_port)),
-                    server_hostname="localhost")
             except OSError:
-                return
-            self.socks += [a, b]
-            for src, dst in ((a, b), (b, a)):
-                threading.Thread(target=self.pump, args=(src, dst), daemon=True).start()
+                return    # closed
+            self.socks.append(raw)
+            threading.Thread(target=self.relay, args=(raw,), daemon=True).start()
+
+    def upstream(self):
+        return self.client_ctx.wrap_socket(
+            socket.create_connection(("127.0.0.1", self.broker_port)),
+            server_hostname="localhost")
+
+    def relay(self, raw):
+        try:
+            a = self.server_ctx.wrap_socket(raw, server_side=True)
+            b = self.upstream()
+        except OSError as e:
+            self.errors.append(repr(e))
+            raw.close()
+            return
+        self.socks += [a, b]
+        for src, dst in ((a, b), (b, a)):
+            threading.Thread(target=self.pump, args=(src, dst), daemon=True).start()
 
     @staticmethod
     def pump(src, dst):
@@ -235,7 +250,7 @@ def test_tls_relay_caught_by_channel_binding(tmp, pki):  # noqa: F811
         held = s.broker.sessions()
         dupe = s.client("--ca", pki["ca"], "--name", "victim", s.app.port, key_dir=keys,
                         server=f"wss://localhost:{relay_port}", wait_url=False)
-        assert dupe.proc.proc.wait(harness.scaled(20)) == 77
+        assert dupe.proc.exit_status(20) == 77, (dupe.text(), relay.errors)
         assert "signed for another TLS connection" in dupe.text()
         assert s.broker.sessions() == held and victim.proc.alive()
     finally:
@@ -255,7 +270,7 @@ def test_tls_ending_proxy_in_front_of_plain_broker(tmp, pki):  # noqa: F811
         assert s.get(c.url + "hello") == (200, b"hello")
         # Dialed directly, the broker is not what it was configured as.
         direct = s.client(s.app.port, server=f"ws://127.0.0.1:{port}", wait_url=False)
-        assert direct.proc.proc.wait(harness.scaled(20)) == 77
+        assert direct.proc.exit_status(20) == 77
         assert f"signed for ws://127.0.0.1:{port}, which is not this server" in direct.text()
     finally:
         proxy.close()
@@ -268,17 +283,8 @@ class PlainProxy(TlsRelay):
     def __init__(self, cert, key, broker_port, port):
         super().__init__(cert, key, None, broker_port, port)
 
-    def accept(self):
-        while True:
-            try:
-                raw, _ = self.listener.accept()
-                a = self.server_ctx.wrap_socket(raw, server_side=True)
-                b = socket.create_connection(("127.0.0.1", self.broker_port))
-            except OSError:
-                return
-            self.socks += [a, b]
-            for src, dst in ((a, b), (b, a)):
-                threading.Thread(target=self.pump, args=(src, dst), daemon=True).start()
+    def upstream(self):
+        return socket.create_connection(("127.0.0.1", self.broker_port))
 
 
 # --- item 5: a refused BIND changes nothing; a live name never lapses ---
@@ -479,6 +485,6 @@ def test_client_tells_which_to_upgrade_against_an_old_server(stack):
     threading.Thread(target=asyncio.run, args=(serve(),), daemon=True).start()
     assert ready.wait(10)
     c = stack.client(stack.app.port, server=f"ws://127.0.0.1:{port[0]}", wait_url=False)
-    assert c.proc.proc.wait(harness.scaled(20)) == 76
+    assert c.proc.exit_status(20) == 76
     assert "the server speaks expose protocol 1, this client 2: upgrade whichever is older" \
         in c.text()

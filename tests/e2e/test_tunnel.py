@@ -53,7 +53,7 @@ def test_named_tunnel(stack):
 def test_name_taken_by_another_key_is_refused(stack):
     stack.expose_app("--name", "taken")
     other = stack.expose_app("--name", "taken", wait_url=False)
-    rc = other.proc.proc.wait(20)
+    rc = other.proc.exit_status(20)
     assert rc != 0
     assert "name 'taken' is taken" in other.text()
     assert len(stack.broker.rows()) == 1
