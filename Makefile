@@ -158,14 +158,14 @@ $(LIBLLHTTP): $(LLHTTP_OBJ)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIBEXPOSE) $(LIBLLHTTP)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(LDHARDEN) -o $@ $< $(UNIT_LIBS) -lm
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -MMD $(LDHARDEN) -o $@ $< $(UNIT_LIBS) -lm
 
 # What the end-to-end tests start programs through (tests/lifeline).
 $(BUILD)/tests/lifeline: tests/lifeline/lifeline.c $(LIBEXPOSE)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -o $@ $< $(LIBEXPOSE)
 
--include $(wildcard $(BUILD)/cmd/*/*.d)
+-include $(wildcard $(BUILD)/cmd/*/*.d $(BUILD)/tests/*.d)
 
 # Fails on an external function that no other file calls (tests/deadcode.sh).
 deadcode: all
