@@ -1364,8 +1364,12 @@ def versions():
     commit = first_line(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], r"(.*)")
     dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "cmd", "lib", "sql"],
                            capture_output=True, text=True).stdout.strip()
+    commit += "+dirty" if dirty else ""
+    if os.path.realpath(BIN) != os.path.realpath(os.path.join(ROOT, "bin")):
+        # The tree's commit says nothing of binaries built elsewhere.
+        commit = f"unknown (binaries from {BIN}; the tree is at {commit})"
     return {
-        "commit": commit + ("+dirty" if dirty else ""),
+        "commit": commit,
         "bin": BIN,
         "cores": len(os.sched_getaffinity(0)),
         "cpu": model,
