@@ -76,12 +76,13 @@ print(t - bad, bad)
 PY
 }
 
+# -rP: what passing tests print (their measured figures) is shown too.
 e2e_exec() {    # name, marker, bin, pytest's paths: becomes one suite's run (in a subshell)
 	name=$1 marker=$2 bin=$3
 	shift 3
 	rm -f "build/e2e-$name.xml" "build/e2e-$name.rc"    # a killed run must not count old ones
 	EXPOSE_BIN="$bin" EXPOSE_RELEASE_BIN=bin exec timeout "$E2E_TIMEOUT_S" \
-		"$PYTHON" -m pytest -q -p no:cacheprovider --timeout "$E2E_TEST_TIMEOUT_S" \
+		"$PYTHON" -m pytest -q -rP -p no:cacheprovider --timeout "$E2E_TEST_TIMEOUT_S" \
 		-m "$marker" --junitxml="build/e2e-$name.xml" "$@"
 }
 
