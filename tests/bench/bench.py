@@ -81,6 +81,9 @@ BULK_BYTES = 100 * 1024 * 1024
 BULK_PARALLEL = (1, 8)
 BULK_TIMEOUT_S = 120
 WRK_CONNS = 50
+# The open-loop latency row's rate: an eighth of what expose carries here,
+# so it measures each hop's delay rather than a queue.
+OPEN_LOOP_RATE = 1000
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # Idle clients are not started past this much MemAvailable left.
 MEM_FLOOR_KIB = 2 * 1024 * 1024
@@ -375,14 +378,15 @@ def wrk(log, label, url, host=None, close=False, duration=None, connect_to=None)
     return r
 
 
-def kalat(log, label, port, host, seconds):
+def kalat(log, label, port, host, seconds, rate=None):
     """tests/bench/kalat.c: WRK_CONNS connections opened at once, each one's
     first response waited for, then `seconds` of keep-alive requests timed
     as they are.  wrk corrects its latencies for coordinated omission: a
     first request that waited for the launcher to spawn its process becomes
     hundreds of synthetic slow samples, so wrk's p99 through a process per
     connection is mostly the spawn queue.  This one keeps the two apart."""
-    argv = [KALAT, str(port), host, "/1k", str(WRK_CONNS), str(seconds)]
+    argv = [KALAT, str(port), host, "/1k", str(WRK_CONNS), str(seconds)] + \
+        ([str(rate)] if rate else [])
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 120)
     log.write(f"\n=== {label}: {' '.join(argv)}\n{out.stdout}{out.stderr}")
     m = re.search(r"^BENCH_JSON (\{.*\})$", out.stdout, re.M)
@@ -709,11 +713,31 @@ class Bench:
             if c != "trivial":
                 self.metric(f"keepalive.established.{c}.p99_ms", r["p99_us"] / 1000, "ms", "lower")
             self.metric(f"keepalive.first_response.{c}.max_ms", r["first_max_us"] / 1000, "ms", "lower")
+        self.keepalive_open_loop(sec, dur)
         self.note("keep-alive p99: wrk's includes each connection's first request, which waits for the "
                   "launcher to spawn its process one at a time (see the first-response row: the trivial "
                   "handler waits as long), and wrk's coordinated-omission correction turns each such wait "
                   "into many synthetic samples; the established row (tests/bench/kalat.c) times only "
-                  "requests on connections that had their first response")
+                  "requests on connections that had their first response; with every connection always "
+                  "busy its p99 is mostly the queue (about 50 / throughput), and the open-loop row, at a "
+                  "rate below saturation, is the delay the hops add")
+
+    def keepalive_open_loop(self, sec, dur):
+        """p99 at a rate well below saturation: with every connection always
+        busy, as above, a percentile is mostly the queue (by Little's law
+        about WRK_CONNS / throughput), so it says how fast, not how much
+        latency each hop adds."""
+        k = {c: kalat(self.log, f"open loop {c}", port, host, dur, OPEN_LOOP_RATE)
+             for c, port, host in (("direct", self.origin.port, "127.0.0.1"),
+                                   ("nginx", self.proxy.port, "127.0.0.1"),
+                                   ("expose", self.edge.port, self.host))}
+        self.edge.wait_kids_gone()
+        added = (k["expose"]["p99_us"] - k["direct"]["p99_us"]) / 1000
+        self.row(sec, f"p50 / p99 latency ms at {num(OPEN_LOOP_RATE)} req/s (open loop, kalat {dur} s)",
+                 f"+{added:.2f} ms p99 vs direct", "< 2 ms added " + met(added < 2),
+                 **{c: f"{ms(r['p50_us'])} / {ms(r['p99_us'])}" for c, r in k.items()})
+        for c, r in k.items():
+            self.metric(f"keepalive.open_loop.{c}.p99_ms", r["p99_us"] / 1000, "ms", "lower")
 
     def newconn(self):
         sec = f"small GET 1 KiB, new connection per request, -c{WRK_CONNS} -d{DURATION_S}s"

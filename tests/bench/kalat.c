@@ -1,7 +1,7 @@
 /*
  * kalat: keep-alive latency on established connections, for make bench.
  *
- *   kalat PORT HOST PATH CONNS SECONDS
+ *   kalat PORT HOST PATH CONNS SECONDS [RATE]
  *
  * Opens CONNS connections to 127.0.0.1:PORT, sends each one GET PATH with
  * Host: HOST, and waits until every connection has had its first response
@@ -14,6 +14,14 @@
  * one line, BENCH_JSON {...}, microseconds, first responses apart.
  * SECONDS 0 measures the first responses only (a handler that closes
  * after one response, like the trivial one, is measured that way).
+ *
+ * With RATE (requests a second, all connections together), the load is
+ * open: each connection sends on a schedule, CONNS / RATE seconds apart,
+ * staggered, and a request's time runs from when it was due, so a
+ * response that comes late delays the next one's send and counts in its
+ * time too.  Below saturation this is the latency the path adds; without
+ * RATE, with every connection always busy, a percentile is mostly the
+ * queue (CONNS / throughput, by Little's law).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -38,6 +46,7 @@ struct conn {
 	int fd;
 	int64_t sent_us;
 	int waiting;          /* a request is out, its response not complete */
+	int64_t due_us;       /* with RATE: when the next request is due */
 	size_t have;
 	size_t need;          /* head + body, once the head is in; 0 before */
 	char buf[RESPONSE_MAX_BYTES];
@@ -77,12 +86,13 @@ pct(int64_t *v, size_t n, double p)
 	return v[i < n ? i : n - 1];
 }
 
+/* A request whose time runs from since_us (now, or when it was due). */
 static int
-send_request(struct conn *c)
+send_request(struct conn *c, int64_t since_us)
 {
 	c->have = c->need = 0;
 	c->waiting = 1;
-	c->sent_us = now_us();
+	c->sent_us = since_us;
 	return send(c->fd, request, request_len, MSG_NOSIGNAL) == (ssize_t)request_len ? 0 : -1;
 }
 
@@ -119,8 +129,40 @@ send_all(int n)
 	int i, failed = 0;
 
 	for (i = 0; i < n; i++)
-		failed += send_request(&conns[i]) == -1;
+		failed += send_request(&conns[i], now_us()) == -1;
 	return failed;
+}
+
+/* With RATE: sends what is due on idle connections; the failures.  *wait_ms
+ * becomes the time to the next due request, if sooner. */
+static int
+send_due(int n, int *wait_ms, int64_t interval_us)
+{
+	int64_t t = now_us();
+	int i, failed = 0;
+
+	for (i = 0; i < n; i++) {
+		struct conn *c = &conns[i];
+		if (c->waiting || c->fd < 0)
+			continue;
+		if (c->due_us <= t) {
+			failed += send_request(c, c->due_us) == -1;
+			c->due_us += interval_us;
+		} else if ((c->due_us - t) / 1000 < *wait_ms) {
+			*wait_ms = (int)((c->due_us - t) / 1000);
+		}
+	}
+	return failed;
+}
+
+/* With RATE: the connections' first due times, staggered from t. */
+static void
+schedule(int n, int64_t t, int64_t interval_us)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		conns[i].due_us = t + interval_us * i / n;
 }
 
 static int
@@ -141,21 +183,24 @@ int
 main(int argc, char **argv)
 {
 	static struct pollfd pfd[CONNS_MAX];
-	int port, n, i, warm = 0, rc, timeouts = 0, errors = 0;
-	int64_t start = 0, stop = 0, t, first_max = 0;
-	double seconds;
+	int port, n, i, warm = 0, rc, timeouts = 0, errors = 0, wait_ms;
+	int64_t start = 0, stop = 0, t, first_max = 0, interval_us = 0;
+	double seconds, rate = 0;
 
-	if (argc != 6 || (n = atoi(argv[4])) < 1 || n > CONNS_MAX ||
-	    (port = atoi(argv[1])) <= 0 || (seconds = atof(argv[5])) < 0) {
-		fprintf(stderr, "usage: kalat PORT HOST PATH CONNS SECONDS\n");
+	if ((argc != 6 && argc != 7) || (n = atoi(argv[4])) < 1 || n > CONNS_MAX ||
+	    (port = atoi(argv[1])) <= 0 || (seconds = atof(argv[5])) < 0 ||
+	    (argc == 7 && (rate = atof(argv[6])) <= 0)) {
+		fprintf(stderr, "usage: kalat PORT HOST PATH CONNS SECONDS [RATE]\n");
 		return 64;
 	}
+	if (rate > 0)
+		interval_us = (int64_t)(n * 1e6 / rate);
 	request_len = (size_t)snprintf(request, sizeof request,
 	    "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", argv[3], argv[2]);
 	if (request_len >= sizeof request)
 		return 64;
 	for (i = 0; i < n; i++) {
-		if (open_conn(&conns[i], port) == -1 || send_request(&conns[i]) == -1) {
+		if (open_conn(&conns[i], port) == -1 || send_request(&conns[i], now_us()) == -1) {
 			perror("kalat: connect");
 			return 69;
 		}
@@ -165,7 +210,10 @@ main(int argc, char **argv)
 		t = now_us();
 		if (warm == n && t >= stop)
 			break;
-		rc = poll(pfd, (nfds_t)n, 1000);
+		wait_ms = 1000;
+		if (interval_us && start)
+			errors += send_due(n, &wait_ms, interval_us);
+		rc = poll(pfd, (nfds_t)n, wait_ms);
 		if (rc < 0 && errno != EINTR)
 			return 70;
 		for (i = 0; i < n; i++) {
@@ -195,14 +243,18 @@ main(int argc, char **argv)
 				if (warm == n) {
 					start = t;
 					stop = start + (int64_t)(seconds * 1e6);
-					if (seconds > 0)
+					if (interval_us)
+						schedule(n, start, interval_us);
+					else if (seconds > 0)
 						errors += send_all(n);
 				}
 				continue;
 			}
 			if (t < stop && nsamples < SAMPLES_MAX)
 				samples[nsamples++] = t - c->sent_us;
-			if (send_request(c) == -1) {
+			if (interval_us)
+				continue;    /* sent when due */
+			if (send_request(c, now_us()) == -1) {
 				errors++;
 				pfd[i].fd = -1;
 			}
