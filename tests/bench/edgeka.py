@@ -9,7 +9,7 @@ figures hold on a busy machine: system calls and task-clock per request
 for machines without hardware counters).
 
     tests/bench/edgeka.py [--requests N] [--rounds R] [--bin DIR]...
-                          [--strace | --callgrind DIR | --load SECONDS]
+                          [--strace | --callgrind DIR | --load SECONDS [--close]]
 
 Each --bin DIR is a column: that build's broker, client and edge, one
 nginx origin for all; the columns take turns round by round, and each
@@ -17,7 +17,7 @@ figure is the median over the rounds.  Also printed: what the connection
 of one request cost (start-up and exit included).  --load SECONDS runs
 wrk as make bench does instead, the columns in turn: req/s, latency, and
 the CPU per request of the edges (their start-up included), the broker
-and the client.  Everything listens on 127.0.0.1; what it starts it
+and the client; with --close, a new connection per request.  Everything listens on 127.0.0.1; what it starts it
 stops.
 """
 import argparse
@@ -114,7 +114,7 @@ class Column:
         bench.STARTED.add(name, self.proc.proc, launcher=True)
         harness.wait_in_file(self.proc.log, r"Listening on 127\.0\.0\.1:%d" % self.port)
 
-    def load(self, log, seconds):
+    def load(self, log, seconds, close=False):
         """wrk as make bench runs it against this edge: req/s, p50 and
         p99, and the CPU per request of the edges and of procs."""
         procs = {"broker": self.broker.proc.pid, "client": self.client.proc.pid}
@@ -124,7 +124,7 @@ class Column:
                     **{k: bench.cpu_seconds(pid)[0] for k, pid in procs.items()}}
         before = cpu()
         r = bench.wrk(log, self.name, f"http://127.0.0.1:{self.port}/1k", host=self.host,
-                      duration=seconds)
+                      duration=seconds, close=close)
         harness.wait_for(lambda: not bench.children(self.proc.pid), 60,
                          f"{self.name}'s processes to exit")
         after = cpu()
@@ -197,6 +197,8 @@ def main():
     ap.add_argument("--load", metavar="SECONDS", type=int, default=0,
                     help="instead, wrk -c50 for SECONDS against each column in turn, "
                          "as make bench runs it: req/s, latency, CPU per request")
+    ap.add_argument("--close", action="store_true",
+                    help="with --load: a new connection per request (Connection: close)")
     args = ap.parse_args()
     if args.requests < 2:
         ap.error("--requests must be at least 2")
@@ -227,7 +229,7 @@ def main():
             for r in range(args.rounds):
                 for d in (bins if r % 2 == 0 else bins[::-1]):
                     if args.load:
-                        for k, v in cols[d].load(log, args.load).items():
+                        for k, v in cols[d].load(log, args.load, args.close).items():
                             per[d][k].append(v)
                         continue
                     one = cols[d].measure(1)
@@ -238,7 +240,8 @@ def main():
         finally:
             bench.STARTED.stop_all()
     if args.load:
-        print(f"wrk -t2 -c{bench.WRK_CONNS} -d{args.load}s, keep-alive, 1 KiB "
+        kind = "new connection per request" if args.close else "keep-alive"
+        print(f"wrk -t2 -c{bench.WRK_CONNS} -d{args.load}s, {kind}, 1 KiB "
               f"(median of {args.rounds} rounds, columns in turn): " + " | ".join(bins))
     else:
         print(f"per keep-alive request on one edge ({mode}; median of {args.rounds} rounds, "
