@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,6 +49,21 @@ log_max(void)
 
 /* What one log line holds; longer ones are cut. */
 #define LOG_LINE_BYTES 2048
+/* Lines held back (log_hold) before they are written together. */
+#define LOG_HOLD_BYTES (4 * LOG_LINE_BYTES)
+
+static char held[LOG_HOLD_BYTES];
+static size_t held_len;
+static int holding;
+
+/* Writes the lines held so far; holding goes on. */
+static void
+log_release_keep(void)
+{
+	if (held_len > 0)
+		(void)!write(STDERR_FILENO, held, held_len);
+	held_len = 0;
+}
 
 /* Control bytes from outside (an SNI, a path) must not start a line of
  * their own in the journal, nor move a terminal's cursor. */
@@ -81,6 +97,27 @@ log_msg(enum log_level level, const char *fmt, ...)
 		n = (int)sizeof line - 2;
 	defang(line + body, n - body);
 	line[n++] = '\n';
-	/* One write per line, so lines from concurrent processes don't mix. */
+	if (holding) {
+		if (held_len + (size_t)n > sizeof held)
+			log_release_keep();
+		memcpy(held + held_len, line, (size_t)n);
+		held_len += (size_t)n;
+		return;
+	}
+	/* One write per line (or per batch of whole lines, log_hold), so
+	 * lines from concurrent processes don't mix. */
 	(void)!write(STDERR_FILENO, line, (size_t)n);
+}
+
+void
+log_hold(void)
+{
+	holding = 1;
+}
+
+void
+log_release(void)
+{
+	holding = 0;
+	log_release_keep();
 }

@@ -17,6 +17,12 @@ enum log_level log_max(void);
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* From log_hold to log_release, lines wait and go out in one write: a
+ * program writes what its visitor waits for first, and its log after.
+ * A full batch is written early; log_release is safe to call any time. */
+void log_hold(void);
+void log_release(void);
+
 #define log_err(...) log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)

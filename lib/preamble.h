@@ -5,7 +5,7 @@
  *
  *   edge:   EXPOSE/1 OPEN NAME ADDR PORT PROTO      a visitor for tunnel NAME
  *           EXPOSE/1 AUTHFAIL NAME ADDR PORT PROTO  ADDR sent a wrong password
- *   broker: EXPOSE/1 OPENED        the stream is open (the app has not answered)
+ *   broker: EXPOSE/1 OPENED        the stream is open; the app is slow to answer
  *           EXPOSE/1 OK            the app's bytes follow
  *           EXPOSE/1 ERR CODE [ARG]  no stream, or no more of it; then close
  *

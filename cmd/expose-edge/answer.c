@@ -17,11 +17,28 @@ pending_oldest(struct edge *e)
 	return e->queue_len ? &e->queue[e->queue_head] : NULL;
 }
 
+/* The time of an access line, formatted once a second: a kept-alive
+ * connection logs many requests a second, and formatting the date took a
+ * third of the instructions of its line. */
+static const char *
+access_time(void)
+{
+	static char text[CLOCK_UTC_TEXT_BYTES];
+	static time_t at = -1;
+	time_t now = time(NULL);
+
+	if (now != at) {
+		clock_utc_text(now, text, sizeof text);
+		at = now;
+	}
+	return text;
+}
+
 /* The access log line of a request answered with status. */
 static void
 edge_access_line(struct edge *e, const struct pending *p, int status)
 {
-	char when[CLOCK_UTC_TEXT_BYTES], raw[64] = "";
+	char raw[64] = "";
 	size_t bytes = p->bytes;
 
 	/* An upgraded connection is logged at its close: bytes counts the
@@ -31,9 +48,8 @@ edge_access_line(struct edge *e, const struct pending *p, int status)
 		bytes += e->raw_down;
 		snprintf(raw, sizeof raw, " raw_in=%zu raw_out=%zu", e->raw_up, e->raw_down);
 	}
-	clock_utc_text(time(NULL), when, sizeof when);
 	log_info("access time=%s name=%s addr=%s method=%s path=%s status=%d bytes=%zu ms=%lld%s",
-	         when, e->name[0] ? e->name : "-", e->peer, p->method, p->path, status,
+	         access_time(), e->name[0] ? e->name : "-", e->peer, p->method, p->path, status,
 	         bytes, (long long)(clock_ms() - p->start_ms), raw);
 }
 
@@ -135,6 +151,18 @@ edge_fail(struct edge *e, int status, const char *detail)
 	edge_fail_with(e, status, detail, status == 503 ? "Retry-After: 1\r\n" : NULL);
 }
 
+/* n bytes of p into out as a string, cut to fit: what snprintf's "%.*s"
+ * does, for a fraction of its instructions (once per request). */
+static void
+copy_cut(char *out, size_t size, const char *p, size_t n)
+{
+	if (n > size - 1)
+		n = size - 1;
+	if (n > 0)
+		memcpy(out, p, n);
+	out[n] = '\0';
+}
+
 void
 pending_push(struct edge *e)
 {
@@ -146,8 +174,8 @@ pending_push(struct edge *e)
 	p->start_ms = clock_ms();
 	p->is_head = h->is_head;
 	p->upgrade = h->upgrade;
-	snprintf(p->method, sizeof p->method, "%.*s", (int)h->method_len, h->method);
-	snprintf(p->path, sizeof p->path, "%.*s", (int)h->target_len, h->target);
+	copy_cut(p->method, sizeof p->method, h->method, h->method_len);
+	copy_cut(p->path, sizeof p->path, h->target, h->target_len);
 	if (e->queue_len++ == 0)
 		http_resp_expect(&e->resp, p->is_head);
 }

@@ -159,6 +159,7 @@ main(int argc, char **argv)
 	}
 	rc = edge_run(&e);
 	pending_flush(&e);
+	log_release();
 	edge_free(&e);
 	return rc;
 }

@@ -429,6 +429,10 @@ edge_run(struct edge *e)
 				break;
 			continue;
 		}
+		/* Access lines wait until this round's bytes went out: the
+		 * visitor's response does not wait for the log (main releases
+		 * what an early return holds). */
+		log_hold();
 		if (ov >= 0 && (pfd[ov].revents & (POLLOUT | POLLERR | POLLHUP)) &&
 		    send_visitor(e) == -1)
 			return 0;    /* the visitor went away */
@@ -442,6 +446,7 @@ edge_run(struct edge *e)
 			parse_requests(e);
 		if (flush(e, ov >= 0, ib >= 0 && (pfd[ib].events & POLLOUT)) == -1)
 			return 0;    /* the visitor went away */
+		log_release();
 	}
 	if (e->closing)
 		linger(e);

@@ -1,10 +1,12 @@
 /*
  * The edge side of the broker: one Unix connection per public connection.
  * The edge sends an OPEN line naming the tunnel; the broker opens a stream
- * on that tunnel's session and says "EXPOSE/1 OPENED" at once (so an edge
- * can tell a live broker from a hung one), answers "EXPOSE/1 OK" once the
- * client sends the first response bytes (or an error line if it cannot),
- * and relays bytes both ways under the stream's credit (expose(7)).  The
+ * on that tunnel's session, answers "EXPOSE/1 OK" and the client's first
+ * response bytes in one write (or an error line if it cannot), and relays
+ * bytes both ways under the stream's credit (expose(7)).  An app that has
+ * not answered within STREAM_OPENED_DELAY_MS gets "EXPOSE/1 OPENED" sent
+ * ahead (so an edge can tell a live broker from a hung one); most answer
+ * sooner, and their edge wakes once for the line and the bytes.  The
  * preamble's lines are lib/preamble's.  Streams are counted per tunnel and
  * per visitor's source (streams-per-source).  An edge that refused a wrong
  * password says AUTHFAIL instead of OPEN: the broker counts those per
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "broker.h"
 #include "clock.h"
@@ -26,6 +29,11 @@
 #define STREAM_WRITE_BYTES IO_CHUNK_BYTES
 /* An edge must send its OPEN line within this. */
 #define STREAM_PREAMBLE_TIMEOUT_S 10
+/* OPENED goes to an edge whose app has not answered within this: well
+ * inside the edge's wait for it (EDGE_BROKER_TIMEOUT_MS). */
+#define STREAM_OPENED_DELAY_MS 500
+
+static int write_line(struct stream *st, const char *line);
 
 static void
 stream_pause(struct stream *st)
@@ -173,7 +181,22 @@ stream_open(struct stream *st, struct tunnel *t, const char *peer,
 	frame_put32(p, t->index);
 	memcpy(p + 4, peer, plen);
 	mux_control(&s->mux, FRAME_OPEN, st->key, p, 4 + plen);
-	lws_callback_on_writable(st->wsi);    /* for OPENED */
+	lws_set_timer_usecs(st->wsi, STREAM_OPENED_DELAY_MS * 1000);
+}
+
+/* The app is slow to answer: say the stream is open, so that the edge
+ * does not take this broker for a hung one. */
+static void
+stream_opened_due(struct stream *st)
+{
+	char line[PREAMBLE_MAX_BYTES];
+
+	if (st->acked || st->replied || st->error[0] || st->s == NULL)
+		return;
+	st->acked = true;
+	if (preamble_answer_format(line, sizeof line, PREAMBLE_OPENED, 0, 0, NULL) == -1 ||
+	    write_line(st, line) == -1)
+		lws_set_timeout(st->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
 /* Seconds until a source that sent too many wrong passwords may try
@@ -329,11 +352,41 @@ stream_send(struct stream *st)
 	return 0;
 }
 
+/* "EXPOSE/1 OK" and the first of the client's bytes, in one write: the
+ * edge wakes once for both.  A line the socket took only part of goes on
+ * through lws, which then holds the bytes back (stream_send).  -1 if the
+ * edge is gone. */
+static int
+stream_reply(struct stream *st)
+{
+	char line[PREAMBLE_MAX_BYTES];
+	size_t n = buf_len(&st->m.in);
+	struct iovec iov[2];
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
+	ssize_t sent;
+	int len;
+
+	if (lws_partial_buffered(st->wsi))
+		return 0;    /* OPENED is still on its way: after it */
+	len = preamble_answer_format(line, sizeof line, PREAMBLE_OK, 0, 0, NULL);
+	if (len < 0)
+		return -1;
+	st->replied = true;
+	iov[0] = (struct iovec){ .iov_base = line, .iov_len = (size_t)len };
+	iov[1] = (struct iovec){ .iov_base = (void *)(uintptr_t)buf_data(&st->m.in),
+	                         .iov_len = n > STREAM_WRITE_BYTES ? STREAM_WRITE_BYTES : n };
+	sent = sendmsg(lws_get_socket_fd(st->wsi), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (sent == -1 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+		return -1;
+	if (sent < len)
+		return write_line(st, line + (sent > 0 ? sent : 0));
+	mux_stream_drained(&st->m, (size_t)(sent - len));
+	return 0;
+}
+
 static int
 stream_writeable(struct stream *st)
 {
-	char line[PREAMBLE_MAX_BYTES];
-
 	if (st->error[0] && !st->replied) {
 		st->replied = true;
 		write_line(st, st->error);
@@ -341,23 +394,14 @@ stream_writeable(struct stream *st)
 	}
 	if (st->kill || st->s == NULL)
 		return -1;
-	if (!st->replied && buf_len(&st->m.in) == 0 && !st->m.fin_in) {
-		/* The app has not answered yet: say only that the stream is open. */
-		if (!st->acked &&
-		    (preamble_answer_format(line, sizeof line, PREAMBLE_OPENED, 0, 0, NULL) == -1 ||
-		     write_line(st, line) == -1))
-			return -1;
-		st->acked = true;
-		return 0;
-	}
+	if (!st->replied && buf_len(&st->m.in) == 0 && !st->m.fin_in)
+		return 0;    /* the app has not answered: OPENED is on a timer */
 	if (!st->replied) {
-		if (preamble_answer_format(line, sizeof line, PREAMBLE_OK, 0, 0, NULL) == -1 ||
-		    write_line(st, line) == -1)
+		if (stream_reply(st) == -1)
 			return -1;
-		st->replied = true;
-	}
-	if (stream_send(st) == -1)
+	} else if (stream_send(st) == -1) {
 		return -1;
+	}
 	if (buf_len(&st->m.in) > 0) {
 		lws_callback_on_writable(st->wsi);
 		return 0;
@@ -382,7 +426,8 @@ stream_flush(struct stream *st)
 {
 	if (st->wsi == NULL)
 		return;
-	if (st->replied && !st->kill && st->s && stream_send(st) == -1) {
+	if (!st->kill && st->s && !st->error[0] && buf_len(&st->m.in) > 0 &&
+	    (st->replied ? stream_send(st) : stream_reply(st)) == -1) {
 		lws_set_timeout(st->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 		return;
 	}
@@ -471,6 +516,10 @@ stream_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		return 0;
 	case LWS_CALLBACK_RAW_WRITEABLE:
 		return st ? stream_writeable(st) : -1;
+	case LWS_CALLBACK_TIMER:
+		if (st)
+			stream_opened_due(st);
+		return 0;
 	case LWS_CALLBACK_RAW_CLOSE:
 		if (st) {
 			lws_set_opaque_user_data(wsi, NULL);

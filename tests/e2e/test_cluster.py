@@ -781,7 +781,8 @@ def test_peer_streams_for_other_names_are_reset_and_garbage_ends_only_its_link(
             break
         assert kind == DATA
         got += payload
-    assert got.startswith(b"EXPOSE/1 OPENED\nEXPOSE/1 OK\nHTTP/1.1 200"), got
+    # OPENED comes first only if the app was slow (expose(7)).
+    assert re.match(rb"(EXPOSE/1 OPENED\n)?EXPOSE/1 OK\nHTTP/1.1 200", got), got
     assert got.endswith(b"hello")
     # Garbage: a frame of no known type ends this link and nothing else.
     start = len(h3.log())

@@ -74,10 +74,55 @@ test_malformed_variable(void **state)
 	assert_string_equal(logged("1:2:3", 0), "t: hello\n");
 }
 
+/* Lines logged between log_hold and log_release: none written before
+ * the release, all of them after it, whole and in order, even past what
+ * one batch holds. */
+static void
+test_held_lines_go_out_at_release(void **state)
+{
+	static char text[128 * 1024];
+	FILE *f = tmpfile();
+	int saved = dup(STDERR_FILENO), i;
+	char want[160];
+	size_t n;
+	long at;
+
+	assert_non_null(f);
+	unsetenv("JOURNAL_STREAM");
+	dup2(fileno(f), STDERR_FILENO);
+	log_init("t", LOG_INFO);
+	log_hold();
+	log_info("first");
+	log_info("second");
+	fflush(NULL);
+	at = lseek(fileno(f), 0, SEEK_END);
+	for (i = 0; i < 600; i++)
+		log_info("line %d %0100d", i, 0);
+	log_release();
+	log_info("after");
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	assert_int_equal(at, 0);    /* nothing yet while held */
+	rewind(f);
+	n = fread(text, 1, sizeof text - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	assert_true(n > 600 * 100);
+	assert_memory_equal(text, "t: first\nt: second\nt: line 0 ",
+	                    strlen("t: first\nt: second\nt: line 0 "));
+	snprintf(want, sizeof want, "t: line 599 %0100d\nt: after\n", 0);
+	assert_string_equal(text + n - strlen(want), want);
+	for (i = 0; i < 600; i++) {
+		snprintf(want, sizeof want, "\nt: line %d 0", i);
+		assert_non_null(strstr(text, want));
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_held_lines_go_out_at_release),
 		cmocka_unit_test(test_no_variable_no_prefix),
 		cmocka_unit_test(test_stderr_is_the_stream),
 		cmocka_unit_test(test_inherited_but_redirected),
