@@ -13,7 +13,11 @@
  *     thread's finished jobs (cluster_poll), then broker_flush, so the
  *     frames a turn queued for a websocket go out in one write.
  * Timers (pings, deadlines, the watchdog tick) are lws_sul_*, which lws
- * drives from an ev_timer of its own.
+ * drives from an ev_timer of its own and services after every wakeup
+ * that reached one of its sockets.  lws 4.1 does not bring that ev_timer
+ * forward when a timer due sooner is set, so such a timer (an async kill
+ * set by broker_flush after a failed write, say) runs at lws's next
+ * wakeup: at the latest the watchdog tick (watchdog.c, 1 s at most).
  */
 #include <signal.h>
 
