@@ -106,4 +106,9 @@ loop_close(struct broker *b)
 	ev_signal_stop(b->loop, &w.hup);
 	ev_loop_destroy(b->loop);
 	b->loop = NULL;
+	/* libev gave them back their default, which would kill the rest of
+	 * the shutdown (the registry rows not yet deleted). */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 }

@@ -137,10 +137,9 @@ static int
 context_create(struct broker *b)
 {
 	struct lws_context_creation_info info;
-
-	log_lws(LLL_ERR | (b->cfg->verbose ? LLL_WARN : 0), LOG_ERR);
 	void *loops[1] = { b->loop };
 
+	log_lws(LLL_ERR | (b->cfg->verbose ? LLL_WARN : 0), LOG_ERR);
 	memset(&info, 0, sizeof info);
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_LIBEV;
 	info.foreign_loops = loops;    /* loop.c */
