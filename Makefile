@@ -59,7 +59,9 @@ PROG_BINS := $(PROGS:%=$(BIN)/%)
 # What each program links beyond libexpose.
 LIBS_expose      = $(BUILD)/inspect_html.o $(LIBLLHTTP) $(LWS_LIBS) $(SODIUM_LIBS) \
                    -ljansson -lqrencode -lssl -lcrypto
-LIBS_exposed     = $(LWS_LIBS) $(SODIUM_LIBS) $(SQLITE_LIBS) -ljansson -lpthread -lssl -lcrypto
+# The broker's loop is libev's (Debian ships no libev.pc); lws runs on it
+# through its plugin libwebsockets-evlib_ev.so, dlopened at start.
+LIBS_exposed     = $(LWS_LIBS) -lev $(SODIUM_LIBS) $(SQLITE_LIBS) -ljansson -lpthread -lssl -lcrypto
 LIBS_expose-edge = $(LIBLLHTTP) $(SODIUM_LIBS) $(SQLITE_LIBS)
 LIBS_expose-edge-tls = $(LIBS_expose-edge) $(GNUTLS_LIBS)
 LIBS_exposectl   = $(SODIUM_LIBS) $(SQLITE_LIBS)

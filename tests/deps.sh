@@ -7,7 +7,7 @@
 set -eu
 
 PACKAGES="gcc make pkg-config libc6-dev
-libwebsockets-dev libsodium-dev libsqlite3-dev node-llhttp libcmocka-dev
+libwebsockets-dev libwebsockets-evlib-ev libev-dev libsodium-dev libsqlite3-dev node-llhttp libcmocka-dev
 libssl-dev libgnutls28-dev libunistring-dev libjansson-dev libqrencode-dev
 systemd curl sqlite3 nodejs python3 python3-pytest python3-pytest-timeout python3-websockets python3-nacl
 mandoc nginx-light wrk openssl clang libclang-rt-14-dev chromium

@@ -1,7 +1,8 @@
 /*
- * exposed: the broker.  One libwebsockets event loop holds the clients'
- * websockets (session.c), the edges' Unix connections (edgeconn.c), the
- * table of live tunnels and their registry rows (bind.c).
+ * exposed: the broker.  One event loop (loop.c: libwebsockets on libev)
+ * holds the clients' websockets (session.c), the edges' Unix connections
+ * (edgeconn.c), the table of live tunnels and their registry rows
+ * (bind.c).
  *
  * Ownership: the broker owns sessions; a session owns its tunnels and
  * its streams.  A session ends in one of two ways: the broker closes it
@@ -87,8 +88,8 @@ struct broker {
 	lws_usec_t watchdog_us;   /* 0: no watchdog */
 	uint64_t cert_version;    /* the TLS files as last loaded */
 	uint64_t key_version;
-	volatile int stopping;
-	volatile int reload;      /* SIGHUP: read expose.conf again */
+	struct ev_loop *loop;     /* loop.c */
+	int stopping;             /* SIGTERM or SIGINT: leave the loop */
 };
 
 /* What one key holds now, over all its connections. */
@@ -259,6 +260,12 @@ int broker_reload(struct broker *b, char *msg, size_t size);
 void cert_seen(struct broker *b);
 /* ... and loads them again if a renewal changed them. */
 void cert_reload(struct broker *b);
+
+/* loop.c: the event loop (libev on epoll) lws runs on, with the broker's
+ * signals and its flush after each turn.  loop_close after lws is gone. */
+int loop_open(struct broker *b);
+void loop_run(struct broker *b);
+void loop_close(struct broker *b);
 
 /* watchdog.c: the once-a-second tick (and systemd's watchdog). */
 void watchdog_start(struct broker *b);

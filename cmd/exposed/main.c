@@ -28,9 +28,6 @@
 	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
 	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
-/* The broker the signal handlers flag. */
-static struct broker *signalled;
-
 /* Pings a silent client, and hangs up on one that stays silent. */
 static lws_retry_bo_t keepalive;
 
@@ -140,10 +137,12 @@ static int
 context_create(struct broker *b)
 {
 	struct lws_context_creation_info info;
+	void *loops[1] = { b->loop };
 
 	log_lws(LLL_ERR | (b->cfg->verbose ? LLL_WARN : 0), LOG_ERR);
 	memset(&info, 0, sizeof info);
-	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_LIBEV;
+	info.foreign_loops = loops;    /* loop.c */
 	if (b->cfg->set.cert[0])
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info.pt_serv_buf_size = IO_CHUNK_BYTES;
@@ -179,22 +178,6 @@ context_create(struct broker *b)
 	info.protocols = edge_protocols;
 	b->vh_edge = lws_create_vhost(b->ctx, &info);
 	return b->vh_ws && b->vh_edge ? 0 : -1;
-}
-
-static void
-on_hangup(int sig)
-{
-	signalled->reload = 1;
-	if (signalled->ctx)
-		lws_cancel_service(signalled->ctx);
-}
-
-static void
-on_signal(int sig)
-{
-	signalled->stopping = 1;
-	if (signalled->ctx)
-		lws_cancel_service(signalled->ctx);
 }
 
 static int
@@ -237,16 +220,7 @@ run(struct broker *b)
 	log_info("ready domain=%s listen=%s socket=%s registry=%s", b->cfg->set.domain,
 	         b->own_socket ? b->cfg->set.listen : "systemd", b->socket_path,
 	         b->cfg->set.registry);
-	while (!b->stopping) {
-		if (lws_service(b->ctx, 0) < 0)
-			break;
-		cluster_poll(b);
-		if (b->reload) {
-			char msg[CONF_ERROR_BYTES + 128];
-			broker_reload(b, msg, sizeof msg);
-		}
-		broker_flush(b);
-	}
+	loop_run(b);
 	sock_notify("STOPPING=1");
 }
 
@@ -257,6 +231,7 @@ shutdown_broker(struct broker *b)
 	b->stopping = 1;    /* no more dialling */
 	if (b->ctx)
 		lws_context_destroy(b->ctx);    /* closes every session and stream */
+	loop_close(b);    /* after lws has let go of it */
 	peer_stop(b);
 	if (b->reg && b->socket_path[0] && registry_broker_stop(b->reg, b->socket_path) == -1)
 		log_err("registry %s: cannot remove this broker: %s", b->cfg->set.registry,
@@ -296,11 +271,7 @@ main(int argc, char **argv)
 	memset(&b, 0, sizeof b);
 	b.cfg = &cfg;
 	map_init(&b.names);
-	signalled = &b;
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGHUP, on_hangup);
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
 	if (identity_init() == -1) {
 		log_err("libsodium cannot start");
 		return EX_SOFTWARE;
@@ -312,8 +283,11 @@ main(int argc, char **argv)
 		access_stop(&b);
 		return EX_CONFIG;
 	}
-	if (context_create(&b) == -1) {
-		log_err("cannot start libwebsockets");
+	if (loop_open(&b) == -1) {    /* and its SIGTERM, SIGINT and SIGHUP */
+		rc = EX_SOFTWARE;
+	} else if (context_create(&b) == -1) {
+		log_err("cannot start libwebsockets (see above; its libev plugin "
+		        "comes in package libwebsockets-evlib-ev)");
 		rc = EX_SOFTWARE;
 	} else if (listen_setup(&b) == -1) {
 		rc = EX_UNAVAILABLE;

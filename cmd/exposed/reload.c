@@ -96,7 +96,6 @@ broker_reload(struct broker *b, char *msg, size_t size)
 	char err[CONF_ERROR_BYTES];
 	const char *why = NULL;
 
-	b->reload = 0;
 	if (settings_build(&next, b->cfg->file, &b->cfg->flags, err, sizeof err) == -1) {
 		snprintf(msg, size, "%s; still running with the previous settings", err);
 		log_err("reload: %s", msg);

@@ -63,8 +63,9 @@ TLS_CONNS = int(os.environ.get("BENCH_TLS_CONNS", "100" if QUICK else "300"))
 TLS_WARMUP = 10
 # After the idle tunnels leave: when the broker's RSS is read again.
 IDLE_SETTLE_S = 3
-# Edge connections held idle on the broker beside a keep-alive load: lws's
-# loop polls every socket each time it wakes.  Their load runs under the
+# Edge connections held idle on the broker beside a keep-alive load: what
+# each wakeup of the broker's loop pays for them (a poll() loop passes over
+# every socket; epoll, cmd/exposed/loop.c, over the ready ones).  Their load runs under the
 # broker's 10 s wait for an edge's OPEN line (STREAM_PREAMBLE_TIMEOUT_S).
 IDLE_EDGE_CONNS = 1000
 IDLE_EDGE_LOAD_S = 3
@@ -670,14 +671,8 @@ class Bench:
         want = IDLE_EDGE_CONNS + 256
         if soft < want and hard >= want:
             resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-        idle = []
+        idle = harness.open_idle(self.broker.socket, IDLE_EDGE_CONNS, self.broker.proc.pid)
         try:
-            for _ in range(IDLE_EDGE_CONNS):
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                idle.append(s)
-                s.connect(self.broker.socket)
-            harness.wait_for(lambda: len(os.listdir(f"/proc/{self.broker.proc.pid}/fd")) > IDLE_EDGE_CONNS,
-                             what=f"the broker to accept {IDLE_EDGE_CONNS} idle edge connections")
             before = self.expose_cpu()
             r = wrk(self.log, "keep-alive expose, idle edges", f"http://127.0.0.1:{self.edge.port}/1k",
                     host=self.host, duration=min(DURATION_S, IDLE_EDGE_LOAD_S))

@@ -471,3 +471,25 @@ def curl(*args, timeout=60):
                          capture_output=True, timeout=timeout + 10)
     body, _, code = out.stdout.rpartition(b"\n")
     return int(code or 0), body
+
+
+def fd_count(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def open_idle(path, n, pid):
+    """n Unix connections to path that say nothing, returned once process
+    pid holds them all; the caller closes them."""
+    base, held = fd_count(pid), []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            held.append(s)
+            s.connect(path)
+        wait_for(lambda: fd_count(pid) >= base + n,
+                 what=f"{n} idle connections to {path} to be accepted")
+    except BaseException:
+        for s in held:
+            s.close()
+        raise
+    return held

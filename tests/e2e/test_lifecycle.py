@@ -1,6 +1,7 @@
 """Registry rows live exactly as long as their websocket, whatever ends it."""
 import asyncio
 import os
+import signal
 import socket
 import struct
 import threading
@@ -195,3 +196,38 @@ def test_silent_client_hung_up_on_within_ping_budget(tmp):
         c.kill()
     finally:
         s.close()
+
+
+# Edge connections that say nothing, held beside a working tunnel.  The
+# broker's loop watches every one of them (epoll, loop.c): the tunnel must
+# keep serving, a reload must come through, the ones that close must be
+# let go of (no descriptor or watcher left), and a stop with the rest
+# still open must be clean (exit 0, no leak under the sanitizers).
+IDLE_EDGES = 300
+
+
+def test_idle_edge_connections_cost_the_tunnel_nothing(stack):
+    c = stack.expose_app()
+    pid = stack.broker.proc.pid
+    before = harness.fd_count(pid)
+    idle = harness.open_idle(stack.broker.socket, IDLE_EDGES, pid)
+    try:
+        for _ in range(3):
+            assert stack.get(c.url + "hello") == (200, b"hello")
+        stack.broker.proc.send(signal.SIGHUP)
+        harness.wait_in_file(stack.broker.log, r"reloaded ")
+        assert stack.get(c.url + "hello") == (200, b"hello")
+        half = IDLE_EDGES // 2
+        for s in idle[:half]:
+            s.close()
+        harness.wait_for(lambda: harness.fd_count(pid) <= before + IDLE_EDGES - half,
+                         what="the broker to let go of the idle connections that closed")
+        assert stack.get(c.url + "hello") == (200, b"hello")
+        # Stopped with the other half still open: exit 0 (Broker.stop
+        # checks it) and no row left; stack.close reads its log for the
+        # sanitizers' findings.
+        stack.broker.stop()
+        assert stack.broker.rows() == []
+    finally:
+        for s in idle:
+            s.close()

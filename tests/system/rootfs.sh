@@ -11,8 +11,10 @@ SUITE=bookworm
 # What the test runs inside besides expose's own libraries.
 BASE="systemd dbus curl man-db python3 etcd-server"
 
-# The Debian packages that own the libraries the programs link.
+# The Debian packages that own the libraries the programs link, and the
+# libev plugin libwebsockets dlopens for the broker's loop (ldd cannot see it).
 runtime_packages() {
+	echo libwebsockets-evlib-ev
 	for b in "$BIN"/*; do
 		ldd "$b" 2>/dev/null | awk '/=> \//{print $3}'
 	done | sort -u | while read -r lib; do
