@@ -14,6 +14,7 @@
 #include <sqlite3.h>
 
 #include "bounds.h"
+#include "registry_private.h"
 
 /* From the generated sql.c: the migrations in sql/, in order. */
 extern const char *const registry_migrations[];
@@ -22,19 +23,10 @@ extern const int registry_migration_count;
 /* The writer's page cache: negative is KiB, in SQLite's terms. */
 #define REGISTRY_CACHE_KIB "-256"
 #define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
-#define BOOT_ID_BYTES 64
 /* sun_path holds 108 bytes; no broker socket path is longer. */
 #define SOCKET_PATH_MAX_BYTES 108
 /* Dead brokers swept at one start; the rest go at the next. */
 #define SWEEP_MAX_BROKERS 64
-
-struct registry {
-	sqlite3 *db;
-	sqlite3_stmt *lookup;
-	sqlite3_stmt *add;
-	sqlite3_stmt *remove;
-	bool broker_dead_fn;      /* broker_dead() made for this connection */
-};
 
 const char *
 registry_error(struct registry *r)
@@ -42,8 +34,8 @@ registry_error(struct registry *r)
 	return r && r->db ? sqlite3_errmsg(r->db) : "out of memory";
 }
 
-static int
-exec(struct registry *r, const char *sql)
+int
+registry_exec(struct registry *r, const char *sql)
 {
 	return sqlite3_exec(r->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
@@ -79,10 +71,10 @@ migrate(struct registry *r, const char **why)
 	}
 	for (i = v; i < registry_migration_count; i++) {
 		snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", i + 1);
-		if (exec(r, "BEGIN IMMEDIATE") == -1 ||
-		    exec(r, registry_migrations[i]) == -1 || exec(r, pragma) == -1 ||
-		    exec(r, "COMMIT") == -1) {
-			exec(r, "ROLLBACK");
+		if (registry_exec(r, "BEGIN IMMEDIATE") == -1 ||
+		    registry_exec(r, registry_migrations[i]) == -1 || registry_exec(r, pragma) == -1 ||
+		    registry_exec(r, "COMMIT") == -1) {
+			registry_exec(r, "ROLLBACK");
 			*why = "cannot update its schema";
 			return -1;
 		}
@@ -125,9 +117,9 @@ registry_open_writer(const char *path, const char **why)
 	/* The broker lives for months and the names table only grows with
 	 * use: its page cache is bounded small (the hot pages fit) so that
 	 * the broker's memory stays flat. */
-	if (exec(r, "PRAGMA journal_mode = WAL") == -1 ||
-	    exec(r, "PRAGMA synchronous = NORMAL") == -1 ||
-	    exec(r, "PRAGMA cache_size = " REGISTRY_CACHE_KIB) == -1) {
+	if (registry_exec(r, "PRAGMA journal_mode = WAL") == -1 ||
+	    registry_exec(r, "PRAGMA synchronous = NORMAL") == -1 ||
+	    registry_exec(r, "PRAGMA cache_size = " REGISTRY_CACHE_KIB) == -1) {
 		*why = "not writable (run as the registry's owner or fix its mode)";
 		goto fail;
 	}
@@ -228,8 +220,8 @@ registry_lookup(struct registry *r, const char *name, struct registry_route *rou
 	return rc;
 }
 
-static void
-read_boot_id(char out[BOOT_ID_BYTES])
+void
+registry_read_boot_id(char out[BOOT_ID_BYTES])
 {
 	int fd = open(BOOT_ID_PATH, O_RDONLY | O_CLOEXEC);
 	ssize_t n = -1;
@@ -245,8 +237,8 @@ read_boot_id(char out[BOOT_ID_BYTES])
 }
 
 /* A broker row is dead if it is from another boot or its pid is gone. */
-static int
-broker_is_dead(const char *boot, const char *row_boot, int pid)
+int
+registry_broker_is_dead(const char *boot, const char *row_boot, int pid)
 {
 	if (strcmp(boot, row_boot) != 0)
 		return 1;
@@ -294,7 +286,7 @@ sweep_dead(struct registry *r, const char *own, const char *boot)
 		if (sock == NULL || rboot == NULL || strlen(sock) >= sizeof dead[0])
 			continue;
 		if (strcmp(sock, own) == 0 ||
-		    broker_is_dead(boot, rboot, sqlite3_column_int(st, 1)))
+		    registry_broker_is_dead(boot, rboot, sqlite3_column_int(st, 1)))
 			strcpy(dead[ndead++], sock);
 	}
 	sqlite3_finalize(st);
@@ -318,8 +310,8 @@ registry_broker_start(struct registry *r, const char *socket, int pid)
 	sqlite3_stmt *st;
 	int swept;
 
-	read_boot_id(boot);
-	if (exec(r, "BEGIN IMMEDIATE") == -1)
+	registry_read_boot_id(boot);
+	if (registry_exec(r, "BEGIN IMMEDIATE") == -1)
 		return -1;
 	swept = sweep_dead(r, socket, boot);
 	if (swept < 0)
@@ -337,11 +329,11 @@ registry_broker_start(struct registry *r, const char *socket, int pid)
 		goto fail;
 	}
 	sqlite3_finalize(st);
-	if (exec(r, "COMMIT") == -1)
+	if (registry_exec(r, "COMMIT") == -1)
 		goto fail;
 	return swept;
 fail:
-	exec(r, "ROLLBACK");
+	registry_exec(r, "ROLLBACK");
 	return -1;
 }
 
@@ -350,21 +342,21 @@ registry_broker_stop(struct registry *r, const char *socket)
 {
 	int rc;
 
-	if (exec(r, "BEGIN IMMEDIATE") == -1)
+	if (registry_exec(r, "BEGIN IMMEDIATE") == -1)
 		return -1;
 	rc = sweep(r, socket);
-	if (rc < 0 || exec(r, "COMMIT") == -1) {
-		exec(r, "ROLLBACK");
+	if (rc < 0 || registry_exec(r, "COMMIT") == -1) {
+		registry_exec(r, "ROLLBACK");
 		return -1;
 	}
 	/* Leave a small WAL behind for readers while no broker runs. */
-	exec(r, "PRAGMA wal_checkpoint(TRUNCATE)");
+	registry_exec(r, "PRAGMA wal_checkpoint(TRUNCATE)");
 	return 0;
 }
 
 /* A tunnel row's fields after its name (and broker), from parameter i. */
-static void
-bind_row(sqlite3_stmt *st, int i, const struct registry_tunnel *t)
+void
+registry_bind_row(sqlite3_stmt *st, int i, const struct registry_tunnel *t)
 {
 	sqlite3_bind_int64(st, i, t->session);
 	sqlite3_bind_text(st, i + 1, t->key, -1, SQLITE_STATIC);
@@ -386,7 +378,7 @@ registry_tunnel_add(struct registry *r, const struct registry_tunnel *t)
 	sqlite3_reset(st);
 	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, t->broker, -1, SQLITE_STATIC);
-	bind_row(st, 3, t);
+	registry_bind_row(st, 3, t);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
@@ -611,116 +603,4 @@ registry_names_list(struct registry *r, int (*fn)(void *ctx, const struct regist
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : -1;
-}
-
-/* --- expose-mirror's copies of other hosts' tunnels (broker empty) --- */
-
-/* Runs sql with its text parameters; the rows it changed, or -1. */
-static int
-mirror_exec(struct registry *r, const char *sql, const struct registry_tunnel *t)
-{
-	sqlite3_stmt *st;
-	int n = -1;
-
-	if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
-	if (sqlite3_bind_parameter_count(st) > 1)
-		bind_row(st, 2, t);
-	if (sqlite3_step(st) == SQLITE_DONE)
-		n = sqlite3_changes(r->db);
-	sqlite3_finalize(st);
-	return n;
-}
-
-/* broker_dead(boot_id, pid) in SQL: whether a brokers row of this host is
- * a dead broker's (sweep_dead's test). */
-static void
-sql_broker_dead(sqlite3_context *cx, int argc, sqlite3_value **argv)
-{
-	const char *row_boot = (const char *)sqlite3_value_text(argv[0]);
-	char boot[BOOT_ID_BYTES];
-
-	(void)argc;
-	read_boot_id(boot);
-	sqlite3_result_int(cx, row_boot == NULL ||
-	                   broker_is_dead(boot, row_boot, sqlite3_value_int(argv[1])));
-}
-
-/* A row of a broker of this host that is dead (a crash; its successor
- * sweeps it at start, but may never come) gives way to the cluster's copy:
- * deleted, in one statement, so that a broker starting meanwhile is
- * either before it (the row is still its predecessor's) or after it (the
- * row was swept).  A live broker's row stays.  -1 on error. */
-static int
-mirror_drop_dead(struct registry *r, const struct registry_tunnel *t)
-{
-	if (!r->broker_dead_fn) {
-		if (sqlite3_create_function(r->db, "broker_dead", 2, SQLITE_UTF8 | SQLITE_DIRECTONLY,
-		                            NULL, sql_broker_dead, NULL, NULL) != SQLITE_OK)
-			return -1;
-		r->broker_dead_fn = true;
-	}
-	return mirror_exec(r, "DELETE FROM tunnels WHERE name = ?1 AND broker != '' AND NOT EXISTS"
-	                   " (SELECT 1 FROM brokers WHERE socket = tunnels.broker"
-	                   " AND NOT broker_dead(boot_id, pid))", t) < 0 ? -1 : 0;
-}
-
-int
-registry_mirror_put(struct registry *r, const struct registry_tunnel *t)
-{
-	int n = mirror_drop_dead(r, t) == -1 ? -1 : mirror_exec(r,
-	    "INSERT INTO tunnels (name, broker, session, key, addr, url, target, since,"
-	    " auth, allow, host) VALUES (?1, '', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-	    " ON CONFLICT (name) DO UPDATE SET session = excluded.session,"
-	    " key = excluded.key, addr = excluded.addr, url = excluded.url,"
-	    " target = excluded.target, since = excluded.since, auth = excluded.auth,"
-	    " allow = excluded.allow, host = excluded.host WHERE tunnels.broker = ''", t);
-
-	return n < 0 ? -1 : n > 0;
-}
-
-int
-registry_mirror_delete(struct registry *r, const char *name)
-{
-	struct registry_tunnel t = { .name = name };
-	int n = mirror_exec(r, "DELETE FROM tunnels WHERE name = ?1 AND broker = ''", &t);
-
-	return n < 0 ? -1 : n > 0;
-}
-
-int
-registry_mirror_begin(struct registry *r)
-{
-	if (exec(r, "BEGIN IMMEDIATE") == -1)
-		return -1;
-	if (exec(r, "DELETE FROM tunnels WHERE broker = ''") == -1) {
-		exec(r, "ROLLBACK");
-		return -1;
-	}
-	return 0;
-}
-
-int
-registry_mirror_end(struct registry *r, int commit)
-{
-	if (commit && exec(r, "COMMIT") == 0)
-		return 0;
-	exec(r, "ROLLBACK");
-	return -1;
-}
-
-int
-registry_mirror_count(struct registry *r)
-{
-	sqlite3_stmt *st;
-	int n = -1;
-
-	if (sqlite3_prepare_v2(r->db, "SELECT count(*) FROM tunnels WHERE broker = ''", -1,
-	                       &st, NULL) != SQLITE_OK)
-		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	return n;
 }
