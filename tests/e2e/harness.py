@@ -474,6 +474,7 @@ def curl(*args, timeout=60):
 
 
 def fd_count(pid):
+    """The descriptors process pid holds now."""
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 

@@ -430,10 +430,6 @@ def cluster(tmp_path_factory):
     c.close()
 
 
-def fds(pid):
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
 def test_tunnel_on_host3_is_in_every_registry(cluster):
     h1, h2, h3 = cluster.hosts
     c = h3.client("--name", "three", h3.app())
@@ -626,7 +622,7 @@ def test_visitor_on_host1_reaches_host3_post_download_and_websocket(cluster):
     h1, _, h3 = cluster.hosts
     c = h3.client("--name", "far", h3.app())
     harness.wait_for(lambda: h1.rows().get("far") == "h3", what="far copied to h1")
-    before = {h.name: fds(h.broker.proc.pid) for h in (h1, h3)}
+    before = {h.name: harness.fd_count(h.broker.proc.pid) for h in (h1, h3)}
     m1, m3 = h1.metrics(), h3.metrics()
     body = os.urandom(3 * 1024 * 1024)
     path = os.path.join(cluster.tmp, "body.bin")
@@ -655,7 +651,7 @@ def test_visitor_on_host1_reaches_host3_post_download_and_websocket(cluster):
     # Each relayed stream's descriptors (the edge's connection on host 1,
     # the socketpair on host 3) went with it.
     for h in (h1, h3):
-        harness.wait_for(lambda h=h: fds(h.broker.proc.pid) <= before[h.name],
+        harness.wait_for(lambda h=h: harness.fd_count(h.broker.proc.pid) <= before[h.name],
                          what=f"{h.name}'s broker's descriptors back to before")
     c.proc.stop(signal.SIGINT)
 
@@ -1096,7 +1092,7 @@ def restart_member(h):
 
 
 def test_nothing_left_behind(cluster):
-    baseline = {h.name: fds(h.broker.proc.pid) for h in cluster.hosts}
+    baseline = {h.name: harness.fd_count(h.broker.proc.pid) for h in cluster.hosts}
     c = cluster.hosts[1].client("--name", "last", cluster.hosts[1].app())
     harness.wait_for(lambda: all(h.rows().get("last") == "h2" for h in cluster.hosts),
                      what="last in every registry")
@@ -1104,7 +1100,7 @@ def test_nothing_left_behind(cluster):
     harness.wait_for(lambda: not cluster.keys(), what="no tunnel keys in etcd")
     for h in cluster.hosts:
         harness.wait_for(lambda h=h: not h.rows(), what=f"{h.name}'s registry empty")
-        harness.wait_for(lambda h=h: fds(h.broker.proc.pid) <= baseline[h.name],
+        harness.wait_for(lambda h=h: harness.fd_count(h.broker.proc.pid) <= baseline[h.name],
                          what=f"{h.name}'s broker's descriptors back to before")
     cluster.close()
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout

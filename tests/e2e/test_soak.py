@@ -21,10 +21,6 @@ WARMUP_WAVES = 30
 RSS_GROWTH_LIMIT_KIB = 1024
 
 
-def broker_fds(pid):
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
 # One client in this many serves a request (2,000 requests in all).
 REQUEST_EVERY = 5
 # Requests of a wave in flight at once: the edge, broker, client and app
@@ -70,7 +66,7 @@ def test_soak_10000_clients(tmp):
 def run_soak(s):
     keys = [os.path.join(s.tmp, f"key-{i}") for i in range(WAVE)]
     pid = s.broker.proc.pid
-    fds0 = broker_fds(pid)                 # at rest: listeners and the registry
+    fds0 = harness.fd_count(pid)    # at rest: listeners and the registry
     # Warm up until the registry's WAL reaches its checkpoint size, SQLite's
     # page cache its working size for the names table's churn (bounded by
     # cache_size), and the heap its working size for a wave; from there
@@ -84,8 +80,8 @@ def run_soak(s):
             wave(s, keys, pool)
     harness.wait_for(lambda: s.broker.rows() == [], what="an empty registry")
     # Connections still closing hold fds for a moment.
-    harness.wait_for(lambda: broker_fds(pid) == fds0, timeout=15, what="fds back at rest")
-    fds1, rss1 = broker_fds(pid), harness.proc_status(pid)["VmRSS"]
+    harness.wait_for(lambda: harness.fd_count(pid) == fds0, timeout=15, what="fds back at rest")
+    fds1, rss1 = harness.fd_count(pid), harness.proc_status(pid)["VmRSS"]
     print(f"soak: {CLIENTS} clients in waves of {WAVE}; broker fds {fds0} -> {fds1}, "
           f"RSS after {WARMUP_WAVES * WAVE} clients {rss0} KiB -> after {CLIENTS} {rss1} KiB "
           f"(peak {harness.proc_status(pid)['VmHWM']} KiB); registry rows 0")
