@@ -7,6 +7,7 @@ stdout, the app's "listening" line), never slept for.
 """
 import json
 import os
+import random
 import re
 import select
 import signal
@@ -67,11 +68,40 @@ URI_MAX_BYTES = bound("URI_MAX_BYTES")
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
 
+# Ports for the tests' listeners come from below the kernel's ephemeral
+# range: a port the kernel picked for bind(0) is one it also hands to
+# outgoing connections, and with a soak of thousands of clients running
+# beside, one of them could take it before the listener binds it.
+LISTEN_PORT_LOW = 10000
+
+
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_ports = random.Random(os.getpid() ^ time.monotonic_ns())
+_ports_given = set()
+
+
 def free_port():
-    """A port nothing listens on now (the kernel's pick)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on now, outside the ephemeral range, and not
+    given before by this process."""
+    high = _ephemeral_low() - 1
+    while True:
+        port = _ports.randint(LISTEN_PORT_LOW, high)
+        if port in _ports_given:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _ports_given.add(port)
+        return port
 
 
 def wait_for(predicate, timeout=READY_TIMEOUT_S, what="condition"):
@@ -343,7 +373,15 @@ class Edge:
                 os.path.join(bin_dir or BIN, program), "--registry",
                 broker.registry, "--domain", broker.domain, *extra]
         self.proc = Process(argv, self.log, env=sanitizer_env())
-        wait_in_file(self.log, r"Listening on 127\.0\.0\.1:%d" % self.port)
+        listening = re.compile(r"Listening on 127\.0\.0\.1:%d" % self.port)
+
+        def ready():
+            if listening.search(self.proc.text()):
+                return True
+            if not self.proc.alive():
+                raise AssertionError(f"the launcher exited: {self.proc.text()}")
+            return False
+        wait_for(ready, READY_TIMEOUT_S, f"{argv[0]} to listen on port {self.port}")
 
     def stop(self):
         self.proc.stop()
