@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include <openssl/evp.h>
+#include <sodium.h>
 
 #include "identity.h"
 
@@ -153,13 +154,50 @@ ws_mask(uint8_t *p, size_t n, const uint8_t key[4])
 		p[i] ^= key[i & 3];
 }
 
+/*
+ * Masking keys must be unpredictable to whoever supplies the payload (RFC
+ * 6455 section 10.3), but need not cost a system call each: they come
+ * from a ChaCha20 keystream (libsodium's deterministic generator) seeded
+ * once from the kernel.  Each refill also yields the next seed and the
+ * used one is overwritten, so keys already sent cannot be recomputed from
+ * memory.  (The client never forks, so no two processes share a stream.)
+ */
+#define MASK_KEYS_PER_REFILL 64
+
+static struct {
+	uint8_t seed[randombytes_SEEDBYTES];
+	uint8_t keys[4 * MASK_KEYS_PER_REFILL];
+	size_t next;
+	bool seeded;
+} masks;
+
+static void
+mask_key(uint8_t key[4])
+{
+	if (!masks.seeded || masks.next == sizeof masks.keys) {
+		uint8_t out[sizeof masks.keys + randombytes_SEEDBYTES];
+
+		if (!masks.seeded) {
+			identity_random(masks.seed, sizeof masks.seed);
+			masks.seeded = true;
+		}
+		randombytes_buf_deterministic(out, sizeof out, masks.seed);
+		memcpy(masks.keys, out, sizeof masks.keys);
+		memcpy(masks.seed, out + sizeof masks.keys, sizeof masks.seed);
+		sodium_memzero(out, sizeof out);
+		masks.next = 0;
+	}
+	memcpy(key, masks.keys + masks.next, 4);
+	masks.next += 4;
+}
+
 uint8_t *
 ws_frame(uint8_t *payload, size_t len, enum ws_opcode op, size_t *frame_len)
 {
 	uint8_t key[4], *h;
 	size_t hlen;
 
-	identity_random(key, sizeof key);
+	mask_key(key);
 	ws_mask(payload, len, key);
 	hlen = len < 126 ? 2 : len < 65536 ? 4 : 10;
 	h = payload - hlen - 4;

@@ -73,7 +73,8 @@ int ws_feed(struct ws *w, const uint8_t *p, size_t n, const struct ws_handlers *
 
 /* Writes a frame header for len payload bytes ending at payload: returns
  * where the frame starts (header + payload, contiguous), and masks the
- * payload in place with a fresh random key. */
+ * payload in place with a fresh key no one else can predict (a ChaCha20
+ * keystream seeded from the kernel, see wsclient.c). */
 uint8_t *ws_frame(uint8_t *payload, size_t len, enum ws_opcode op, size_t *frame_len);
 
 /* XORs n bytes with a 4-byte key, eight bytes at a time. */

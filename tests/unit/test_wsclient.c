@@ -104,6 +104,35 @@ frame_header_lengths(void **state)
 	}
 }
 
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Every frame gets a key of its own, also across the generator's refills:
+ * among 10,000 frames, 32-bit keys drawn at random repeat about 0.01 times. */
+#define KEY_FRAMES 10000
+static void
+masking_keys_do_not_repeat(void **state)
+{
+	static uint32_t keys[KEY_FRAMES];
+	uint8_t buf[WS_HEADER_MAX_BYTES + 8];
+	size_t i, flen, repeats = 0;
+
+	for (i = 0; i < KEY_FRAMES; i++) {
+		uint8_t *f = ws_frame(buf + WS_HEADER_MAX_BYTES, 8, WS_BINARY, &flen);
+		assert_int_equal(flen, 6 + 8);
+		memcpy(&keys[i], f + 2, 4);
+	}
+	qsort(keys, KEY_FRAMES, sizeof keys[0], cmp_u32);
+	for (i = 1; i < KEY_FRAMES; i++)
+		repeats += keys[i] == keys[i - 1];
+	assert_true(repeats <= 2);
+}
+
 /* The same stream of frames split at every offset gives the same result. */
 static void
 frames_in_any_pieces(void **state)
@@ -217,6 +246,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(mask_matches_bytewise),
 		cmocka_unit_test(frame_header_lengths),
+		cmocka_unit_test(masking_keys_do_not_repeat),
 		cmocka_unit_test(frames_in_any_pieces),
 		cmocka_unit_test(malformed_frames_refused),
 		cmocka_unit_test(server_must_choose_an_offered_subprotocol),
