@@ -28,14 +28,24 @@
  * GnuTLS's SECURE, narrowed to what the edge offers: TLS 1.3 and 1.2, AEAD
  * suites only (no MAC but AEAD leaves no other), AES-GCM and ChaCha20
  * (not CCM), forward-secret key exchange only (ECDHE; TLS 1.3's is
- * always), in the server's order.  The operator's policy is GnuTLS's
+ * always), in the server's order.  Key exchange groups: X25519 first.
+ * Browsers and OpenSSL send a key share for X25519 alone, and the server
+ * picks its first group the visitor supports: with GnuTLS's default order
+ * (P-256 first) every such visitor was asked again (a HelloRetryRequest),
+ * one more round trip and a slower exchange on every new connection.
+ * The other groups are SECURE's, in its order, for visitors that offer
+ * no X25519.  The
+ * operator's policy is GnuTLS's
  * system-wide file (gnutls_get_system_config_file()): what its
  * [overrides] section disables, GnuTLS takes from this list too.  Not
  * @SYSTEM: Debian ships no such file, and GnuTLS cannot tell an undefined
  * @SYSTEM from a broken one, so there would be a silent fallback.
  */
 #define TLS_PRIORITY "SECURE:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-MAC-ALL:+AEAD:" \
-	"-AES-128-CCM:-AES-256-CCM:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE"
+	"-AES-128-CCM:-AES-256-CCM:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:" \
+	"-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:+GROUP-SECP521R1:" \
+	"+GROUP-X448:+GROUP-FFDHE2048:+GROUP-FFDHE3072:+GROUP-FFDHE4096:+GROUP-FFDHE6144:" \
+	"+GROUP-FFDHE8192:%SERVER_PRECEDENCE"
 /* The longest SNI name we read: a DNS name is at most 253 bytes. */
 #define TLS_SNI_MAX_BYTES 256
 

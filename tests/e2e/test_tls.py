@@ -3,6 +3,7 @@ a throwaway CA (the openssl CLI), checked with curl, Python's ssl and a
 websocket client over TLS."""
 import asyncio
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -199,6 +200,34 @@ def test_alpn_and_protocol_versions(tls_stack):
     with pytest.raises(ssl.SSLError):
         old.wrap_socket(socket.create_connection(("127.0.0.1", s.tls_edge.port)),
                         server_hostname=f"x.{DOMAIN}")
+
+
+def handshake_messages(s, *args):
+    """openssl s_client with args against the https edge, with -msg: the
+    handshake messages each way, and the key exchange's group."""
+    out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{s.tls_edge.port}",
+                          "-servername", f"x.{DOMAIN}", "-CAfile", s.ca, "-msg", *args],
+                         input=b"", capture_output=True, timeout=20)
+    text = out.stdout.decode(errors="replace")
+    assert "Verify return code: 0" in text, text
+    hellos = re.findall(r"^(>>>|<<<) TLS 1\.3, Handshake \[length [0-9a-f]+\], (ClientHello|ServerHello)$",
+                        text, re.M)
+    group = re.search(r"^Server Temp Key: (.*), \d+ bits$", text, re.M)
+    return [m[1] for m in hellos], group and group.group(1)
+
+
+def test_x25519_visitor_is_not_asked_twice(tls_stack):
+    """Browsers and OpenSSL send a key share for X25519 alone: the edge
+    takes it, in one ClientHello, with no HelloRetryRequest (a round trip
+    more on every new connection)."""
+    hellos, group = handshake_messages(tls_stack)
+    assert (hellos, group) == (["ClientHello", "ServerHello"], "X25519")
+
+
+def test_visitor_without_x25519_still_served(tls_stack):
+    """A visitor offering only P-256 gets P-256, also in one flight."""
+    hellos, group = handshake_messages(tls_stack, "-groups", "P-256")
+    assert (hellos, group) == (["ClientHello", "ServerHello"], "ECDH, prime256v1")
 
 
 def test_sni_outside_the_domain_refused(tls_stack):
