@@ -34,9 +34,8 @@
  * (P-256 first) every such visitor was asked again (a HelloRetryRequest),
  * one more round trip and a slower exchange on every new connection.
  * The other groups are SECURE's, in its order, for visitors that offer
- * no X25519.  The
- * operator's policy is GnuTLS's
- * system-wide file (gnutls_get_system_config_file()): what its
+ * no X25519.  The operator's policy is GnuTLS's system-wide file
+ * (gnutls_get_system_config_file()): what its
  * [overrides] section disables, GnuTLS takes from this list too.  Not
  * @SYSTEM: Debian ships no such file, and GnuTLS cannot tell an undefined
  * @SYSTEM from a broken one, so there would be a silent fallback.

@@ -87,11 +87,14 @@ _ports = random.Random(os.getpid() ^ time.monotonic_ns())
 _ports_given = set()
 
 
+PORT_PICKS_MAX = 1000
+
+
 def free_port():
     """A port nothing listens on now, outside the ephemeral range, and not
     given before by this process."""
     high = _ephemeral_low() - 1
-    while True:
+    for _ in range(PORT_PICKS_MAX):
         port = _ports.randint(LISTEN_PORT_LOW, high)
         if port in _ports_given:
             continue
@@ -102,6 +105,7 @@ def free_port():
                 continue
         _ports_given.add(port)
         return port
+    raise RuntimeError(f"no free port in {LISTEN_PORT_LOW}-{high} after {PORT_PICKS_MAX} picks")
 
 
 def wait_for(predicate, timeout=READY_TIMEOUT_S, what="condition"):

@@ -207,7 +207,7 @@ def handshake_messages(s, *args):
     handshake messages each way, and the key exchange's group."""
     out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{s.tls_edge.port}",
                           "-servername", f"x.{DOMAIN}", "-CAfile", s.ca, "-msg", *args],
-                         input=b"", capture_output=True, timeout=20)
+                         input=b"", capture_output=True, timeout=harness.scaled(20))
     text = out.stdout.decode(errors="replace")
     assert "Verify return code: 0" in text, text
     hellos = re.findall(r"^(>>>|<<<) TLS 1\.3, Handshake \[length [0-9a-f]+\], (ClientHello|ServerHello)$",
@@ -249,7 +249,7 @@ def test_sni_cannot_forge_log_lines(tls_stack):
     forged = "expose-edge: access name=forged status=200"
     out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{s.tls_edge.port}",
                           "-servername", f"x.example\n{forged}", "-CAfile", s.ca],
-                         input=b"", capture_output=True, timeout=20)
+                         input=b"", capture_output=True, timeout=harness.scaled(20))
     assert b"New, (NONE), Cipher is (NONE)" in out.stdout, out.stdout
     harness.wait_in_file(s.tls_edge.log, r'tls handshake failed addr=127\.0\.0\.1 '
                                          r'reason="A disallowed SNI server name')
@@ -281,7 +281,7 @@ def refused_handshake(s, *args):
     before = open(s.tls_edge.log, errors="replace").read().count("tls handshake failed")
     out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{s.tls_edge.port}",
                           "-servername", f"x.{DOMAIN}", "-CAfile", s.ca, *args],
-                         input=b"", capture_output=True, timeout=20)
+                         input=b"", capture_output=True, timeout=harness.scaled(20))
     assert b"Cipher is (NONE)" in out.stdout or out.returncode != 0, out.stdout
     assert b"BEGIN CERTIFICATE" not in out.stdout
     harness.wait_for(lambda: open(s.tls_edge.log, errors="replace").read()
@@ -451,7 +451,7 @@ def test_sni_given_as_an_address_is_ignored(tls_stack):
                           "-servername", "127.0.0.1", "-CAfile", s.ca, "-quiet"],
                          input=f"GET /hello HTTP/1.1\r\nHost: {name}.{DOMAIN}\r\n"
                                "Connection: close\r\n\r\n".encode(),
-                         capture_output=True, timeout=20)
+                         capture_output=True, timeout=harness.scaled(20))
     assert out.stdout.startswith(b"HTTP/1.1 200 "), out.stderr
     assert out.stdout.endswith(b"hello")
 
@@ -516,7 +516,7 @@ def test_ca_without_certificates_refused_at_start(tmp):
     env = dict(harness.sanitizer_env(), XDG_CONFIG_HOME=tmp)
     out = subprocess.run([os.path.join(harness.BIN, "expose"), "--server", "wss://127.0.0.1:1",
                           "--ca", "/etc/hostname", "3000"], capture_output=True, text=True,
-                         env=env, timeout=20)
+                         env=env, timeout=harness.scaled(20))
     assert out.returncode == 78
     assert out.stderr.strip().endswith(
         "--ca /etc/hostname: no CA certificate in it (give a PEM file)"), out.stderr
