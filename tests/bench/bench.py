@@ -7,13 +7,18 @@ the Node test app (upload sink and server-sent events), and expose: the
 broker, the edge under systemd-socket-activate --inetd -a, and clients.
 For TLS, a throwaway CA (the openssl CLI) certifies tunnel.test and
 *.tunnel.test, and an https edge (expose-edge-tls) and a plain one for
-that domain share the broker's registry and tickets.key.
+that domain share the broker's registry and tickets.key.  The floors:
+the trivial handler (tests/bench/resp.c) and the same behind a GnuTLS
+handshake (resp.c built with -DRESP_TLS) under the same launcher, and bare relays
+(relay.c): one under the launcher in front of the origin, and expose's
+shape (one under the launcher, two one-process relays) with nothing in it.
 Then wrk, curl and Python's ssl drive each, and one table is printed and written to
 build/bench/<timestamp>.txt and .json (compare two runs with
 tests/bench/compare.py A.json B.json).
 
 Readiness is waited for (sd_notify, the launcher's "Listening" line, the
-client's URL line, an HTTP 200 from nginx), never slept for.  On exit,
+client's URL line, a relay's "listening" line, an HTTP 200 from nginx),
+never slept for.  On exit,
 normal or not, everything started here is stopped, edges included.
 
 Settings (environment): BENCH_QUICK=1 (3 s loads, smaller counts),
@@ -22,8 +27,10 @@ BENCH_SETUP_RUNS, BENCH_BULK_RUNS, BENCH_TLS_CONNS (sequential connections
 per kind for the handshake cost), BENCH_ONLY (some of keepalive, newconn,
 tls, bulk, sse, setup, idle, cluster), BENCH_CLUSTER_RUNS (registration
 and failover runs, each), BENCH_OUT (directory), BENCH_RESP (the
-trivial handler, built by run.sh), BENCH_KALAT (tests/bench/kalat.c, the
-keep-alive latency probe, built by run.sh), BENCH_KEEP=1 (keep the scratch directory),
+trivial handler, built by run.sh), BENCH_RESP_TLS (the same behind TLS),
+BENCH_RELAY (tests/bench/relay.c, the bare relay), BENCH_KALAT
+(tests/bench/kalat.c, the keep-alive latency probe, built by run.sh),
+BENCH_KEEP=1 (keep the scratch directory),
 EXPOSE_RELEASE_BIN (measure the programs in another directory than bin/).
 """
 import asyncio
@@ -75,6 +82,8 @@ ONLY = [x for x in os.environ.get("BENCH_ONLY", "").split(",") if x]
 OUT_DIR = os.environ.get("BENCH_OUT", os.path.join(ROOT, "build", "bench"))
 RESP = os.environ.get("BENCH_RESP", os.path.join(ROOT, "build", "bench", "resp"))
 KALAT = os.environ.get("BENCH_KALAT", os.path.join(ROOT, "build", "bench", "kalat"))
+RELAY = os.environ.get("BENCH_RELAY", os.path.join(ROOT, "build", "bench", "relay"))
+RESP_TLS = os.environ.get("BENCH_RESP_TLS", os.path.join(ROOT, "build", "bench", "resp_tls"))
 LUA = os.path.join(HERE, "report.lua")
 
 SMALL_BYTES = 1024
@@ -349,6 +358,20 @@ class Launched:
         return time.monotonic() - t0
 
 
+class RelayListen:
+    """tests/bench/relay.c in its one-process mode, relaying every
+    connection to 127.0.0.1:up, as the broker and the client stand in
+    expose's path (each with a connection of its own upstream, not one
+    multiplexed websocket)."""
+
+    def __init__(self, name, tmp, up):
+        self.port = harness.free_port()
+        self.log = os.path.join(tmp, f"{name}.log")
+        self.proc = harness.Process([RELAY, "listen", str(self.port), str(up)], self.log)
+        STARTED.add(name, self.proc.proc)
+        harness.wait_in_file(self.log, r"relay: listening on 127\.0\.0\.1:%d" % self.port)
+
+
 def start_client(tmp, server, port, key_dir, name):
     c = harness.Client(tmp, server, port, key_dir=key_dir, bin_dir=BIN)
     STARTED.add(name, c.proc.proc, signal.SIGINT)
@@ -618,9 +641,32 @@ class Bench:
         code, body = http_get(self.trivial.port, "/1k")
         if code != 200 or len(body) != SMALL_BYTES:
             raise RuntimeError(f"trivial handler: {code}, {len(body)} bytes")
+        self.start_floor()
         self.procs = {"exposed (broker)": self.broker.proc.pid,
                       "expose (client -> nginx origin)": self.client.proc.pid,
                       "expose (client -> Node app)": self.client_app.proc.pid}
+
+    def start_floor(self):
+        """The bare relays (tests/bench/relay.c): one under the same launcher
+        in front of the origin (a process per connection, one hop), and
+        expose's shape with nothing in it: one under the launcher, then two
+        one-process relays, then the origin, as edge, broker and client."""
+        self.progress("starting the bare relays: one hop, and expose's shape with nothing in it")
+        tmp = self.tmp
+        client = RelayListen("relay-client", tmp, self.origin.port)
+        broker = RelayListen("relay-broker", tmp, client.port)
+        self.floor = Launched("relay-shape", tmp, [RELAY, "inetd", str(broker.port)])
+        self.hop = Launched("relay-hop", tmp, [RELAY, "inetd", str(self.origin.port)])
+        for la in (self.hop, self.floor):
+            code, body = http_get(la.port, "/1k")
+            if code != 200 or len(body) != SMALL_BYTES:
+                raise RuntimeError(f"GET /1k through the bare relays: {code}, {len(body)} bytes")
+            la.wait_kids_gone()
+        self.note("bare relays (tests/bench/relay.c: read/write, no parsing, framing or logging): 'trivial' in "
+                  "the keep-alive and bulk rows is one under the same launcher in front of the origin; 'bare "
+                  "shape' is one under the launcher, then two one-process relays, then the origin: expose's "
+                  "hops (edge, broker, client) with nothing in them. They bound what any program in those "
+                  "hops can reach on this machine")
 
     def expose_cpu(self, edge=None):
         """CPU seconds so far: broker, both clients, edges (reaped by the launcher)."""
@@ -648,16 +694,27 @@ class Bench:
         sec = f"small GET 1 KiB, keep-alive, wrk -t2 -c{WRK_CONNS} -d{DURATION_S}s"
         d = wrk(self.log, "keep-alive direct", f"http://127.0.0.1:{self.origin.port}/1k")
         n = wrk(self.log, "keep-alive nginx", f"http://127.0.0.1:{self.proxy.port}/1k")
+        h = wrk(self.log, "keep-alive bare relay, one hop", f"http://127.0.0.1:{self.hop.port}/1k")
+        f = wrk(self.log, "keep-alive bare relays, expose's shape", f"http://127.0.0.1:{self.floor.port}/1k")
+        self.hop.wait_kids_gone()
+        self.floor.wait_kids_gone()
         e = self.expose_wrk("keep-alive expose", close=False)
         ratio = e["rps"] / n["rps"]
         self.row(sec, "requests/s", f"{ratio:.0%} of nginx", ">= 60% of nginx " + met(ratio >= 0.6),
-                 direct=num(d["rps"]), nginx=num(n["rps"]), expose=num(e["rps"]))
+                 direct=num(d["rps"]), nginx=num(n["rps"]), trivial=num(h["rps"]), floor=num(f["rps"]),
+                 expose=num(e["rps"]))
+        self.row(sec, "  the same, % of nginx (trivial, bare shape: bare relays)",
+                 f"{e['rps'] / f['rps']:.0%} of its bare shape",
+                 trivial=f"{h['rps'] / n['rps']:.0%}", floor=f"{f['rps'] / n['rps']:.0%}", expose=f"{ratio:.0%}")
+        self.errors_row(sec, trivial=h, floor=f)
         self.row(sec, "p50 latency ms", direct=ms(d["p50_us"]), nginx=ms(n["p50_us"]),
                  expose=ms(e["p50_us"]))
         self.row(sec, "p99 latency ms (wrk: incl. first requests)", direct=ms(d["p99_us"]),
                  nginx=ms(n["p99_us"]), expose=ms(e["p99_us"]))
         self.errors_row(sec, direct=d, nginx=n, expose=e)
         self.keepalive_established(sec)
+        for col, r in (("relay_hop", h), ("floor", f)):
+            self.metric(f"keepalive.{col}.rps", round(r["rps"]), "req/s", "higher")
         for col, r in (("direct", d), ("nginx", n), ("expose", e)):
             self.metric(f"keepalive.{col}.rps", round(r["rps"]), "req/s", "higher")
             self.metric(f"keepalive.{col}.p50_ms", r["p50_us"] / 1000, "ms", "lower")
@@ -800,6 +857,9 @@ class Bench:
         self.tls_host = f"{self.host.split('.')[0]}.{TLS_DOMAIN}"
         self.tls_plain_edge = Launched("edge-plain-tls-domain", self.tmp, self.tls_argv["plain"])
         self.tls_edge = Launched("edge-https", self.tmp, self.tls_argv["https"])
+        self.trivial_tls = Launched("trivial-https", self.tmp, [RESP_TLS, cert, key])
+        visit(self.trivial_tls.port, self.tls_host, self.tls_ctx)
+        self.trivial_tls.wait_kids_gone()
         visit(self.tls_plain_edge.port, self.tls_host)
         _, facts = visit(self.tls_edge.port, self.tls_host, self.tls_ctx)
         self.tls_edge_cpu_s = 0.0     # the per-kind edges', reaped below
@@ -960,6 +1020,7 @@ class Bench:
                 self.row(sec, f"{what.split(':')[0]}: wrk errors conn/read/write/status/timeout, https; plain",
                          expose="; ".join("/".join(str(r[x]) for x in ("connect_errors", "read_errors", "write_errors",
                                                                        "status_errors", "timeouts")) for r in (h, p)))
+        self.tls_floor(sec)
         for name, edge in (("https", self.tls_edge), ("plain", self.tls_plain_edge)):
             fails = tls_failures(edge.log)
             if fails:
@@ -969,6 +1030,22 @@ class Bench:
             if bad:
                 self.note(f"the {name} edge for {TLS_DOMAIN}: {len(bad)} exited non-zero, e.g. {bad[0]}")
 
+    def tls_floor(self, sec):
+        """The trivial handler (tests/bench/resp.c) against the same behind a
+        GnuTLS handshake (resp.c built with -DRESP_TLS), new connections: the
+        ratio any program per https connection can reach here."""
+        r = {}
+        for scheme, la in (("plain", self.trivial), ("https", self.trivial_tls)):
+            url = f"{'https' if scheme == 'https' else 'http'}://{self.tls_host}:{la.port}/1k"
+            r[scheme] = wrk(self.log, f"newconn trivial {scheme}", url, close=True, connect_to="127.0.0.1")
+            la.wait_kids_gone()
+            self.metric(f"tls.newconn.trivial.{scheme}.rps", round(r[scheme]["rps"]), "req/s", "higher")
+        ratio = r["https"]["rps"] / r["plain"]["rps"]
+        self.metric("tls.newconn.trivial.ratio_https_plain", round(ratio, 3), "x", "higher")
+        self.row(sec, "new connection per request: conn/s, https; plain", f"trivial: {ratio:.0%} of plain",
+                 trivial=f"{num(r['https']['rps'])}; {num(r['plain']['rps'])}")
+        self.errors_row(sec, trivial=r["https"])
+
     def bulk(self):
         runs = BULK_RUNS
         sec = f"100 MiB per curl, MB/s (1e6 B/s, wall time incl. curl start, median of {runs})"
@@ -977,6 +1054,8 @@ class Bench:
         targets = {
             "download": {"direct": (f"http://127.0.0.1:{self.origin.port}/100m", None),
                          "nginx": (f"http://127.0.0.1:{self.proxy.port}/100m", None),
+                         "trivial": (f"http://127.0.0.1:{self.hop.port}/100m", None),
+                         "floor": (f"http://127.0.0.1:{self.floor.port}/100m", None),
                          "expose": (f"http://127.0.0.1:{self.edge.port}/100m", self.host)},
             "upload": {"direct": (f"http://127.0.0.1:{self.app.port}/sink", None),
                        "nginx": (f"http://127.0.0.1:{self.proxy.port}/sink", None),
@@ -998,14 +1077,15 @@ class Bench:
                     self.metric(f"bulk.{way}.x{n}.{col}.MBps", round(got[col]), "MB/s", "higher")
                 self.row(sec, f"{way}, {n} at once", f"{got['expose'] / got['direct']:.0%} of direct",
                          ">= 1000 MB/s " + met(got["expose"] >= 1000),
-                         direct=num(got["direct"]), nginx=num(got["nginx"]), expose=num(got["expose"]))
+                         **{col: num(v) for col, v in got.items()})
                 # CPU per byte holds on a busy machine, where wall-clock MB/s does not.
                 self.row(sec, f"{way}, {n} at once: expose CPU ms per 100 MiB edge/broker/client",
                          expose="/".join(f"{cpu[k] * 1000:.0f}" for k in ("edges", "broker", "client")))
                 for k, v in cpu.items():
                     self.metric(f"bulk.{way}.x{n}.expose.cpu_ms_per_100mib.{k}", round(v * 1000), "ms", "lower")
         self.note("uploads go to the Node app's /sink (tests/e2e/app.js: it sha256-hashes the body), "
-                  "directly, through nginx and through expose; downloads are a 100 MiB file from the nginx origin")
+                  "directly, through nginx and through expose; downloads are a 100 MiB file from the nginx origin, "
+                  "also through the bare relays (one hop; expose's shape)")
 
     def sse(self):
         n = SSE_STREAMS
@@ -1420,7 +1500,7 @@ def versions():
 
 
 COLUMNS = (("direct", "direct"), ("nginx", "nginx 1-hop"), ("trivial", "trivial+launcher"),
-           ("expose", "expose"))
+           ("floor", "bare shape"), ("expose", "expose"))
 
 
 def render(bench, meta, started, elapsed):
@@ -1449,8 +1529,9 @@ def render(bench, meta, started, elapsed):
             widths = [max(w, len(c)) for w, c in zip(widths, r)]
 
     def fmt(r):
-        cells = [r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:5], widths[1:5])] + \
-                [c.ljust(w) for c, w in zip(r[5:], widths[5:])]
+        last = len(COLUMNS) + 1
+        cells = [r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:last], widths[1:last])] + \
+                [c.ljust(w) for c, w in zip(r[last:], widths[last:])]
         return "  ".join(cells).rstrip()
     lines.append(fmt(head))
     lines.append("-" * len(fmt(head)))
