@@ -1,7 +1,7 @@
 /*
- * What the registry's files share (registry.c, registry_mirror.c): the
- * handle's insides and a few helpers.  Not for the programs: they use
- * registry.h.
+ * What the registry's files share (registry.c, registry_mirror.c,
+ * registry_names.c): the handle's insides and a few helpers.  Not for the
+ * programs: they use registry.h.
  */
 #ifndef EXPOSE_REGISTRY_PRIVATE_H
 #define EXPOSE_REGISTRY_PRIVATE_H
@@ -30,6 +30,8 @@ void registry_read_boot_id(char out[BOOT_ID_BYTES]);
 /* Whether a brokers row (its boot id and pid) is a dead broker's, seen
  * from this host's boot: another boot, or its pid gone. */
 int registry_broker_is_dead(const char *boot, const char *row_boot, int pid);
+/* Copies column i as text: 0, or -1 if NULL or too long. */
+int registry_column_copy(sqlite3_stmt *st, int i, char *out, size_t size);
 /* A tunnel row's fields after its name (and broker), from parameter i. */
 void registry_bind_row(sqlite3_stmt *st, int i, const struct registry_tunnel *t);
 

@@ -455,9 +455,16 @@ class Client:
         return self.proc.text()
 
 
-def http_raw(port, data, timeout=10, read_until_close=True):
+# How long http_raw reads an answer by default, on a fast machine.
+HTTP_RAW_TIMEOUT_S = 10
+
+
+def http_raw(port, data, timeout=None, read_until_close=True):
     """Sends raw bytes to 127.0.0.1:port and returns all bytes read until
-    the server closes (or timeout)."""
+    the server closes (or timeout: by default HTTP_RAW_TIMEOUT_S scaled to
+    this machine)."""
+    if timeout is None:
+        timeout = scaled(HTTP_RAW_TIMEOUT_S)
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(data)
         chunks = []
