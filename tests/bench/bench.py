@@ -3,7 +3,8 @@
 
 Everything listens on 127.0.0.1 and every load is bounded in time.  Started
 here: an nginx origin (fixed files), nginx as a one-hop reverse proxy to it,
-the Node test app (upload sink and server-sent events), and expose: the
+the Node test app (server-sent events), an upload sink (tests/bench/sink.c:
+it drops what it is sent), and expose: the
 broker, the edge under systemd-socket-activate --inetd -a, and clients.
 For TLS, a throwaway CA (the openssl CLI) certifies tunnel.test and
 *.tunnel.test, and an https edge (expose-edge-tls) and a plain one for
@@ -28,7 +29,8 @@ per kind for the handshake cost), BENCH_ONLY (some of keepalive, newconn,
 tls, bulk, sse, setup, idle, cluster), BENCH_CLUSTER_RUNS (registration
 and failover runs, each), BENCH_OUT (directory), BENCH_RESP (the
 trivial handler, built by run.sh), BENCH_RESP_TLS (the same behind TLS),
-BENCH_RELAY (tests/bench/relay.c, the bare relay), BENCH_KALAT
+BENCH_RELAY (tests/bench/relay.c, the bare relay), BENCH_SINK
+(tests/bench/sink.c, the upload sink), BENCH_KALAT
 (tests/bench/kalat.c, the keep-alive latency probe, built by run.sh),
 BENCH_KEEP=1 (keep the scratch directory),
 EXPOSE_RELEASE_BIN (measure the programs in another directory than bin/).
@@ -83,6 +85,7 @@ OUT_DIR = os.environ.get("BENCH_OUT", os.path.join(ROOT, "build", "bench"))
 RESP = os.environ.get("BENCH_RESP", os.path.join(ROOT, "build", "bench", "resp"))
 KALAT = os.environ.get("BENCH_KALAT", os.path.join(ROOT, "build", "bench", "kalat"))
 RELAY = os.environ.get("BENCH_RELAY", os.path.join(ROOT, "build", "bench", "relay"))
+SINK = os.environ.get("BENCH_SINK", os.path.join(ROOT, "build", "bench", "sink"))
 RESP_TLS = os.environ.get("BENCH_RESP_TLS", os.path.join(ROOT, "build", "bench", "resp_tls"))
 LUA = os.path.join(HERE, "report.lua")
 
@@ -273,12 +276,12 @@ ORIGIN_BODY = """
     }}
 """
 
-# The one-hop reference: keepalive upstreams; /sink goes to the Node app,
-# unbuffered, like the tunnel's uploads.  proxy_max_temp_file_size 0 keeps
+# The one-hop reference: keepalive upstreams; /sink goes to the upload
+# sink (tests/bench/sink.c), unbuffered, like the tunnel's uploads.  proxy_max_temp_file_size 0 keeps
 # 100 MiB responses in memory buffers instead of temp files on disk.
 PROXY_BODY = """
     upstream origin {{ server 127.0.0.1:{origin}; keepalive 64; }}
-    upstream app {{ server 127.0.0.1:{app}; keepalive 16; }}
+    upstream sink {{ server 127.0.0.1:{sink}; keepalive 16; }}
     server {{
         listen 127.0.0.1:{port} backlog=4096;
         proxy_http_version 1.1;
@@ -289,7 +292,7 @@ PROXY_BODY = """
         location /sink {{
             client_max_body_size 0;
             proxy_request_buffering off;
-            proxy_pass http://app;
+            proxy_pass http://sink;
         }}
     }}
 """
@@ -356,6 +359,17 @@ class Launched:
         t0 = time.monotonic()
         harness.wait_for(lambda: not self.kids(), timeout, "per-connection processes to exit")
         return time.monotonic() - t0
+
+
+class Sink:
+    """tests/bench/sink.c: the app the upload rows send their bodies to."""
+
+    def __init__(self, tmp):
+        self.port = harness.free_port()
+        self.log = os.path.join(tmp, "sink.log")
+        self.proc = harness.Process([SINK, str(self.port)], self.log)
+        STARTED.add("sink", self.proc.proc)
+        harness.wait_in_file(self.log, r"sink: listening on 127\.0\.0\.1:%d" % self.port)
 
 
 class RelayListen:
@@ -607,8 +621,9 @@ class Bench:
         self.origin = Nginx("nginx-origin", tmp, ORIGIN_BODY.replace("{www}", www))
         self.app = harness.App(tmp)
         STARTED.add("app", self.app.proc.proc)
+        self.sink = Sink(tmp)
         self.proxy = Nginx("nginx-proxy", tmp, PROXY_BODY.replace("{origin}", str(self.origin.port))
-                           .replace("{app}", str(self.app.port)))
+                           .replace("{sink}", str(self.sink.port)))
         wait_http(self.origin.port, "/1k", what="nginx origin")
         wait_http(self.proxy.port, "/1k", what="nginx proxy")
 
@@ -628,8 +643,11 @@ class Bench:
                                    "expose (origin)")
         self.client_app = start_client(tmp, self.broker.server, self.app.port, self.key_dir,
                                        "expose (app)")
+        self.client_sink = start_client(tmp, self.broker.server, self.sink.port, self.key_dir,
+                                        "expose (sink)")
         self.host = self.client.host
         self.app_host = self.client_app.host
+        self.sink_host = self.client_sink.host
         code, body = http_get(self.edge.port, "/1k", self.host)
         if code != 200 or len(body) != SMALL_BYTES:
             raise RuntimeError(f"GET /1k through the tunnel: {code}, {len(body)} bytes")
@@ -644,7 +662,8 @@ class Bench:
         self.start_floor()
         self.procs = {"exposed (broker)": self.broker.proc.pid,
                       "expose (client -> nginx origin)": self.client.proc.pid,
-                      "expose (client -> Node app)": self.client_app.proc.pid}
+                      "expose (client -> Node app)": self.client_app.proc.pid,
+                      "expose (client -> upload sink)": self.client_sink.proc.pid}
 
     def start_floor(self):
         """The bare relays (tests/bench/relay.c): one under the same launcher
@@ -652,11 +671,8 @@ class Bench:
         expose's shape with nothing in it: one under the launcher, then two
         one-process relays, then the origin, as edge, broker and client."""
         self.progress("starting the bare relays: one hop, and expose's shape with nothing in it")
-        tmp = self.tmp
-        client = RelayListen("relay-client", tmp, self.origin.port)
-        broker = RelayListen("relay-broker", tmp, client.port)
-        self.floor = Launched("relay-shape", tmp, [RELAY, "inetd", str(broker.port)])
-        self.hop = Launched("relay-hop", tmp, [RELAY, "inetd", str(self.origin.port)])
+        self.hop, self.floor = self.bare_relays("origin", self.origin.port)
+        self.sink_hop, self.sink_floor = self.bare_relays("sink", self.sink.port)
         for la in (self.hop, self.floor):
             code, body = http_get(la.port, "/1k")
             if code != 200 or len(body) != SMALL_BYTES:
@@ -668,10 +684,17 @@ class Bench:
                   "hops (edge, broker, client) with nothing in them. They bound what any program in those "
                   "hops can reach on this machine")
 
+    def bare_relays(self, name, up):
+        """(one bare relay under the launcher, the bare shape), each to up."""
+        client = RelayListen(f"relay-{name}-client", self.tmp, up)
+        broker = RelayListen(f"relay-{name}-broker", self.tmp, client.port)
+        return (Launched(f"relay-{name}-hop", self.tmp, [RELAY, "inetd", str(up)]),
+                Launched(f"relay-{name}-shape", self.tmp, [RELAY, "inetd", str(broker.port)]))
+
     def expose_cpu(self, edge=None):
         """CPU seconds so far: broker, both clients, edges (reaped by the launcher)."""
         return {"broker": cpu_seconds(self.broker.proc.pid)[0],
-                "client": cpu_seconds(self.client.proc.pid)[0] + cpu_seconds(self.client_app.proc.pid)[0],
+                "client": sum(cpu_seconds(c.proc.pid)[0] for c in (self.client, self.client_app, self.client_sink)),
                 "edges": cpu_seconds((edge or self.edge).pid)[1]}
 
     def expose_wrk(self, label, close):
@@ -1057,9 +1080,11 @@ class Bench:
                          "trivial": (f"http://127.0.0.1:{self.hop.port}/100m", None),
                          "floor": (f"http://127.0.0.1:{self.floor.port}/100m", None),
                          "expose": (f"http://127.0.0.1:{self.edge.port}/100m", self.host)},
-            "upload": {"direct": (f"http://127.0.0.1:{self.app.port}/sink", None),
+            "upload": {"direct": (f"http://127.0.0.1:{self.sink.port}/sink", None),
                        "nginx": (f"http://127.0.0.1:{self.proxy.port}/sink", None),
-                       "expose": (f"http://127.0.0.1:{self.edge.port}/sink", self.app_host)},
+                       "trivial": (f"http://127.0.0.1:{self.sink_hop.port}/sink", None),
+                       "floor": (f"http://127.0.0.1:{self.sink_floor.port}/sink", None),
+                       "expose": (f"http://127.0.0.1:{self.edge.port}/sink", self.sink_host)},
         }
         for way, cols in targets.items():
             for n in BULK_PARALLEL:
@@ -1083,9 +1108,9 @@ class Bench:
                          expose="/".join(f"{cpu[k] * 1000:.0f}" for k in ("edges", "broker", "client")))
                 for k, v in cpu.items():
                     self.metric(f"bulk.{way}.x{n}.expose.cpu_ms_per_100mib.{k}", round(v * 1000), "ms", "lower")
-        self.note("uploads go to the Node app's /sink (tests/e2e/app.js: it sha256-hashes the body), "
-                  "directly, through nginx and through expose; downloads are a 100 MiB file from the nginx origin, "
-                  "also through the bare relays (one hop; expose's shape)")
+        self.note("uploads go to the upload sink (tests/bench/sink.c: it reads each body and drops it), "
+                  "downloads are a 100 MiB file from the nginx origin: each directly, through nginx, through "
+                  "the bare relays (one hop; expose's shape) and through expose")
 
     def sse(self):
         n = SSE_STREAMS

@@ -45,10 +45,12 @@ cc -O2 -Wall -Wextra -DRESP_TLS -o "$out/resp_tls" tests/bench/resp.c -Wl,-Bstat
 	-lnettle -lgmp -ltasn1 -lidn2 -lunistring -Wl,-Bdynamic -lp11-kit
 # The bare relay: expose's hops with nothing in them.
 cc -O2 -Wall -Wextra -o "$out/relay" tests/bench/relay.c
+# The upload sink: an app that drops what it is sent.
+cc -O2 -Wall -Wextra -o "$out/sink" tests/bench/sink.c
 # Keep-alive latency on established connections (wrk's includes the spawns).
 cc -O2 -Wall -Wextra -o "$out/kalat" tests/bench/kalat.c
 export BENCH_OUT="$out" BENCH_RESP="$out/resp" BENCH_RESP_TLS="$out/resp_tls" \
-	BENCH_RELAY="$out/relay" BENCH_KALAT="$out/kalat"
+	BENCH_RELAY="$out/relay" BENCH_SINK="$out/sink" BENCH_KALAT="$out/kalat"
 
 # The driver stops everything it started when it ends, fails or gets
 # SIGINT, SIGTERM or SIGHUP (its handlers and a finally are the trap).
