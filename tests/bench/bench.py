@@ -685,11 +685,27 @@ class Bench:
                   "hops can reach on this machine")
 
     def bare_relays(self, name, up):
-        """(one bare relay under the launcher, the bare shape), each to up."""
+        """(one bare relay under the launcher, the bare shape), each to up;
+        each one's .relays: the one-process relays after it."""
         client = RelayListen(f"relay-{name}-client", self.tmp, up)
         broker = RelayListen(f"relay-{name}-broker", self.tmp, client.port)
-        return (Launched(f"relay-{name}-hop", self.tmp, [RELAY, "inetd", str(up)]),
-                Launched(f"relay-{name}-shape", self.tmp, [RELAY, "inetd", str(broker.port)]))
+        hop = Launched(f"relay-{name}-hop", self.tmp, [RELAY, "inetd", str(up)])
+        shape = Launched(f"relay-{name}-shape", self.tmp, [RELAY, "inetd", str(broker.port)])
+        hop.relays, shape.relays = (), (broker, client)
+        return hop, shape
+
+    @staticmethod
+    def bare_cpu(la):
+        """CPU seconds so far: the relays la reaped, then each one after it."""
+        return [cpu_seconds(la.pid)[1]] + [cpu_seconds(r.proc.pid)[0] for r in la.relays]
+
+    def bare_wrk(self, label, la):
+        before = self.bare_cpu(la)
+        r = wrk(self.log, label, f"http://127.0.0.1:{la.port}/1k")
+        la.wait_kids_gone()
+        after = self.bare_cpu(la)
+        r["cpu_us_per_req"] = [(a - b) * 1e6 / max(1, r["requests"]) for a, b in zip(after, before)]
+        return r
 
     def expose_cpu(self, edge=None):
         """CPU seconds so far: broker, both clients, edges (reaped by the launcher)."""
@@ -717,10 +733,8 @@ class Bench:
         sec = f"small GET 1 KiB, keep-alive, wrk -t2 -c{WRK_CONNS} -d{DURATION_S}s"
         d = wrk(self.log, "keep-alive direct", f"http://127.0.0.1:{self.origin.port}/1k")
         n = wrk(self.log, "keep-alive nginx", f"http://127.0.0.1:{self.proxy.port}/1k")
-        h = wrk(self.log, "keep-alive bare relay, one hop", f"http://127.0.0.1:{self.hop.port}/1k")
-        f = wrk(self.log, "keep-alive bare relays, expose's shape", f"http://127.0.0.1:{self.floor.port}/1k")
-        self.hop.wait_kids_gone()
-        self.floor.wait_kids_gone()
+        h = self.bare_wrk("keep-alive bare relay, one hop", self.hop)
+        f = self.bare_wrk("keep-alive bare relays, expose's shape", self.floor)
         e = self.expose_wrk("keep-alive expose", close=False)
         ratio = e["rps"] / n["rps"]
         self.row(sec, "requests/s", f"{ratio:.0%} of nginx", ">= 60% of nginx " + met(ratio >= 0.6),
@@ -744,6 +758,11 @@ class Bench:
             self.metric(f"keepalive.{col}.p99_ms", r["p99_us"] / 1000, "ms", "lower")
         self.metric("keepalive.ratio_expose_nginx", round(ratio, 3), "x", "higher")
         self.cpu_row(sec, "keepalive", e)
+        self.row(sec, "  bare relays' CPU µs/req: in the edge's place (/broker's/client's)",
+                 trivial=f"{h['cpu_us_per_req'][0]:.0f}",
+                 floor="/".join(f"{x:.0f}" for x in f["cpu_us_per_req"]))
+        for col, r in (("relay_hop", h), ("floor", f)):
+            self.metric(f"keepalive.{col}.cpu_us_per_req.first", round(r["cpu_us_per_req"][0], 1), "µs", "lower")
         self.keepalive_idle_edges(sec)
 
     def keepalive_idle_edges(self, sec):
