@@ -795,12 +795,16 @@ class Bench:
         dur = max(1, DURATION_S // 2)
         k = {"direct": kalat(self.log, "established direct", self.origin.port, "127.0.0.1", dur),
              "nginx": kalat(self.log, "established nginx", self.proxy.port, "127.0.0.1", dur),
+             "floor": kalat(self.log, "established bare shape", self.floor.port, "127.0.0.1", dur),
              "expose": kalat(self.log, "established expose", self.edge.port, self.host, dur)}
         self.edge.wait_kids_gone()
+        self.floor.wait_kids_gone()
         t = kalat(self.log, "first responses trivial", self.trivial.port, "127.0.0.1", 0)
         self.trivial.wait_kids_gone()
         added = (k["expose"]["p99_us"] - k["direct"]["p99_us"]) / 1000
-        self.row(sec, f"p99 latency ms, established (kalat {dur} s)", f"+{added:.2f} ms vs direct",
+        bare = (k["floor"]["p99_us"] - k["direct"]["p99_us"]) / 1000
+        self.row(sec, f"p99 latency ms, established (kalat {dur} s)",
+                 f"+{added:.2f} ms vs direct (bare shape +{bare:.2f})",
                  "< 2 ms added " + met(added < 2), **{c: ms(r["p99_us"]) for c, r in k.items()})
         self.row(sec, f"{WRK_CONNS} connections at once: first response p50 / max ms",
                  **{c: f"{ms(r['first_p50_us'])} / {ms(r['first_max_us'])}"
@@ -822,11 +826,12 @@ class Bench:
         """p99 at a rate well below saturation: with every connection always
         busy, as above, a percentile is mostly the queue (by Little's law
         about WRK_CONNS / throughput), so it says how fast, not how much
-        latency each hop adds.  Rounds of 1 s, the three targets in turn,
+        latency each hop adds.  Rounds of 1 s, the targets in turn,
         and each figure the median over the rounds: a stall of this shared
         machine spoils one round of one target, not the row."""
         targets = (("direct", self.origin.port, "127.0.0.1"),
                    ("nginx", self.proxy.port, "127.0.0.1"),
+                   ("floor", self.floor.port, "127.0.0.1"),
                    ("expose", self.edge.port, self.host))
         runs = {c: [] for c, _, _ in targets}
         for i in range(rounds):
@@ -834,13 +839,15 @@ class Bench:
                 runs[c].append(kalat(self.log, f"open loop {c} round {i + 1}", port, host, 1,
                                      OPEN_LOOP_RATE))
             self.edge.wait_kids_gone()
+            self.floor.wait_kids_gone()
         k = {c: {p: statistics.median(r[p] for r in rs) for p in ("p50_us", "p99_us")}
              for c, rs in runs.items()}
         added = (k["expose"]["p99_us"] - k["direct"]["p99_us"]) / 1000
+        bare = (k["floor"]["p99_us"] - k["direct"]["p99_us"]) / 1000
         spread = "-".join(ms(f(r["p99_us"] for r in runs["expose"])) for f in (min, max))
         self.row(sec, f"p50 / p99 latency ms at {num(OPEN_LOOP_RATE)} req/s (open loop, "
                       f"median of {rounds} rounds of 1 s)",
-                 f"+{added:.2f} ms p99 vs direct", "< 2 ms added " + met(added < 2),
+                 f"+{added:.2f} ms p99 vs direct (bare shape +{bare:.2f})", "< 2 ms added " + met(added < 2),
                  **{c: f"{ms(r['p50_us'])} / {ms(r['p99_us'])}" for c, r in k.items()})
         self.row(sec, "  expose's p99 over the rounds, lowest-highest ms", expose=spread)
         for c, r in k.items():
