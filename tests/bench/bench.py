@@ -67,7 +67,8 @@ IDLE_STEPS = [int(x) for x in os.environ.get("BENCH_IDLE", "1000" if QUICK else 
 SSE_LINGER_S = 5 if QUICK else 10
 SETUP_RUNS = int(os.environ.get("BENCH_SETUP_RUNS", "10"))
 BULK_RUNS = int(os.environ.get("BENCH_BULK_RUNS", "1" if QUICK else "3"))
-# TLS handshake cost: sequential connections per kind (plain, full, resumed).
+# TLS handshake cost: connections per kind (plain, full, resumed), one at a
+# time, the kinds taking turns.
 TLS_CONNS = int(os.environ.get("BENCH_TLS_CONNS", "100" if QUICK else "300"))
 TLS_WARMUP = 10
 # After the idle tunnels leave: when the broker's RSS is read again.
@@ -956,7 +957,8 @@ class Bench:
     def tls_handshakes(self):
         self.tls_start()
         n = TLS_CONNS
-        sec = f"TLS handshake cost per expose-edge process: {n} sequential connections per kind, GET 1 KiB, close"
+        sec = (f"TLS handshake cost per expose-edge process: {n} connections per kind, one at a time, "
+               f"kinds in turn, GET 1 KiB, close")
         # Warm caches; the last full handshake's session is the one resumed below.
         session = None
         for _ in range(TLS_WARMUP):
@@ -964,7 +966,7 @@ class Bench:
             session = visit(self.tls_edge.port, self.tls_host, self.tls_ctx)[1]["session"]
         self.tls_edge.wait_kids_gone()
         self.tls_plain_edge.wait_kids_gone()
-        res = {kind: self.tls_kind(kind, n, session) for kind in ("plain", "full", "resumed")}
+        res = self.tls_kinds(n, session)
         p, f, r = (res[k]["cpu_us"] for k in ("plain", "full", "resumed"))
 
         def cell(x):
@@ -984,12 +986,13 @@ class Bench:
         self.metric("tls.handshake.full_extra_cpu_us", round(f - p, 1), "µs", "lower")
         self.metric("tls.handshake.resumed_extra_cpu_us", round(r - p, 1), "µs", "lower")
         self.note(f"TLS handshake cost: each kind ran on a launcher of its own (systemd-socket-activate --inetd -a "
-                  f"with the same expose-edge arguments); edge CPU = the launcher's wait4() rusage (µs; it includes "
+                  f"with the same expose-edge arguments), the kinds taking turns, one connection at a time; edge CPU = the launcher's wait4() rusage (µs; it includes "
                   f"every edge process it reaped) minus the launcher's own CPU (/proc/PID/schedstat, ns), over {n} "
                   f"connections after {TLS_WARMUP} unmeasured ones. /proc/PID/stat cutime+cstime (10 ms ticks, so "
                   f"+-{10000 / n:.0f} µs/conn at this count) gave "
                   f"{'/'.join(str(round(x['ticks_us'])) for x in res.values())} µs for plain/full/resumed. conn/s and "
-                  f"p50 (connect() to the body's last byte) include the Python client's own work on the same cores")
+                  f"p50 (connect() to the body's last byte; conn/s is 1 / their mean) include the Python client's own work on "
+                  f"the same cores")
         for kind, x in res.items():
             if x["bad_exits"]:
                 self.note(f"TLS handshake cost, {kind}: edges exited non-zero: {x['bad_exits'][:3]}")
@@ -1004,36 +1007,46 @@ class Bench:
                       f"was the one offered), so all reused the first one; a client that uses a TLS 1.3 ticket "
                       f"once (RFC 8446 C.4, as browsers do) gets a full handshake every other connection")
 
-    def tls_kind(self, kind, n, session):
-        """n sequential connections of one kind on a launcher of their own;
-        the edges' CPU per connection from the launcher's wait4 rusage."""
-        la = Launched(f"edge-{kind}", self.tmp, self.tls_argv["plain" if kind == "plain" else "https"])
-        ctx = None if kind == "plain" else self.tls_ctx
-        lat, reused, fresh = [], 0, 0
+    def tls_kinds(self, n, session):
+        """n connections of each kind (plain, full, resumed), each kind on a
+        launcher of its own and the kinds taking turns, so that the
+        machine's drift over the run falls on the three alike; the edges'
+        CPU per connection from each launcher's wait4 rusage."""
+        kinds = ("plain", "full", "resumed")
+        las = {k: Launched(f"edge-{k}", self.tmp, self.tls_argv["plain" if k == "plain" else "https"])
+               for k in kinds}
+        got = {k: {"lat": [], "reused": 0, "fresh": 0} for k in kinds}
+        total_ms = {}
         try:
-            t0 = time.perf_counter()
             for _ in range(n):
-                took, facts = visit(la.port, self.tls_host, ctx, session if kind == "resumed" else None)
-                lat.append(took)
-                if ctx is not None:
-                    reused += facts["reused"]
-                if kind == "resumed":
-                    fresh += facts["session"].id != session.id
-                    session = facts["session"]      # the newest ticket, as a browser would
-            wall = time.perf_counter() - t0
-            la.wait_kids_gone()
-            own_ns = sched_ns(la.pid)
-            ticks_s = cpu_seconds(la.pid)[1]
+                for k in kinds:
+                    ctx = None if k == "plain" else self.tls_ctx
+                    took, facts = visit(las[k].port, self.tls_host, ctx, session if k == "resumed" else None)
+                    g = got[k]
+                    g["lat"].append(took)
+                    if ctx is not None:
+                        g["reused"] += facts["reused"]
+                    if k == "resumed":
+                        g["fresh"] += facts["session"].id != session.id
+                        session = facts["session"]      # the newest ticket, as a browser would
+            for la in las.values():
+                la.wait_kids_gone()
+            own = {k: (sched_ns(la.pid), cpu_seconds(la.pid)[1]) for k, la in las.items()}
         finally:
-            kill_quiet(la.pid, signal.SIGTERM)
-            total_ms = reap_cpu_ms(la.proc.proc, 10)
-            STARTED.forget(la.proc.proc)
-            la.proc.logf.close()
-        edges_s = total_ms / 1000 - own_ns / 1e9
-        self.tls_edge_cpu_s += edges_s
-        return {"cpu_us": edges_s * 1e6 / n, "ticks_us": ticks_s * 1e6 / n, "cps": n / wall,
-                "p50_ms": statistics.median(lat) * 1000, "reused": reused, "fresh": fresh,
-                "bad_exits": exits_not_zero(la.log), "failures": tls_failures(la.log)}
+            for k, la in las.items():
+                kill_quiet(la.pid, signal.SIGTERM)
+                total_ms[k] = reap_cpu_ms(la.proc.proc, 10)
+                STARTED.forget(la.proc.proc)
+                la.proc.logf.close()
+        res = {}
+        for k, la in las.items():
+            edges_s = total_ms[k] / 1000 - own[k][0] / 1e9
+            self.tls_edge_cpu_s += edges_s
+            g = got[k]
+            res[k] = {"cpu_us": edges_s * 1e6 / n, "ticks_us": own[k][1] * 1e6 / n, "cps": n / sum(g["lat"]),
+                      "p50_ms": statistics.median(g["lat"]) * 1000, "reused": g["reused"], "fresh": g["fresh"],
+                      "bad_exits": exits_not_zero(la.log), "failures": tls_failures(la.log)}
+        return res
 
     def tls_load(self):
         self.tls_start()
