@@ -39,18 +39,24 @@ registry_exec(struct registry *r, const char *sql)
 	return sqlite3_exec(r->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
-static int
-user_version(struct registry *r)
+int
+registry_query_int(struct registry *r, const char *sql)
 {
 	sqlite3_stmt *st;
 	int v = -1;
 
-	if (sqlite3_prepare_v2(r->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK)
 		return -1;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	return v;
+}
+
+static int
+user_version(struct registry *r)
+{
+	return registry_query_int(r, "PRAGMA user_version");
 }
 
 /* Applies the migrations the database has not seen, each in a transaction. */
@@ -434,14 +440,5 @@ registry_list(struct registry *r,
 int
 registry_count(struct registry *r)
 {
-	sqlite3_stmt *st;
-	int n = -1;
-
-	if (sqlite3_prepare_v2(r->db, "SELECT count(*) FROM tunnels", -1, &st,
-	                       NULL) != SQLITE_OK)
-		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	return n;
+	return registry_query_int(r, "SELECT count(*) FROM tunnels");
 }

@@ -110,15 +110,7 @@ registry_name_evict_random(struct registry *r, const char *key)
 int
 registry_names_count(struct registry *r)
 {
-	sqlite3_stmt *st;
-	int n = -1;
-
-	if (sqlite3_prepare_v2(r->db, "SELECT count(*) FROM names", -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	return n;
+	return registry_query_int(r, "SELECT count(*) FROM names");
 }
 
 int

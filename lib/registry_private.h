@@ -25,6 +25,8 @@ struct registry {
 
 /* Runs sql (no parameters): 0, or -1. */
 int registry_exec(struct registry *r, const char *sql);
+/* The first column of sql's first row (no parameters) as an int, or -1. */
+int registry_query_int(struct registry *r, const char *sql);
 /* This boot's id, or "" if it cannot be read. */
 void registry_read_boot_id(char out[BOOT_ID_BYTES]);
 /* Whether a brokers row (its boot id and pid) is a dead broker's, seen
