@@ -10,9 +10,10 @@ For TLS, a throwaway CA (the openssl CLI) certifies tunnel.test and
 *.tunnel.test, and an https edge (expose-edge-tls) and a plain one for
 that domain share the broker's registry and tickets.key.  The floors:
 the trivial handler (tests/bench/resp.c) and the same behind a GnuTLS
-handshake (resp.c built with -DRESP_TLS) under the same launcher, and bare relays
-(relay.c): one under the launcher in front of the origin, and expose's
-shape (one under the launcher, two one-process relays) with nothing in it.
+handshake (resp.c built with -DRESP_TLS) under the same launcher, and
+bare relays (relay.c): one under the launcher in front of the origin, and
+expose's shape (one under the launcher, two one-process relays) with
+nothing in it.
 Then wrk, curl and Python's ssl drive each, and one table is printed and written to
 build/bench/<timestamp>.txt and .json (compare two runs with
 tests/bench/compare.py A.json B.json).
@@ -278,8 +279,9 @@ ORIGIN_BODY = """
 """
 
 # The one-hop reference: keepalive upstreams; /sink goes to the upload
-# sink (tests/bench/sink.c), unbuffered, like the tunnel's uploads.  proxy_max_temp_file_size 0 keeps
-# 100 MiB responses in memory buffers instead of temp files on disk.
+# sink (tests/bench/sink.c), unbuffered, like the tunnel's uploads.
+# proxy_max_temp_file_size 0 keeps 100 MiB responses in memory buffers
+# instead of temp files on disk.
 PROXY_BODY = """
     upstream origin {{ server 127.0.0.1:{origin}; keepalive 64; }}
     upstream sink {{ server 127.0.0.1:{sink}; keepalive 16; }}
@@ -695,32 +697,34 @@ class Bench:
         hop.relays, shape.relays = (), (broker, client)
         return hop, shape
 
-    @staticmethod
-    def bare_cpu(la):
-        """CPU seconds so far: the relays la reaped, then each one after it."""
-        return [cpu_seconds(la.pid)[1]] + [cpu_seconds(r.proc.pid)[0] for r in la.relays]
-
-    def bare_wrk(self, label, la):
-        before = self.bare_cpu(la)
-        r = wrk(self.log, label, f"http://127.0.0.1:{la.port}/1k")
-        la.wait_kids_gone()
-        after = self.bare_cpu(la)
-        r["cpu_us_per_req"] = [(a - b) * 1e6 / max(1, r["requests"]) for a, b in zip(after, before)]
+    def wrk_cpu(self, label, url, launched, cpu, **kw):
+        """wrk on url; then, once launched's per-connection processes have
+        exited, r["cpu_us_per_req"]: what cpu() counts (CPU seconds so far,
+        by name), per request."""
+        before = cpu()
+        r = wrk(self.log, label, url, **kw)
+        launched.wait_kids_gone()
+        after = cpu()
+        r["cpu_us_per_req"] = {k: (after[k] - before[k]) * 1e6 / max(1, r["requests"]) for k in after}
         return r
 
+    def bare_wrk(self, label, la):
+        """wrk through bare relays; CPU per request of the relays la reaped
+        ("edge"), then of each one-process relay after it."""
+        def cpu():
+            return dict(zip(("edge", "broker", "client"),
+                            [cpu_seconds(la.pid)[1]] + [cpu_seconds(r.proc.pid)[0] for r in la.relays]))
+        return self.wrk_cpu(label, f"http://127.0.0.1:{la.port}/1k", la, cpu)
+
     def expose_cpu(self, edge=None):
-        """CPU seconds so far: broker, both clients, edges (reaped by the launcher)."""
+        """CPU seconds so far: the broker, the clients, the edges (reaped by the launcher)."""
         return {"broker": cpu_seconds(self.broker.proc.pid)[0],
                 "client": sum(cpu_seconds(c.proc.pid)[0] for c in (self.client, self.client_app, self.client_sink)),
                 "edges": cpu_seconds((edge or self.edge).pid)[1]}
 
     def expose_wrk(self, label, close):
-        before = self.expose_cpu()
-        r = wrk(self.log, label, f"http://127.0.0.1:{self.edge.port}/1k", host=self.host, close=close)
-        self.edge.wait_kids_gone()
-        after = self.expose_cpu()
-        r["cpu_us_per_req"] = {k: (after[k] - before[k]) * 1e6 / max(1, r["requests"]) for k in after}
-        return r
+        return self.wrk_cpu(label, f"http://127.0.0.1:{self.edge.port}/1k", self.edge, self.expose_cpu,
+                            host=self.host, close=close)
 
     def cpu_row(self, section, key, r):
         c = r["cpu_us_per_req"]
@@ -760,10 +764,11 @@ class Bench:
         self.metric("keepalive.ratio_expose_nginx", round(ratio, 3), "x", "higher")
         self.cpu_row(sec, "keepalive", e)
         self.row(sec, "  bare relays' CPU µs/req: in the edge's place (/broker's/client's)",
-                 trivial=f"{h['cpu_us_per_req'][0]:.0f}",
-                 floor="/".join(f"{x:.0f}" for x in f["cpu_us_per_req"]))
+                 trivial=f"{h['cpu_us_per_req']['edge']:.0f}",
+                 floor="/".join(f"{x:.0f}" for x in f["cpu_us_per_req"].values()))
         for col, r in (("relay_hop", h), ("floor", f)):
-            self.metric(f"keepalive.{col}.cpu_us_per_req.first", round(r["cpu_us_per_req"][0], 1), "µs", "lower")
+            for k, v in r["cpu_us_per_req"].items():
+                self.metric(f"keepalive.{col}.cpu_us_per_req.{k}", round(v, 1), "µs", "lower")
         self.keepalive_idle_edges(sec)
 
     def keepalive_idle_edges(self, sec):
@@ -775,15 +780,13 @@ class Bench:
             resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
         idle = harness.open_idle(self.broker.socket, IDLE_EDGE_CONNS, self.broker.proc.pid)
         try:
-            before = self.expose_cpu()
-            r = wrk(self.log, "keep-alive expose, idle edges", f"http://127.0.0.1:{self.edge.port}/1k",
-                    host=self.host, duration=min(DURATION_S, IDLE_EDGE_LOAD_S))
-            self.edge.wait_kids_gone()
-            after = self.expose_cpu()
+            r = self.wrk_cpu("keep-alive expose, idle edges", f"http://127.0.0.1:{self.edge.port}/1k",
+                             self.edge, self.expose_cpu, host=self.host,
+                             duration=min(DURATION_S, IDLE_EDGE_LOAD_S))
         finally:
             for s in idle:
                 s.close()
-        c = {k: (after[k] - before[k]) * 1e6 / max(1, r["requests"]) for k in after}
+        c = r["cpu_us_per_req"]
         self.row(sec, f"with {IDLE_EDGE_CONNS} idle edge connections ({IDLE_EDGE_LOAD_S} s): requests/s; "
                  "expose CPU µs/req edge/broker/client",
                  expose=f"{num(r['rps'])}; {c['edges']:.0f}/{c['broker']:.0f}/{c['client']:.0f}")
@@ -986,13 +989,14 @@ class Bench:
         self.metric("tls.handshake.full_extra_cpu_us", round(f - p, 1), "µs", "lower")
         self.metric("tls.handshake.resumed_extra_cpu_us", round(r - p, 1), "µs", "lower")
         self.note(f"TLS handshake cost: each kind ran on a launcher of its own (systemd-socket-activate --inetd -a "
-                  f"with the same expose-edge arguments), the kinds taking turns, one connection at a time; edge CPU = the launcher's wait4() rusage (µs; it includes "
+                  f"with the same expose-edge arguments), the kinds taking turns, one connection at a time; "
+                  f"edge CPU = the launcher's wait4() rusage (µs; it includes "
                   f"every edge process it reaped) minus the launcher's own CPU (/proc/PID/schedstat, ns), over {n} "
                   f"connections after {TLS_WARMUP} unmeasured ones. /proc/PID/stat cutime+cstime (10 ms ticks, so "
                   f"+-{10000 / n:.0f} µs/conn at this count) gave "
                   f"{'/'.join(str(round(x['ticks_us'])) for x in res.values())} µs for plain/full/resumed. conn/s and "
-                  f"p50 (connect() to the body's last byte; conn/s is 1 / their mean) include the Python client's own work on "
-                  f"the same cores")
+                  f"p50 (connect() to the body's last byte; conn/s is 1 / their mean) include the Python "
+                  f"client's own work on the same cores")
         for kind, x in res.items():
             if x["bad_exits"]:
                 self.note(f"TLS handshake cost, {kind}: edges exited non-zero: {x['bad_exits'][:3]}")
@@ -1055,12 +1059,9 @@ class Bench:
         runs = {}
         for mode, close in (("keepalive", False), ("newconn", True)):
             for scheme, edge in (("plain", self.tls_plain_edge), ("https", self.tls_edge)):
-                before = self.expose_cpu(edge)
                 url = f"{'https' if scheme == 'https' else 'http'}://{self.tls_host}:{edge.port}/1k"
-                r = wrk(self.log, f"{mode} {scheme}", url, close=close, connect_to="127.0.0.1")
-                edge.wait_kids_gone()
-                after = self.expose_cpu(edge)
-                r["cpu_us_per_req"] = {k: (after[k] - before[k]) * 1e6 / max(1, r["requests"]) for k in after}
+                r = self.wrk_cpu(f"{mode} {scheme}", url, edge, lambda e=edge: self.expose_cpu(e),
+                                 close=close, connect_to="127.0.0.1")
                 runs[mode, scheme] = r
                 self.metric(f"tls.{mode}.{scheme}.rps", round(r["rps"]), "req/s", "higher")
                 self.metric(f"tls.{mode}.{scheme}.p50_ms", r["p50_us"] / 1000, "ms", "lower")
